@@ -1,0 +1,1 @@
+"""txwatch exporter: receives pushed payment counts and exposes them to Prometheus."""

@@ -1,0 +1,220 @@
+"""HTTP layer: aiohttp handlers that take their dependencies as arguments.
+
+Each ingest request goes: token → media type → bounded body read → pure decode/validate →
+``Store.commit``. Every refusal happens before the commit, so a rejected request moves no
+counter, and answers a JSON body naming the record index and field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from exporter.config import Config
+from exporter.metrics import PaymentCollector, SelfMetrics
+from exporter.openapi import openapi_spec
+from exporter.parsing import SUPPORTED_TYPES, BodyError, decode_body, validate
+from exporter.store import KeyConflict, StorageError, Store
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_KEY_LENGTH = 255
+
+
+class Rejected(Exception):
+    """A refusal with its HTTP status, reason label and JSON details."""
+
+    def __init__(self, status: int, reason: str, message: str,
+                 errors: list[dict[str, Any]] | None = None, records: int = 1,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message = status, reason, message
+        self.errors = errors or []
+        self.records = records
+        self.headers = headers or {}
+
+    def response(self) -> web.Response:
+        body = {"error": self.reason, "message": self.message, "errors": self.errors}
+        return web.json_response(body, status=self.status, headers=self.headers)
+
+
+def build_app(config: Config, store: Store, clock: Callable[[], float] = time.time) -> web.Application:
+    """Wire routes, the per-app registry and middleware; no globals are touched."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(PaymentCollector(store.snapshot))
+    self_metrics = SelfMetrics(registry, ("transactions", "auth_codes"))
+    app = web.Application(middlewares=[_instrument(self_metrics)],
+                          client_max_size=config.limits.max_body_bytes + 1)
+    ingest = {
+        "transactions": ("status", frozenset(config.statuses)),
+        "auth_codes": ("auth_code", frozenset(config.auth_codes)),
+    }
+    for kind, path in (("transactions", "/api/v1/transactions"),
+                       ("auth_codes", "/api/v1/auth-codes")):
+        label_field, allowed = ingest[kind]
+        app.router.add_post(path, _ingest_handler(kind, label_field, allowed, config, store,
+                                                  self_metrics, clock), name=kind)
+    app.router.add_get("/metrics", _metrics_handler(registry), name="metrics")
+    app.router.add_get("/-/healthy", _text("Healthy.\n"), name="healthy")
+    app.router.add_get("/-/ready", _text("Ready.\n"), name="ready")
+    spec = openapi_spec(config)
+    app.router.add_get("/api/v1/openapi.json", _json(spec), name="openapi")
+    app.router.add_get("/", _text(_LANDING, "text/html"), name="landing")
+    app["registry"] = registry
+    return app
+
+
+def _ingest_handler(kind: str, label_field: str, allowed: frozenset[str], config: Config,
+                    store: Store, self_metrics: SelfMetrics,
+                    clock: Callable[[], float]) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        try:
+            _check_token(request, config.token)
+            media_type = request.content_type
+            if media_type not in SUPPORTED_TYPES:
+                raise Rejected(415, "unsupported_media_type",
+                               f"Content-Type {media_type!r} is not one of "
+                               f"{', '.join(sorted(SUPPORTED_TYPES))}")
+            key = _idempotency_key(request)
+            body = await _read_body(request, config)
+            try:
+                raw = decode_body(body, media_type, label_field)
+                batch, errors, n_errors = validate(raw, label_field, allowed, clock(),
+                                                   config.limits)
+            except BodyError as exc:
+                raise Rejected(400, "malformed_body", exc.message, [exc.as_dict()]) from None
+            except OverflowError as exc:
+                raise Rejected(413, "too_many_records", str(exc),
+                               records=config.limits.max_records) from None
+            if n_errors:
+                raise Rejected(422, "invalid_record",
+                               f"{n_errors} invalid record(s); nothing was applied",
+                               [e.as_dict() for e in errors], records=batch.records)
+            digest = hashlib.sha256(body).hexdigest()[:32] if key else ""
+            try:
+                response, replayed = await store.commit(kind, batch, key, digest)
+            except KeyConflict as exc:
+                raise Rejected(422, "idempotency_conflict", str(exc),
+                               [{"index": None, "field": "Idempotency-Key",
+                                 "message": str(exc)}]) from None
+            except StorageError as exc:
+                raise Rejected(503, "storage_error", str(exc), records=batch.records) from None
+        except Rejected as rejected:
+            self_metrics.rejected.labels(rejected.reason).inc(rejected.records)
+            return rejected.response()
+        if replayed:
+            self_metrics.replayed.inc()
+            return web.json_response(response, headers={"Idempotent-Replayed": "true"})
+        self_metrics.accepted.labels(kind).inc(batch.records)
+        return web.json_response(response)
+
+    return handle
+
+
+def _check_token(request: web.Request, token: str | None) -> None:
+    if token is None:
+        return
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise Rejected(401, "unauthorized", "missing bearer token",
+                       headers={"WWW-Authenticate": 'Bearer realm="txwatch"'})
+    if not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
+        raise Rejected(403, "forbidden", "wrong bearer token")
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise Rejected(400, "malformed_body",
+                       f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable ASCII characters",
+                       [{"index": None, "field": "Idempotency-Key", "message": "invalid key"}])
+    return key
+
+
+async def _read_body(request: web.Request, config: Config) -> bytes:
+    """Read at most the body limit, within the read timeout (slow senders are cut off)."""
+    limit = config.limits.max_body_bytes
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise Rejected(413, "body_too_large", f"body of {declared} bytes exceeds {limit}")
+    chunks: list[bytes] = []
+    size = 0
+
+    async def pump() -> None:
+        nonlocal size
+        while True:
+            chunk = await request.content.read(1 << 16)
+            if not chunk:
+                return
+            size += len(chunk)
+            if size > limit:
+                raise Rejected(413, "body_too_large", f"body exceeds {limit} bytes")
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(pump(), config.limits.body_read_timeout_seconds)
+    except TimeoutError:
+        raise Rejected(408, "malformed_body", "body not received within "
+                       f"{config.limits.body_read_timeout_seconds:g} s") from None
+    return b"".join(chunks)
+
+
+def _metrics_handler(registry: CollectorRegistry) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
+
+    return handle
+
+
+def _text(text: str, content_type: str = "text/plain") -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(text=text, content_type=content_type)
+
+    return handle
+
+
+def _json(doc: dict[str, Any]) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        return web.json_response(doc)
+
+    return handle
+
+
+def _instrument(self_metrics: SelfMetrics) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        start = time.perf_counter()
+        route = request.match_info.route
+        name = route.name or "unknown"
+        code = 500
+        try:
+            response = await handler(request)
+            code = response.status
+            return response
+        except web.HTTPException as exc:
+            code = exc.status
+            raise
+        finally:
+            self_metrics.duration.labels(name).observe(time.perf_counter() - start)
+            self_metrics.requests.labels(name, str(code)).inc()
+
+    return middleware
+
+
+_LANDING = """<html><head><title>txwatch exporter</title></head><body>
+<h1>txwatch exporter</h1><ul>
+<li><a href="/metrics">/metrics</a></li>
+<li><a href="/api/v1/openapi.json">/api/v1/openapi.json</a> (API description)</li>
+<li><a href="/-/healthy">/-/healthy</a>, <a href="/-/ready">/-/ready</a></li>
+</ul></body></html>
+"""

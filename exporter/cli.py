@@ -1,0 +1,97 @@
+"""Entry point: the only place that reads flags, files and the clock, and wires the app."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from exporter.app import build_app
+from exporter.config import DEFAULT_AUTH_CODES, DEFAULT_STATUSES, Config, Limits
+from exporter.journal import Journal
+from exporter.store import Store
+
+DEFAULT_LISTEN = "127.0.0.1:9466"
+log = logging.getLogger("txwatch.exporter")
+
+
+def _csv_list(text: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    if not items or len(set(items)) != len(items):
+        raise argparse.ArgumentTypeError(f"need a comma-separated list of distinct values: {text!r}")
+    return items
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="txwatch-exporter",
+                                description="Receive pushed payment counts; expose /metrics.")
+    p.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN,
+                   help="HOST:PORT to listen on (default %(default)s)")
+    p.add_argument("--web.token-file", dest="token_file", type=Path,
+                   help="file holding the bearer token required on ingest")
+    p.add_argument("--state.dir", dest="state_dir", type=Path,
+                   help="directory for durable state; without it state is in memory only")
+    p.add_argument("--payment.statuses", dest="statuses", type=_csv_list,
+                   default=DEFAULT_STATUSES, help="accepted statuses (comma-separated)")
+    p.add_argument("--payment.auth-codes", dest="auth_codes", type=_csv_list,
+                   default=DEFAULT_AUTH_CODES, help="accepted auth codes (comma-separated)")
+    p.add_argument("--ingest.max-body-bytes", dest="max_body", type=int,
+                   default=Limits.max_body_bytes)
+    p.add_argument("--ingest.max-records", dest="max_records", type=int,
+                   default=Limits.max_records)
+    p.add_argument("--ingest.max-count", dest="max_count", type=int, default=Limits.max_count,
+                   help="largest count accepted in one record")
+    p.add_argument("--ingest.max-future", dest="max_future", type=float,
+                   default=Limits.max_future_seconds, help="seconds a timestamp may lead now")
+    p.add_argument("--idempotency.ttl", dest="ttl", type=float, default=48 * 3600.0,
+                   help="seconds an Idempotency-Key is remembered (default 48 h)")
+    p.add_argument("--idempotency.max-keys", dest="max_keys", type=int, default=500_000)
+    p.add_argument("--storage.no-fsync", dest="no_fsync", action="store_true",
+                   help="skip fsync (faster, loses acknowledged data on power loss)")
+    p.add_argument("--log.level", dest="log_level", default="info",
+                   choices=["debug", "info", "warn", "error"])
+    return p.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    token = None
+    if args.token_file is not None:
+        token = args.token_file.read_text(encoding="utf-8").strip()
+        if not token:
+            raise SystemExit(f"token file {args.token_file} is empty")
+    limits = Limits(max_body_bytes=args.max_body, max_records=args.max_records,
+                    max_count=args.max_count, max_future_seconds=args.max_future)
+    return Config(statuses=args.statuses, auth_codes=args.auth_codes, limits=limits,
+                  state_dir=args.state_dir, token=token, idempotency_ttl_seconds=args.ttl,
+                  idempotency_max_keys=args.max_keys)
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    level = {"warn": "WARNING"}.get(args.log_level, args.log_level.upper())
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="ts=%(asctime)s level=%(levelname)s msg=%(message)s")
+    config = build_config(args)
+    journal = None
+    if config.state_dir is not None:
+        journal = Journal(config.state_dir, fsync=not args.no_fsync)
+    store = Store(config, time.time, journal)
+    app = build_app(config, store, time.time)
+
+    async def close_store(_app: web.Application) -> None:
+        await store.close()
+
+    app.on_cleanup.append(close_store)
+    host, port = split_address(args.listen)
+    log.info("listening on %s:%d state=%s", host, port, config.state_dir or "memory")
+    web.run_app(app, host=host, port=port, access_log=None, print=None)

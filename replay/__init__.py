@@ -1,0 +1,1 @@
+"""txwatch replay: push history, generate demo data, backfill and backtest the rules."""

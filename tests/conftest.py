@@ -1,0 +1,171 @@
+"""Shared fixtures: free loopback ports, an in-process exporter, and exporter processes.
+
+Every server started here binds 127.0.0.1 on a free port and is stopped at teardown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+from aiohttp import web
+
+from exporter.app import build_app
+from exporter.config import Config
+from exporter.journal import Journal
+from exporter.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} not found: run scripts/setup (it installs the Debian packages)")
+    return path
+
+
+@dataclass
+class InProcessExporter:
+    """An exporter app served from a background event loop in this process."""
+
+    url: str
+    store: Store
+    loop: asyncio.AbstractEventLoop
+    clock: list[float] = field(default_factory=list)
+
+    def metrics(self) -> str:
+        return requests.get(f"{self.url}/metrics", timeout=5).text
+
+    def payment_lines(self) -> list[str]:
+        return sorted(line for line in self.metrics().splitlines()
+                      if line.startswith("payment_"))
+
+
+@pytest.fixture
+def start_exporter() -> Iterator[Callable[..., InProcessExporter]]:
+    """Factory: start an in-process exporter with a given Config (and optional state dir)."""
+    started: list[tuple[asyncio.AbstractEventLoop, web.AppRunner, threading.Thread, Store]] = []
+
+    def start(config: Config | None = None, now: float | None = None) -> InProcessExporter:
+        config = config or Config()
+        clock_value = [now if now is not None else time.time()]
+
+        def clock() -> float:
+            return clock_value[0] if now is not None else time.time()
+
+        journal = Journal(config.state_dir) if config.state_dir else None
+        store = Store(config, clock, journal)
+        app = build_app(config, store, clock)
+        loop = asyncio.new_event_loop()
+        runner = web.AppRunner(app, access_log=None)
+        port = free_port()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+        asyncio.run_coroutine_threadsafe(runner.setup(), loop).result(10)
+        site = web.TCPSite(runner, "127.0.0.1", port)
+        asyncio.run_coroutine_threadsafe(site.start(), loop).result(10)
+        started.append((loop, runner, thread, store))
+        return InProcessExporter(f"http://127.0.0.1:{port}", store, loop, clock_value)
+
+    yield start
+    for loop, runner, thread, store in started:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(store.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@dataclass
+class ExporterProcess:
+    """``python -m exporter`` as a child process (for crash and restart tests)."""
+
+    args: list[str]
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ExporterProcess:
+        cmd = [sys.executable, "-m", "exporter",
+               f"--web.listen-address=127.0.0.1:{self.port}", *self.args]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"exporter exited: {self.proc.stderr.read().decode()}")
+            try:
+                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("exporter did not become ready")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def exporter_process() -> Iterator[Callable[..., ExporterProcess]]:
+    procs: list[ExporterProcess] = []
+
+    def make(*args: str, port: int | None = None) -> ExporterProcess:
+        proc = ExporterProcess(list(args), port or free_port())
+        procs.append(proc)
+        return proc
+
+    yield make
+    for proc in procs:
+        proc.stop()
+
+
+def metric_value(text: str, name: str, labels: str = "") -> float:
+    """Value of one sample in exposition text; labels like 'status="failed"'."""
+    prefix = f"{name}{{{labels}}} " if labels else f"{name} "
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return float(line[len(prefix):].split()[0])
+    raise KeyError(prefix)
+
+
+def shared_data_or_skip() -> Path:
+    if not (SHARED_DATA / "transactions.csv").exists():
+        pytest.skip(f"real data set not present at {SHARED_DATA} (kept outside the repo)")
+    return SHARED_DATA
+
+
+os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
