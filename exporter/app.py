@@ -26,6 +26,7 @@ from exporter.store import KeyConflict, StorageError, Store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_KEY_LENGTH = 255
+REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 
 
 class Rejected(Exception):
@@ -45,7 +46,8 @@ class Rejected(Exception):
         return web.json_response(body, status=self.status, headers=self.headers)
 
 
-def build_app(config: Config, store: Store, clock: Callable[[], float] = time.time) -> web.Application:
+def build_app(config: Config, store: Store,
+              clock: Callable[[], float] = time.time) -> web.Application:
     """Wire routes, the per-app registry and middleware; no globals are touched."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(PaymentCollector(store.snapshot))
@@ -67,7 +69,7 @@ def build_app(config: Config, store: Store, clock: Callable[[], float] = time.ti
     spec = openapi_spec(config)
     app.router.add_get("/api/v1/openapi.json", _json(spec), name="openapi")
     app.router.add_get("/", _text(_LANDING, "text/html"), name="landing")
-    app["registry"] = registry
+    app[REGISTRY_KEY] = registry
     return app
 
 

@@ -23,7 +23,8 @@ log = logging.getLogger("txwatch.exporter")
 def _csv_list(text: str) -> tuple[str, ...]:
     items = tuple(item.strip() for item in text.split(",") if item.strip())
     if not items or len(set(items)) != len(items):
-        raise argparse.ArgumentTypeError(f"need a comma-separated list of distinct values: {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"need a comma-separated list of distinct values: {text!r}")
     return items
 
 

@@ -47,6 +47,7 @@ def _record(label_field: str, values: tuple[str, ...]) -> dict[str, Any]:
 
 def _operation(summary: str, schema_name: str, label_field: str) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{schema_name}"}
+    example = "00" if label_field == "auth_code" else "approved"
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     return {
         "summary": summary,
@@ -59,7 +60,7 @@ def _operation(summary: str, schema_name: str, label_field: str) -> dict[str, An
             "application/x-ndjson": {"schema": {"type": "string"}},
             "text/csv": {"schema": {"type": "string"},
                          "example": f"timestamp,{label_field},count\n"
-                                    f"2025-07-12 13:45:00,{'00' if label_field == 'auth_code' else 'approved'},116\n"},
+                                    f"2025-07-12 13:45:00,{example},116\n"},
         }},
         "responses": {
             "200": {"description": "all records applied (or a replayed Idempotency-Key)",

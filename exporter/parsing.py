@@ -13,7 +13,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from exporter.config import Limits
@@ -77,7 +77,7 @@ def parse_timestamp(raw: Any) -> float:
         raise ValueError("not a string")
     parsed = datetime.fromisoformat(raw.strip())
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 

@@ -1,0 +1,75 @@
+"""Regenerate every generated file in the repo; ``--check`` fails when one is stale.
+
+Generated files: ``docs/metrics-sample.prom`` (a deterministic /metrics sample that
+``promtool check metrics`` lints in CI). Run ``python scripts/generate.py`` after changing
+the exporter's metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from prometheus_client import generate_latest
+
+from exporter.app import REGISTRY_KEY, build_app
+from exporter.config import Config
+from exporter.parsing import decode_body, validate
+from exporter.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_NOW = 1_752_400_000.0
+
+
+def metrics_sample() -> str:
+    """/metrics of an exporter fed two fixed batches, without clock-dependent lines."""
+    config = Config()
+    store = Store(config, lambda: SAMPLE_NOW)
+    app = build_app(config, store, lambda: SAMPLE_NOW)
+    for media, label, body in (
+        ("text/csv", "status", b"timestamp,status,count\n2025-07-12 13:45:00,approved,116\n"
+                               b"2025-07-12 13:45:00,denied,5\n2025-07-12 13:45:00,failed,1\n"),
+        ("text/csv", "auth_code", b"timestamp,auth_code,count\n2025-07-12 13:45:00,00,116\n"
+                                  b"2025-07-12 13:45:00,51,5\n"),
+    ):
+        allowed = frozenset(config.statuses if label == "status" else config.auth_codes)
+        batch, _, _ = validate(decode_body(body, media, label), label, allowed, SAMPLE_NOW,
+                               config.limits)
+        kind = "transactions" if label == "status" else "auth_codes"
+        asyncio.run(store.commit(kind, batch))
+    text = generate_latest(app[REGISTRY_KEY]).decode()
+    return "".join(line + "\n" for line in text.splitlines() if "_created" not in line)
+
+
+GENERATED: dict[str, Callable[[], str]] = {
+    "docs/metrics-sample.prom": metrics_sample,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail if a file is stale")
+    args = parser.parse_args()
+    stale = []
+    for rel, make in GENERATED.items():
+        path = REPO / rel
+        content = make()
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != content:
+                stale.append(rel)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+            print(f"wrote {rel}")
+    if stale:
+        print("stale generated files (run: python scripts/generate.py): " + ", ".join(stale),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
