@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from exporter.config import Limits
@@ -125,15 +126,21 @@ def _csv(body: bytes, label_field: str) -> Iterator[Any]:
         raise BodyError(f"CSV header must name columns from {','.join(wanted)} "
                         f"(with {label_field!r}); got {','.join(header)!r}", field="header")
     positions = [header.index(name) if name in header else -1 for name in wanted]
+    if min(positions) >= 0:
+        getter = itemgetter(*positions)  # fast path: every column present
+    else:
+        def getter(row: list[str]) -> tuple[Any, ...]:
+            return tuple(row[p] if p >= 0 else _MISSING for p in positions)
     width = len(header)
     records = []
+    append = records.append
     for index, row in enumerate(rows):
-        if not row:
-            continue
         if len(row) != width:
+            if not row:
+                continue
             raise BodyError(f"CSV row {index + 1} has {len(row)} fields, header has {width}",
                             index=index)
-        records.append(tuple(row[p] if p >= 0 else _MISSING for p in positions))
+        append(getter(row))
     return iter(records)
 
 
@@ -145,10 +152,9 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
     minutes = batch.minutes
     errors: list[RecordError] = []
     n_errors = 0
-    ts_cache: dict[Any, float | str] = {}
+    ts_cache: dict[Any, tuple[float, int] | str] = {}
     keys = frozenset(("timestamp", label_field, "count"))
     max_ts = now + limits.max_future_seconds
-    newest = 0.0
     index = -1
     for index, raw in enumerate(raw_records):
         if index >= limits.max_records:
@@ -156,7 +162,7 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
         if isinstance(raw, tuple):
             ts_raw, label, count = raw
             if count is not _MISSING:
-                count = _csv_int(count)
+                count = int(count) if count.isdigit() and count.isascii() else _csv_int(count)
             if ts_raw == "":
                 ts_raw = _MISSING
         elif isinstance(raw, dict):
@@ -192,17 +198,17 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
             problem = RecordError(index, "count", "count_too_large",
                                   f"count {count} exceeds the limit {limits.max_count}")
         if problem is None:
-            if ts_raw is _MISSING:
-                ts: float | str = now
-            else:
-                key = ts_raw if isinstance(ts_raw, str) else repr(ts_raw)
-                ts = ts_cache.get(key, "")
-                if ts == "":
-                    ts = _checked_timestamp(ts_raw, limits.min_timestamp, max_ts)
-                    ts_cache[key] = ts
-            if isinstance(ts, str):
-                problem = RecordError(index, "timestamp", ts.split(":", 1)[0],
-                                      ts.split(":", 1)[1].strip())
+            key = ts_raw if ts_raw.__class__ is str else repr(ts_raw)
+            when = ts_cache.get(key)
+            if when is None:
+                checked = now if ts_raw is _MISSING else _checked_timestamp(
+                    ts_raw, limits.min_timestamp, max_ts)
+                when = checked if isinstance(checked, str) else (checked,
+                                                                 int(checked // 60) * 60)
+                ts_cache[key] = when
+            if when.__class__ is str:
+                reason, message = when.split(":", 1)
+                problem = RecordError(index, "timestamp", reason, message.strip())
         if problem is not None:
             n_errors += 1
             if len(errors) < MAX_REPORTED_ERRORS:
@@ -210,13 +216,13 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
             continue
         if n_errors:
             continue
-        totals[label] = totals.get(label, 0) + count
-        mkey = (int(ts // 60) * 60, label)
+        mkey = (when[1], label)
         minutes[mkey] = minutes.get(mkey, 0) + count
-        if ts > newest:
-            newest = ts
+    for (_minute, label), n in minutes.items():
+        totals[label] = totals.get(label, 0) + n
     batch.records = index + 1
-    batch.newest_timestamp = newest
+    batch.newest_timestamp = max((w[0] for w in ts_cache.values() if w.__class__ is tuple),
+                                 default=0.0)
     return batch, errors, n_errors
 
 

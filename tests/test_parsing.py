@@ -121,3 +121,13 @@ def test_too_many_records_overflow():
 def test_non_object_record_rejected():
     _, errors, n = run(b'[{"status": "failed"}, 7]', "application/json")
     assert n == 1 and errors[0].field == "record" and errors[0].index == 1
+
+
+@pytest.mark.parametrize("body", [
+    b"status\nfailed\nfailed\n",
+    b"count,status\n2,failed\n",
+    b"status,timestamp,count\nfailed,2025-07-12 13:45:00,2\n",
+])
+def test_csv_partial_headers(body):
+    batch, errors, _ = run(body, "text/csv")
+    assert errors == [] and batch.totals == {"failed": 2}

@@ -1,0 +1,222 @@
+"""Ingest benchmark: txwatch exporter vs the Prometheus Pushgateway, same run, same load tool.
+
+Measures, on loopback with ``wrk`` as the load generator (it shares the machine's cores):
+  * single-record requests/s: exporter in memory, exporter with --state.dir (fsync, group
+    commit), and the Pushgateway receiving the same count in its text format;
+  * records/s for 10,000-record batches (JSON and CSV);
+  * /metrics latency percentiles;
+  * exporter resident memory after one million records.
+Prints the figures with the CPU model and writes bench/results/ingest.{json,png}.
+Needs: wrk, prometheus-pushgateway (``apt-get install wrk prometheus-pushgateway``).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DURATION = "8s"
+CONNECTIONS = 16
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} not ready")
+
+
+def start_exporter(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "exporter",
+                             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+                             "--ingest.max-future=1e10", *extra])
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url + "/-/ready")
+    return proc, url
+
+
+def start_pushgateway() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",
+                             "--log.level=warn"], stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url + "/-/ready")
+    return proc, url
+
+
+def wrk(url: str, method: str, body: str, content_type: str, script_dir: Path,
+        connections: int = CONNECTIONS, duration: str = DURATION) -> dict[str, float]:
+    """Run wrk; return requests/s and latency percentiles (ms)."""
+    script = script_dir / f"s{abs(hash((url, body))) % 10**8}.lua"
+    body_file = script.with_suffix(".body")
+    body_file.write_text(body, encoding="utf-8")
+    script.write_text(
+        f'wrk.method = "{method}"\n'
+        f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()\n'
+        f'wrk.headers["Content-Type"] = "{content_type}"\n'
+        "done = function(summary, latency, requests)\n"
+        "  io.write(string.format('JSON {\"p50\": %f, \"p99\": %f, \"errors\": %d}\\n',\n"
+        "    latency:percentile(50) / 1000, latency:percentile(99) / 1000,\n"
+        "    summary.errors.status + summary.errors.connect + summary.errors.read\n"
+        "    + summary.errors.write + summary.errors.timeout))\n"
+        "end\n", encoding="utf-8")
+    if method == "GET":
+        script.write_text('wrk.method = "GET"\n' + script.read_text().split("\n", 3)[3])
+    out = subprocess.run(["wrk", f"-t{min(2, connections)}", f"-c{connections}",
+                          f"-d{duration}", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    stats = json.loads(out.split("JSON ", 1)[1].splitlines()[0])
+    if stats["errors"]:
+        raise RuntimeError(f"wrk saw {stats['errors']} errors against {url}:\n{out}")
+    return {"rps": rps, **stats}
+
+
+def batch_body(n: int, fmt: str) -> str:
+    statuses = ["approved", "denied", "failed", "reversed", "backend_reversed", "refunded"]
+    rows = []
+    for i in range(n):
+        minute = 1_752_327_900 + (i // 6) * 60
+        ts = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(minute))
+        rows.append((ts, statuses[i % 6], 100 if i % 6 == 0 else 2))
+    if fmt == "csv":
+        return "timestamp,status,count\n" + "".join(f"{t},{s},{c}\n" for t, s, c in rows)
+    return json.dumps([{"timestamp": t, "status": s, "count": c} for t, s, c in rows])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def main() -> int:
+    for tool in ("wrk", "prometheus-pushgateway"):
+        if shutil.which(tool) is None:
+            print(f"bench needs {tool}: apt-get install {tool}", file=sys.stderr)
+            return 2
+    RESULTS.mkdir(exist_ok=True)
+    single = '{"timestamp":"2025-07-12 13:45:00","status":"approved","count":5}'
+    results: dict[str, object] = {"cpu": cpu_model(), "cores": len(
+        re.findall(r"^processor", Path("/proc/cpuinfo").read_text(), re.M))}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        procs = []
+        try:
+            pg, pg_url = start_pushgateway()
+            procs.append(pg)
+            results["pushgateway_single"] = wrk(
+                f"{pg_url}/metrics/job/bench", "POST",
+                'payment_transactions_total{status="approved"} 5\n', "text/plain", tmpdir)
+            pg.terminate()
+            mem, mem_url = start_exporter()
+            procs.append(mem)
+            tx = mem_url + "/api/v1/transactions"
+            results["exporter_memory_single"] = wrk(tx, "POST", single, "application/json",
+                                                    tmpdir)
+            for fmt, ctype in (("json", "application/json"), ("csv", "text/csv")):
+                r = wrk(tx, "POST", batch_body(10_000, fmt), ctype, tmpdir, connections=4)
+                results[f"exporter_batch10k_{fmt}"] = {**r, "records_per_s": r["rps"] * 10_000}
+            time.sleep(3)  # let the server drain the batch requests wrk left in flight
+            results["metrics_latency"] = wrk(mem_url + "/metrics", "GET", "", "text/plain",
+                                             tmpdir, connections=1)  # as Prometheus scrapes
+            mem.terminate()
+            mem.wait()
+            durable, d_url = start_exporter(f"--state.dir={tmpdir / 'state'}")
+            procs.append(durable)
+            results["exporter_durable_single"] = wrk(d_url + "/api/v1/transactions", "POST",
+                                                     single, "application/json", tmpdir)
+            durable.terminate()
+            durable.wait()
+            fresh, f_url = start_exporter(f"--state.dir={tmpdir / 'state2'}")
+            procs.append(fresh)
+            body = batch_body(10_000, "csv")
+            for _ in range(100):
+                requests.post(f_url + "/api/v1/transactions", data=body,
+                              headers={"Content-Type": "text/csv"}, timeout=30).raise_for_status()
+            results["rss_mb_after_1m_records"] = rss_mb(fresh.pid)
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(10)
+    pg_rps = results["pushgateway_single"]["rps"]  # type: ignore[index]
+    results["ratio_memory_vs_pushgateway"] = results["exporter_memory_single"]["rps"] / pg_rps  # type: ignore[index]
+    results["ratio_durable_vs_pushgateway"] = results["exporter_durable_single"]["rps"] / pg_rps  # type: ignore[index]
+    (RESULTS / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
+    report(results)
+    chart(results, RESULTS / "ingest.png")
+    return 0
+
+
+def report(r: dict) -> None:
+    print(f"CPU: {r['cpu']} ({r['cores']} cores), load generator wrk on the same machine")
+    print(f"single-record requests/s  pushgateway   {r['pushgateway_single']['rps']:>10,.0f}")
+    print(f"                          txwatch mem   {r['exporter_memory_single']['rps']:>10,.0f}"
+          f"  ({r['ratio_memory_vs_pushgateway']:.2f}x)")
+    print(f"                          txwatch fsync {r['exporter_durable_single']['rps']:>10,.0f}"
+          f"  ({r['ratio_durable_vs_pushgateway']:.2f}x)")
+    for fmt in ("json", "csv"):
+        print(f"10k-record batches ({fmt}) records/s "
+              f"{r[f'exporter_batch10k_{fmt}']['records_per_s']:>12,.0f}")
+    m = r["metrics_latency"]
+    print(f"/metrics latency p50 {m['p50']:.2f} ms  p99 {m['p99']:.2f} ms")
+    print(f"resident memory after 1,000,000 records: {r['rss_mb_after_1m_records']:.1f} MB")
+
+
+def chart(r: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    names = ["Pushgateway", "txwatch (memory)", "txwatch (--state.dir)"]
+    values = [r["pushgateway_single"]["rps"], r["exporter_memory_single"]["rps"],
+              r["exporter_durable_single"]["rps"]]
+    a.bar(names, values, color=["#888888", "#2a9d8f", "#264653"])
+    a.set_title("single-record pushes, requests/s")
+    a.tick_params(axis="x", labelsize=8)
+    b.bar(["JSON", "CSV"], [r["exporter_batch10k_json"]["records_per_s"],
+                            r["exporter_batch10k_csv"]["records_per_s"]], color="#2a9d8f")
+    b.axhline(300_000, color="red", linestyle="--", label="target 300k/s")
+    b.set_title("10,000-record batches, records/s")
+    b.legend()
+    fig.suptitle(f"txwatch ingest on {r['cpu']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
