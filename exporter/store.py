@@ -192,12 +192,16 @@ class Store:
         self._newest, self._last_push = doc["newest"], doc["last_push"]
         self._keys.load(doc["keys"], self._clock())
 
+    async def drain(self) -> None:
+        """Wait until the writer has nothing left (including a due snapshot)."""
+        while self._writer is not None and not self._writer.done():
+            await self._writer
+
     async def close(self) -> None:
         """Wait for the writer, write a final snapshot and close the files."""
         if self._journal is None:
             return
-        if self._writer is not None:
-            await self._writer
+        await self.drain()
         await self._snapshot_now()
         self._journal.close()
 
