@@ -1,0 +1,82 @@
+"""Reading transaction CSVs (the data set's two formats) into per-minute tables.
+
+The data set is sorted by status, not by time, so everything here sorts. A file is
+recognised by its header: ``timestamp,status,count`` or ``timestamp,auth_code,count``.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+LABELS = {"status": "transactions", "auth_code": "auth_codes"}
+
+
+@dataclass
+class Dataset:
+    """Minute-indexed wide tables (one column per label value), sorted by time."""
+
+    transactions: pd.DataFrame
+    auth_codes: pd.DataFrame
+    pushed: pd.Series  # True for minutes that had at least one row (a push happened)
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return self.transactions.index[0]
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return self.transactions.index[-1]
+
+
+def read_frame(source: str | Path) -> tuple[str, pd.DataFrame]:
+    """Read one CSV (``-`` is stdin); return its label column and long-format frame."""
+    if str(source) == "-":
+        frame = pd.read_csv(io.StringIO(sys.stdin.read()), dtype={"auth_code": str})
+    else:
+        frame = pd.read_csv(source, dtype={"auth_code": str})
+    label = next((c for c in frame.columns if c in LABELS), None)
+    if label is None or "timestamp" not in frame.columns:
+        raise ValueError(f"{source}: header must be timestamp,status,count or "
+                         f"timestamp,auth_code,count; got {','.join(frame.columns)}")
+    if "count" not in frame.columns:
+        frame["count"] = 1
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="mixed")
+    return label, frame.sort_values(["timestamp", label], kind="stable").reset_index(drop=True)
+
+
+def to_wide(frame: pd.DataFrame, label: str, columns: tuple[str, ...] | None = None,
+            index: pd.DatetimeIndex | None = None) -> pd.DataFrame:
+    """Sum counts per minute and label; minutes with no row become 0."""
+    minute = frame["timestamp"].dt.floor("min")
+    wide = frame.assign(minute=minute).pivot_table(index="minute", columns=label,
+                                                   values="count", aggfunc="sum")
+    if index is None:
+        index = pd.date_range(wide.index.min(), wide.index.max(), freq="min")
+    wide = wide.reindex(index).fillna(0).astype("int64")
+    if columns is not None:
+        wide = wide.reindex(columns=list(columns), fill_value=0)
+    wide.columns.name = None
+    return wide
+
+
+def load_dataset(files: list[str | Path], statuses: tuple[str, ...],
+                 auth_codes: tuple[str, ...]) -> Dataset:
+    """Load transactions (required) and auth codes (optional) on one minute index."""
+    frames: dict[str, pd.DataFrame] = {}
+    for source in files:
+        label, frame = read_frame(source)
+        frames[label] = pd.concat([frames[label], frame]) if label in frames else frame
+    if "status" not in frames:
+        raise ValueError("need a transactions file (timestamp,status,count)")
+    tx = to_wide(frames["status"], "status", statuses)
+    codes = (to_wide(frames["auth_code"], "auth_code", auth_codes, tx.index)
+             if "auth_code" in frames
+             else pd.DataFrame(0, index=tx.index, columns=list(auth_codes)))
+    pushed = pd.Series(tx.index.isin(frames["status"]["timestamp"].dt.floor("min")),
+                       index=tx.index)
+    return Dataset(tx, codes, pushed)

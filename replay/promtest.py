@@ -1,0 +1,131 @@
+"""Evaluate the shipped rules over history in Prometheus' own engine (``promtool test rules``).
+
+The history becomes the ``input_series`` of a generated unit-test file; the rule files are
+loaded unchanged, so recording-rule chains and ``for`` behave exactly as in Prometheus.
+One ``promql_expr_test`` per evaluation step asks for ``ALERTS{alertstate="firing"}`` and
+expects nothing; promtool then prints, for every step where something fired, the alerts it
+got. Parsing that listing gives the firing set per step. No PromQL is re-implemented here.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from replay.series import Series
+
+FIRING_QUERY = 'ALERTS{alertstate="firing"}'
+_BLOCK = re.compile(r'expr: "ALERTS\{alertstate=\\"firing\\"\}", time: (?P<time>\S+),\n'
+                    r"\s+exp: nil\n\s+got: (?P<got>.*)")
+_SAMPLE = re.compile(r"\{(?P<labels>[^{}]*)\} \S+")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One alert firing at one evaluation step (minutes since the start of the data)."""
+
+    step: int
+    alertname: str
+    labels: tuple[tuple[str, str], ...]
+
+
+def rule_files(rules: Path) -> list[Path]:
+    """The rule files of a directory (or a single file), tests excluded."""
+    if rules.is_file():
+        return [rules]
+    return sorted(p for p in rules.glob("*.yml") if p.is_file())
+
+
+def _values(values: np.ndarray) -> str:
+    """promtool's series notation; runs of a constant step use ``a+bxN``."""
+    out: list[str] = []
+    i, n = 0, len(values)
+    while i < n:
+        if np.isnan(values[i]):
+            out.append("_")
+            i += 1
+            continue
+        j = i + 1
+        step = values[j] - values[i] if j < n and not np.isnan(values[j]) else None
+        while j < n and step is not None and not np.isnan(values[j]) and \
+                values[j] - values[j - 1] == step:
+            j += 1
+        if j - i >= 3:
+            out.append(f"{values[i]:.10g}{'+' if step >= 0 else '-'}{abs(step):.10g}x{j - i - 1}")
+            i = j
+        else:
+            out.append(f"{values[i]:.10g}")
+            i += 1
+    return " ".join(out)
+
+
+def write_test_file(path: Path, rules: list[Path], series: Iterable[Series], steps: int,
+                    interval_s: int = 60) -> None:
+    """Write a promtool unit-test file asking for the firing alerts at every step."""
+    lines = ["rule_files:"] + [f"  - {str(r.resolve())!r}" for r in rules]
+    lines += [f"evaluation_interval: {interval_s}s", "tests:", f"  - interval: {interval_s}s",
+              "    input_series:"]
+    for s in series:
+        lines.append(f"      - series: {s.selector()!r}")
+        lines.append(f"        values: '{_values(s.values)}'")
+    lines.append("    promql_expr_test:")
+    for step in range(steps):
+        lines.append(f"      - expr: '{FIRING_QUERY}'")
+        lines.append(f"        eval_time: {step * interval_s}s")
+        lines.append("        exp_samples: []")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go/Prometheus duration such as ``1d2h3m4s`` or ``15m``."""
+    total = 0.0
+    for number, unit in re.findall(r"([\d.]+)(ms|y|w|d|h|m|s)", text):
+        total += float(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400,
+                                  "w": 604800, "y": 31536000}[unit]
+    return total
+
+
+def parse_firings(output: str, interval_s: int = 60) -> list[Firing]:
+    """Firing alerts per step from promtool's failure listing."""
+    firings: list[Firing] = []
+    for block in _BLOCK.finditer(output):
+        step = round(parse_duration(block["time"]) / interval_s)
+        for sample in _SAMPLE.finditer(block["got"]):
+            labels = dict(_LABEL.findall(sample["labels"]))
+            name = labels.pop("alertname", "")
+            labels.pop("__name__", None)
+            labels.pop("alertstate", None)
+            firings.append(Firing(step, name, tuple(sorted(labels.items()))))
+    return firings
+
+
+def evaluate(rules: list[Path], series: list[Series], steps: int, interval_s: int = 60,
+             promtool: str | None = None,
+             progress: Callable[[str], None] | None = None) -> list[Firing]:
+    """Run promtool over the series; return every (step, alert) that fired."""
+    binary = promtool or shutil.which("promtool")
+    if binary is None:
+        raise RuntimeError("promtool not found (Debian package 'prometheus')")
+    with tempfile.TemporaryDirectory(prefix="txwatch-backtest-") as tmp:
+        test_file = Path(tmp) / "backtest.yml"
+        if progress:
+            progress(f"writing {steps} evaluation steps of {len(series)} series")
+        write_test_file(test_file, rules, series, steps, interval_s)
+        if progress:
+            progress("evaluating rules with promtool")
+        result = subprocess.run([binary, "test", "rules", str(test_file)], capture_output=True,
+                                text=True)
+    output = result.stdout + result.stderr
+    if result.returncode != 0 and "FAILED:" not in output:
+        raise RuntimeError(f"promtool could not evaluate the rules:\n{output[-4000:]}")
+    if re.search(r"could not|error", output.split("FAILED:")[0], re.I):
+        raise RuntimeError(f"promtool reported an error:\n{output[-4000:]}")
+    return parse_firings(output, interval_s)
