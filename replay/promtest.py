@@ -45,12 +45,16 @@ def rule_files(rules: Path) -> list[Path]:
 
 
 def _values(values: np.ndarray) -> str:
-    """promtool's series notation; runs of a constant step use ``a+bxN``."""
+    """promtool's series notation; runs of a constant step use ``a+bxN``.
+
+    A missing sample right after a present one is written ``stale`` (what a live server
+    records when a series disappears), later ones ``_``.
+    """
     out: list[str] = []
     i, n = 0, len(values)
     while i < n:
         if np.isnan(values[i]):
-            out.append("_")
+            out.append("stale" if i > 0 and not np.isnan(values[i - 1]) else "_")
             i += 1
             continue
         j = i + 1
@@ -58,18 +62,19 @@ def _values(values: np.ndarray) -> str:
         while j < n and step is not None and not np.isnan(values[j]) and \
                 values[j] - values[j - 1] == step:
             j += 1
-        if j - i >= 3:
-            out.append(f"{values[i]:.10g}{'+' if step >= 0 else '-'}{abs(step):.10g}x{j - i - 1}")
+        if j - i >= 3 and step is not None:
+            sign = "+" if step >= 0 else "-"
+            out.append(f"{values[i]:.17g}{sign}{abs(step):.17g}x{j - i - 1}")
             i = j
         else:
-            out.append(f"{values[i]:.10g}")
+            out.append(f"{values[i]:.17g}")
             i += 1
     return " ".join(out)
 
 
 def write_test_file(path: Path, rules: list[Path], series: Iterable[Series], steps: int,
-                    interval_s: int = 60) -> None:
-    """Write a promtool unit-test file asking for the firing alerts at every step."""
+                    interval_s: int = 60, query_steps: Iterable[int] | None = None) -> None:
+    """Write a promtool unit-test file asking for the firing alerts at the given steps."""
     lines = ["rule_files:"] + [f"  - {str(r.resolve())!r}" for r in rules]
     lines += [f"evaluation_interval: {interval_s}s", "tests:", f"  - interval: {interval_s}s",
               "    input_series:"]
@@ -77,7 +82,7 @@ def write_test_file(path: Path, rules: list[Path], series: Iterable[Series], ste
         lines.append(f"      - series: {s.selector()!r}")
         lines.append(f"        values: '{_values(s.values)}'")
     lines.append("    promql_expr_test:")
-    for step in range(steps):
+    for step in (range(steps) if query_steps is None else query_steps):
         lines.append(f"      - expr: '{FIRING_QUERY}'")
         lines.append(f"        eval_time: {step * interval_s}s")
         lines.append("        exp_samples: []")
@@ -109,7 +114,8 @@ def parse_firings(output: str, interval_s: int = 60) -> list[Firing]:
 
 def evaluate(rules: list[Path], series: list[Series], steps: int, interval_s: int = 60,
              promtool: str | None = None,
-             progress: Callable[[str], None] | None = None) -> list[Firing]:
+             progress: Callable[[str], None] | None = None,
+             query_steps: Iterable[int] | None = None) -> list[Firing]:
     """Run promtool over the series; return every (step, alert) that fired."""
     binary = promtool or shutil.which("promtool")
     if binary is None:
@@ -118,7 +124,7 @@ def evaluate(rules: list[Path], series: list[Series], steps: int, interval_s: in
         test_file = Path(tmp) / "backtest.yml"
         if progress:
             progress(f"writing {steps} evaluation steps of {len(series)} series")
-        write_test_file(test_file, rules, series, steps, interval_s)
+        write_test_file(test_file, rules, series, steps, interval_s, query_steps)
         if progress:
             progress("evaluating rules with promtool")
         result = subprocess.run([binary, "test", "rules", str(test_file)], capture_output=True,

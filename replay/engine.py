@@ -1,0 +1,209 @@
+"""Evaluate rule files over history with Prometheus itself, fast enough for 30 days.
+
+Stage 1 (recording rules): the history is written as TSDB blocks and served by a throwaway
+Prometheus; every recording rule is evaluated with ``query_range`` level by level (a rule
+that reads another recorded series runs after it, its inputs written back as blocks), so
+chains behave as in a live server. The lookback is set just under the step, and samples sit
+on the step grid, so a vanished series is absent at once, as with a live staleness marker.
+
+Stage 2 (alerting rules): ``promtool test rules`` evaluates only the alerting rules, fed
+with the series they read (staleness marked), which honours ``for`` exactly; see
+:mod:`replay.promtest`.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from replay.promtest import Firing, evaluate, parse_duration
+from replay.series import Series
+from replay.tsdb import ThrowawayPrometheus, backfill
+
+STEP = 60.0
+_IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_RANGE = re.compile(r"\[(\d+[smhdwy](?:\d+[smhdwy])*)(?::[^\]]*)?\]")
+_OFFSET = re.compile(r"offset\s+(\d+[smhdwy](?:\d+[smhdwy])*)")
+
+
+@dataclass(frozen=True)
+class RecordingRule:
+    record: str
+    expr: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RuleSet:
+    recording: list[RecordingRule]
+    alert_groups: list[dict[str, Any]]
+
+    def alert_names(self) -> list[str]:
+        return [r["alert"] for g in self.alert_groups for r in g["rules"]]
+
+
+def load_rules(files: list[Path]) -> RuleSet:
+    recording: list[RecordingRule] = []
+    alert_groups: list[dict[str, Any]] = []
+    for path in files:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for group in doc.get("groups", []):
+            alerts = [r for r in group.get("rules", []) if "alert" in r]
+            recording += [RecordingRule(r["record"], str(r["expr"]),
+                                        {k: str(v) for k, v in (r.get("labels") or {}).items()})
+                          for r in group.get("rules", []) if "record" in r]
+            if alerts:
+                alert_groups.append({**{k: v for k, v in group.items() if k != "rules"},
+                                     "rules": alerts})
+    return RuleSet(recording, alert_groups)
+
+
+def referenced(expr: str, names: set[str]) -> set[str]:
+    """Series names an expression reads (identifiers that are known series names)."""
+    return {token for token in _IDENT.findall(expr) if token in names}
+
+
+def levels(rules: list[RecordingRule]) -> list[list[RecordingRule]]:
+    """Order recording rules so each runs after every recorded series it reads."""
+    recorded = {r.record for r in rules}
+    level: dict[str, int] = {}
+    pending = list(rules)
+    while pending:
+        progressed = []
+        for rule in pending:
+            deps = referenced(rule.expr, recorded) - {rule.record}
+            if all(d in level for d in deps):
+                depth = 1 + max((level[d] for d in deps), default=-1)
+                level[rule.record] = max(level.get(rule.record, 0), depth)
+                progressed.append(rule)
+        if not progressed:
+            raise ValueError("recording rules form a cycle: "
+                             + ", ".join(sorted(r.record for r in pending)))
+        pending = [r for r in pending if r not in progressed]
+    out: list[list[RecordingRule]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for rule in rules:
+        out[level[rule.record]].append(rule)
+    return out
+
+
+def history_needed(expr: str, for_: str | None = None) -> float:
+    """Seconds of past data an expression reads (largest range + offset) plus its ``for``."""
+    ranges = [parse_duration(d) for d in _RANGE.findall(expr)]
+    offsets = [parse_duration(d) for d in _OFFSET.findall(expr)]
+    return max(ranges, default=0.0) + max(offsets, default=0.0) + parse_duration(for_ or "0s")
+
+
+def _windows(candidates: np.ndarray, history: int, steps: int) -> list[tuple[int, int, int]]:
+    """Evaluation windows (first, exact_from, end) around runs of candidate steps."""
+    windows: list[tuple[int, int, int]] = []
+    for step in np.flatnonzero(candidates):
+        first = max(0, int(step) - history)
+        if windows and first <= windows[-1][2]:
+            windows[-1] = (windows[-1][0], windows[-1][1], int(step) + 1)
+        else:
+            windows.append((first, int(step), int(step) + 1))
+    return [(a, b, min(c, steps)) for a, b, c in windows]
+
+
+def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
+                     progress: Callable[[str], None] | None = None, workers: int = 2,
+                     ) -> tuple[list[Firing], dict[str, list[Series]], list[str]]:
+    """Return (firing alerts per step, recorded series, always-firing alert names)."""
+    say = progress or (lambda _msg: None)
+    rules = load_rules(rule_files)
+    recorded: dict[str, list[Series]] = {}
+    ordered = levels(rules.recording)
+    records = {x.record for x in rules.recording}
+    alert_needs = set().union(*(referenced(str(r["expr"]), records)
+                                for g in rules.alert_groups for r in g["rules"]))
+    later_needs = [alert_needs.union(*(referenced(r.expr, records)
+                                       for lv in ordered[i + 1:] for r in lv))
+                   for i in range(len(ordered))]
+    with tempfile.TemporaryDirectory(prefix="txwatch-engine-") as tmp:
+        work = Path(tmp)
+        tsdb = work / "tsdb"
+        say(f"backfilling {len(raw)} series x {steps} steps")
+        backfill(raw, tsdb, 0.0, STEP, work, workers)
+        alert_rules = [r for g in rules.alert_groups for r in g["rules"]]
+        candidates = np.zeros(steps, dtype=bool)
+        always: list[str] = []
+        for number, level in enumerate(ordered + [[]]):
+            last = number == len(ordered)
+            say(f"recording rules level {number + 1}/{len(ordered)} ({len(level)} rules)"
+                if not last else "alert expressions")
+            with ThrowawayPrometheus(tsdb, lookback="59s") as prom, \
+                    ThreadPoolExecutor(workers * 2) as pool:
+                if not last:
+                    results = pool.map(lambda r: (r, prom.query_range(r.expr, 0.0, steps, STEP)),
+                                       level)
+                    new = [Series(rule.record, {**{k: v for k, v in labels.items()
+                                                   if k != "__name__"}, **rule.labels}, values)
+                           for rule, found in results for labels, values in found]
+                else:
+                    for rule, found in pool.map(
+                            lambda r: (r, prom.query_range(str(r["expr"]), 0.0, steps, STEP)),
+                            alert_rules):
+                        if not referenced(str(rule["expr"]), _known(raw, recorded)):
+                            always.append(rule["alert"])  # constant, e.g. Watchdog
+                            continue
+                        for _labels, values in found:
+                            candidates |= ~np.isnan(values)
+                    new = []
+            for series in new:
+                recorded.setdefault(series.name, []).append(series)
+            wanted = [x for x in new if x.name in later_needs[number]] if not last else []
+            if wanted:
+                backfill(wanted, tsdb, 0.0, STEP, work, workers)
+        firings = _alert_stage(rules, raw, recorded, steps, candidates, always, work, workers, say)
+    return firings, recorded, always
+
+
+def _known(raw: list[Series], recorded: dict[str, list[Series]]) -> set[str]:
+    return {s.name for s in raw} | set(recorded)
+
+
+def _alert_stage(rules: RuleSet, raw: list[Series], recorded: dict[str, list[Series]],
+                 steps: int, candidates: np.ndarray, always: list[str], work: Path,
+                 workers: int, say: Callable[[str], None]) -> list[Firing]:
+    """promtool over windows around the steps where an alert expression holds."""
+    groups = [{**g, "rules": [r for r in g["rules"] if r["alert"] not in always]}
+              for g in rules.alert_groups]
+    groups = [g for g in groups if g["rules"]]
+    if not groups or not candidates.any():
+        return []
+    alert_file = work / "alerts-only.yml"
+    alert_file.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
+    by_name: dict[str, list[Series]] = {}
+    for series in raw:
+        by_name.setdefault(series.name, []).append(series)
+    for name, found in recorded.items():
+        by_name.setdefault(name, []).extend(found)
+    needed: set[str] = set()
+    history = 0.0
+    for group in groups:
+        for rule in group["rules"]:
+            needed |= referenced(str(rule["expr"]), set(by_name))
+            history = max(history, history_needed(str(rule["expr"]), rule.get("for")))
+    inputs = [s for name in sorted(needed) for s in by_name[name]]
+    windows = _windows(candidates, int(history // STEP) + 2, steps)
+    say(f"alerting rules: {sum(len(g['rules']) for g in groups)} alerts in "
+        f"{len(windows)} windows, {int(sum(c - a for a, _, c in windows))} of {steps} steps")
+
+    def run(window: tuple[int, int, int]) -> list[Firing]:
+        first, exact, end = window
+        sliced = [Series(s.name, s.labels, s.values[first:end]) for s in inputs]
+        sliced = [s for s in sliced if not np.all(np.isnan(s.values))]
+        query = [st - first for st in range(exact, end) if candidates[st]]
+        found = evaluate([alert_file], sliced, end - first, int(STEP), query_steps=query)
+        return [Firing(f.step + first, f.alertname, f.labels) for f in found]
+
+    with ThreadPoolExecutor(workers) as pool:
+        return [f for chunk in pool.map(run, windows) for f in chunk]
