@@ -71,6 +71,24 @@ def referenced(expr: str, names: set[str]) -> set[str]:
     return {token for token in _IDENT.findall(expr) if token in names}
 
 
+def needed_by(rules: list[RecordingRule], names: set[str]) -> list[RecordingRule]:
+    """The recording rules the given series depend on, transitively (board-only rules are
+    skipped: they cannot change an alert)."""
+    by_name: dict[str, list[RecordingRule]] = {}
+    for rule in rules:
+        by_name.setdefault(rule.record, []).append(rule)
+    wanted: set[str] = set()
+    todo = [n for n in names if n in by_name]
+    while todo:
+        name = todo.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        for rule in by_name[name]:
+            todo += [d for d in referenced(rule.expr, set(by_name)) if d not in wanted]
+    return [r for r in rules if r.record in wanted]
+
+
 def levels(rules: list[RecordingRule]) -> list[list[RecordingRule]]:
     """Order recording rules so each runs after every recorded series it reads."""
     recorded = {r.record for r in rules}
@@ -120,10 +138,10 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
     say = progress or (lambda _msg: None)
     rules = load_rules(rule_files)
     recorded: dict[str, list[Series]] = {}
-    ordered = levels(rules.recording)
     records = {x.record for x in rules.recording}
     alert_needs = set().union(*(referenced(str(r["expr"]), records)
                                 for g in rules.alert_groups for r in g["rules"]))
+    ordered = levels(needed_by(rules.recording, alert_needs))
     later_needs = [alert_needs.union(*(referenced(r.expr, records)
                                        for lv in ordered[i + 1:] for r in lv))
                    for i in range(len(ordered))]

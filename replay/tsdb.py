@@ -66,10 +66,11 @@ def create_blocks(openmetrics: Path, tsdb: Path, promtool: str | None = None) ->
 
 def backfill(series: list[Series], tsdb: Path, origin: float, step: float,
              workdir: Path, workers: int = 2, day_steps: int | None = None) -> int:
-    """Write series as blocks, one promtool run per day of samples, days in parallel.
+    """Write series as blocks, one promtool run per day of samples, run in parallel.
 
-    promtool re-reads its whole input once per 2-hour block range, so one file per day
-    keeps the cost linear in the length of the history.
+    promtool re-reads its whole input once per 2-hour block range it covers, so one file
+    per day keeps the cost linear in the length of the history (one file per range costs
+    more in process starts than it saves).
     """
     steps = max((len(s.values) for s in series), default=0)
     per_file = day_steps or int(86_400 / step)
@@ -163,6 +164,7 @@ class ThrowawayPrometheus:
             for result in doc["data"]["result"]:
                 key = tuple(sorted(result["metric"].items()))
                 values = out.setdefault(key, np.full(steps, np.nan))
-                for ts, value in result["values"]:
-                    values[round((float(ts) - start) / step)] = float(value)
+                pairs = np.array(result["values"], dtype=object)
+                where = np.rint((pairs[:, 0].astype(float) - start) / step).astype(int)
+                values[where] = pairs[:, 1].astype(float)
         return [(dict(key), values) for key, values in out.items()]
