@@ -34,10 +34,12 @@ class Series:
 
 def scrape_series(data: Dataset, scrapes_per_minute: int = 1,
                   push_time_origin: float = 0.0) -> Iterator[Series]:
+    data_time_origin = data.start.timestamp()
     """Yield every series at ``scrapes_per_minute`` samples per data minute.
 
     ``push_time_origin`` is the Unix time of the first sample, so the push-time gauge
-    matches the timeline the samples are written on (simulated or shifted real time).
+    matches the timeline the samples are written on (simulated or shifted real time); the
+    newest-data gauge keeps the data's own timestamps, as the exporter reports them.
     """
     base = {"job": JOB, "instance": INSTANCE}
     for kind, frame, label in (("payment_transactions_total", data.transactions, "status"),
@@ -50,6 +52,10 @@ def scrape_series(data: Dataset, scrapes_per_minute: int = 1,
     minutes = np.arange(len(pushed), dtype="float64") * 60.0 + push_time_origin
     last = np.maximum.accumulate(np.where(pushed, minutes, -np.inf))
     samples = len(pushed) * scrapes_per_minute
+    last = np.where(np.isinf(last), np.nan, last)
+    newest = np.where(np.isnan(last), np.nan, last - push_time_origin + data_time_origin)
     yield Series("payment_last_push_timestamp_seconds", dict(base),
                  np.repeat(last, scrapes_per_minute))
+    yield Series("payment_newest_data_timestamp_seconds", dict(base),
+                 np.repeat(newest, scrapes_per_minute))
     yield Series("up", dict(base), np.ones(samples))

@@ -1,0 +1,151 @@
+"""``python -m replay``: push, generate, backfill, backtest and analyze transaction history."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from exporter.config import DEFAULT_AUTH_CODES, DEFAULT_STATUSES
+
+REPO_RULES = Path(__file__).resolve().parent.parent / "rules"
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("speed must be > 0 or 'max'")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="txwatch-replay", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    push = sub.add_parser("push", help="send CSV history to the exporter, in time order")
+    push.add_argument("files", nargs="+",
+                      help="CSV files (timestamp,status|auth_code,count); - = stdin")
+    push.add_argument("--url", default="http://127.0.0.1:9466", help="exporter base URL")
+    push.add_argument("--speed", type=_speed, default=None,
+                      help="data minutes per real minute (1 = real time, 60 = 1 s per "
+                           "minute, max = no pause; default max)")
+    push.add_argument("--token-file", type=Path, help="bearer token for the exporter")
+    push.add_argument("--retries", type=int, default=5)
+    gen = sub.add_parser("generate", help="write labelled synthetic data (the demo data)")
+    gen.add_argument("--days", type=int, default=7)
+    gen.add_argument("--seed", type=int, default=1)
+    gen.add_argument("--start", default="2025-01-06 00:00", help="first minute (UTC)")
+    gen.add_argument("--out", type=Path, required=True)
+    fill = sub.add_parser("backfill", help="write history as Prometheus TSDB blocks")
+    fill.add_argument("files", nargs="+")
+    fill.add_argument("--tsdb", type=Path, required=True, help="Prometheus data directory")
+    fill.add_argument("--scrape-interval", type=int, default=15, help="seconds (default 15)")
+    fill.add_argument("--shift-to-now", action="store_true",
+                      help="move the history so it ends now (keeps it inside retention)")
+    bt = sub.add_parser("backtest", help="evaluate the rules over history and score them")
+    bt.add_argument("--data", nargs="+", required=True, help="CSV files")
+    bt.add_argument("--incidents", type=Path, help="incidents.json with labelled incidents")
+    bt.add_argument("--rules", "--rules-a", dest="rules", type=Path, default=REPO_RULES)
+    bt.add_argument("--rules-b", type=Path, help="second rule set to compare on the same data")
+    bt.add_argument("--report", type=Path, help="directory for index.html and PNG charts")
+    bt.add_argument("--episodes", action="store_true", help="list every alert episode")
+    an = sub.add_parser("analyze", help="per-status statistics and suggested thresholds")
+    an.add_argument("file")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return {"push": cmd_push, "generate": cmd_generate, "backfill": cmd_backfill,
+            "backtest": cmd_backtest, "analyze": cmd_analyze}[args.command](args)
+
+
+def _progress(iterator, total):  # type: ignore[no-untyped-def]
+    return tqdm(iterator, total=total, unit="min", desc="push", file=sys.stderr)
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from replay.push import push
+
+    token = args.token_file.read_text().strip() if args.token_file else None
+    summary = push(args.files, args.url, args.speed, token, args.retries, _progress)
+    print("\n".join(summary.lines()))
+    return 1 if summary.failed else 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from replay.generate import write
+
+    paths = write(args.out, args.days, args.seed, args.start)
+    for name, path in paths.items():
+        print(f"{name:<13} {path}")
+    return 0
+
+
+def _load(files: list[str]):  # type: ignore[no-untyped-def]
+    from replay.data import load_dataset
+
+    return load_dataset(files, DEFAULT_STATUSES, DEFAULT_AUTH_CODES)
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from replay.backfill import backfill_dataset
+
+    data = _load(args.files)
+    end = time.time() if args.shift_to_now else None
+    first, last, written = backfill_dataset(data, args.tsdb, args.scrape_interval, end)
+    print(f"wrote {written} samples to {args.tsdb} "
+          f"({time.strftime('%Y-%m-%d %H:%M', time.gmtime(first))} to "
+          f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(last))} UTC, job=\"txwatch\")")
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from replay.backtest import comparison_lines, run
+    from replay.scoring import load_incidents
+
+    started = time.monotonic()
+    data = _load(args.data)
+    incidents = load_incidents(args.incidents) if args.incidents else None
+    bar = tqdm(desc="backtest", file=sys.stderr, unit="stage")
+
+    def progress(message: str) -> None:
+        bar.set_postfix_str(message[:60])
+        bar.update(1)
+
+    a = run(data, args.rules, incidents, progress)
+    b = run(data, args.rules_b, incidents, progress) if args.rules_b else None
+    bar.close()
+    for label, result in (("A", a), ("B", b)):
+        if result is None:
+            continue
+        print(f"== rules {label}: {result.rules}")
+        if args.episodes or len(result.episodes) <= 40:
+            print("\n".join(result.episode_lines()))
+        print("\n".join(result.score_lines()))
+    if b is not None:
+        print("== comparison")
+        print("\n".join(comparison_lines(a, b)))
+    if args.report:
+        from replay.report import write
+
+        print(f"report: {write(a, incidents, args.report, b)}")
+    print(f"finished in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from replay.analyze import report
+
+    print(report(args.file))
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
