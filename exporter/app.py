@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import choose_encoder
 
 from exporter.config import Config
@@ -51,6 +51,7 @@ def build_app(config: Config, store: Store,
     """Wire routes, the per-app registry and middleware; no globals are touched."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(PaymentCollector(store.snapshot))
+    ProcessCollector(registry=registry)  # process_start_time_seconds feeds PaymentDataStale
     self_metrics = SelfMetrics(registry, ("transactions", "auth_codes"))
     app = web.Application(middlewares=[_instrument(self_metrics)],
                           client_max_size=config.limits.max_body_bytes + 1)

@@ -1,11 +1,11 @@
 """Per-status statistics of a transactions CSV and the thresholds they suggest.
 
 Rerunnable version of the threshold derivation (docs/runbook.md explains the shipped
-values). For each status: the per-minute share distribution, the share over 5-minute and
-1-hour windows, and how often those windows would cross candidate thresholds. Suggested
-thresholds sit above the 99.9th percentile of the 5-minute share (fast) and the 99.5th of
-the 1-hour share (slow), never below a floor of 0.3% / 0.2%, so that quiet statuses such as
-failed (0 outside incidents) still get a sensitive, not a zero, threshold.
+values). For each status: the per-minute share distribution and the share over 5-minute
+and 1-hour windows. Incidents sit in the tails, so suggestions use robust statistics that
+incidents barely move: median + 6 robust standard deviations (1.4826 x MAD) of the
+5-minute share (fast) and of the 1-hour share (slow), never below a floor of 0.3% / 0.2%,
+so that statuses that are 0 outside incidents (failed) still get a sensitive threshold.
 """
 
 from __future__ import annotations
@@ -19,6 +19,12 @@ def share_table(path: str) -> pd.DataFrame:
     label, frame = read_frame(path)
     wide = to_wide(frame, label)
     return wide
+
+
+def _robust_limit(values: pd.Series, k: float = 6.0) -> float:
+    median = float(values.median())
+    mad = float((values - median).abs().median())
+    return median + k * 1.4826 * mad
 
 
 def analyze(path: str) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
@@ -38,8 +44,8 @@ def analyze(path: str) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
             "share p99": minute_share.quantile(0.99), "5m p99.9": w5.quantile(0.999),
             "1h p99.5": w60.quantile(0.995), "zero minutes": zero})
         suggestions[str(column)] = {
-            "ratio_fast": round(max(0.003, float(w5.quantile(0.999)) * 1.1), 4),
-            "ratio_slow": round(max(0.002, float(w60.quantile(0.995)) * 1.1), 4),
+            "ratio_fast": round(max(0.003, _robust_limit(w5)), 4),
+            "ratio_slow": round(max(0.002, _robust_limit(w60)), 4),
             "ratio_normal": round(float(minute_share.median()), 4),
         }
     table = pd.DataFrame(rows).set_index("label")
@@ -53,8 +59,7 @@ def report(path: str) -> str:
     out = [f"{path}: {len(wide)} minutes from {wide.index[0]} to {wide.index[-1]}",
            f"transactions per minute: mean {total.mean():.1f}, min {total.min()}, "
            f"max {total.max()}", "", table.to_string(float_format=lambda v: f"{v:.4f}"), "",
-           "suggested thresholds (before excluding incidents: compare with the shipped "
-           "table in rules/thresholds.yml):"]
+           "suggested thresholds (robust to incidents; compare with rules/thresholds.yml):"]
     for label, values in suggestions.items():
         out.append(f"  {label:<18} " + "  ".join(f"{k}={v}" for k, v in values.items()))
     return "\n".join(out)

@@ -44,7 +44,7 @@ KINDS = {
     "backend_reversed_spike": Kind("backend_reversed_spike", 40, ("backend_reversed",),
                                    {"backend_reversed": 0.03}),
     "failed_ramp": Kind("failed_ramp", 90, ("failed",), {"failed": 0.04}, ramp=True),
-    "outage": Kind("outage", 15, ("all",), {}, volume=0.0),
+    "outage": Kind("outage", 15, ("all", "approved"), {}, volume=0.0),
     "approved_drop": Kind("approved_drop", 45, ("approved",), {}, volume=0.3),
     "auth_code_spike": Kind("auth_code_spike", 25, ("denied",), {"denied": 0.20}, code59=0.9),
 }

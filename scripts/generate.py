@@ -25,7 +25,8 @@ SAMPLE_NOW = 1_752_400_000.0
 
 
 def metrics_sample() -> str:
-    """/metrics of an exporter fed two fixed batches, without clock-dependent lines."""
+    """/metrics of an exporter fed two fixed batches, without clock- or process-dependent
+    lines (``*_created`` and ``process_*``)."""
     config = Config()
     store = Store(config, lambda: SAMPLE_NOW)
     app = build_app(config, store, lambda: SAMPLE_NOW)
@@ -41,7 +42,8 @@ def metrics_sample() -> str:
         kind = "transactions" if label == "status" else "auth_codes"
         asyncio.run(store.commit(kind, batch))
     text = generate_latest(app[REGISTRY_KEY]).decode()
-    return "".join(line + "\n" for line in text.splitlines() if "_created" not in line)
+    return "".join(line + "\n" for line in text.splitlines()
+                   if "_created" not in line and "process_" not in line)
 
 
 GENERATED: dict[str, Callable[[], str]] = {

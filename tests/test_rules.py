@@ -1,0 +1,87 @@
+"""Rule files with the real promtool: syntax, unit suites, their sensitivity, the table."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, require_binary
+
+RULES = REPO / "rules"
+RULE_FILES = sorted(RULES.glob("*.yml"))
+SUITES = sorted((RULES / "tests").glob("*.yml"))
+SEVERITIES = {"critical", "warning", "info"}
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([require_binary("promtool"), *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=[p.name for p in RULE_FILES])
+def test_promtool_check_rules(path: Path):
+    result = promtool("check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("suite", SUITES, ids=[p.name for p in SUITES])
+def test_promtool_unit_suites(suite: Path):
+    result = promtool("test", "rules", str(suite))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_suites_fail_when_a_threshold_changes(tmp_path):
+    """The suites pin behaviour: raising the failed fast threshold must break them."""
+    copy = tmp_path / "rules"
+    shutil.copytree(RULES, copy)
+    table = copy / "thresholds.yml"
+    text = table.read_text()
+    needle = ('"threshold:payment_transactions:ratio_fast", expr: vector(0.005), '
+              'labels: {status: failed')
+    assert needle in text
+    table.write_text(text.replace(needle, needle.replace("0.005", "0.5")))
+    result = promtool("test", "rules", str(copy / "tests" / "ratio_alerts_test.yml"))
+    assert result.returncode != 0
+    assert "PaymentRatioHighFast" in result.stdout + result.stderr
+
+
+def _rules(path: Path) -> list[dict]:
+    return [r for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
+
+
+def test_every_alert_has_severity_status_and_annotations():
+    table = _rules(RULES / "thresholds.yml")
+    for rule in _rules(RULES / "alerts.yml"):
+        labels = rule.get("labels", {})
+        from_table = "group_left (severity" in rule["expr"]
+        assert from_table or labels.get("severity") in SEVERITIES, rule["alert"]
+        assert from_table or "status" in labels, rule["alert"]
+        assert rule["alert"][0].isupper() and "_" not in rule["alert"]
+        for key in ("summary", "description", "runbook_url"):
+            assert rule["annotations"].get(key), (rule["alert"], key)
+        anchor = rule["annotations"]["runbook_url"].split("#")[1]
+        runbook = (REPO / "docs" / "runbook.md").read_text().lower()
+        assert f"## {rule['alert'].lower()}" in runbook, anchor
+    severities = {r["labels"]["severity"] for r in table if "severity" in r.get("labels", {})}
+    assert severities <= SEVERITIES
+
+
+def test_threshold_table_complete_for_every_ratio_status():
+    rows: dict[str, set[str]] = {}
+    for rule in _rules(RULES / "thresholds.yml"):
+        status = rule.get("labels", {}).get("status")
+        if rule["record"].startswith("threshold:payment_transactions:") and status:
+            rows.setdefault(status, set()).add(rule["record"].rsplit(":", 1)[1])
+    needed = {"ratio_fast", "ratio_slow", "ratio_normal", "baseline_factor", "baseline_margin"}
+    for status in ("failed", "denied", "reversed", "backend_reversed"):
+        assert needed <= rows[status], status
+
+
+def test_recording_rule_names_follow_level_metric_operations():
+    for path in (RULES / "recording.yml", RULES / "thresholds.yml"):
+        for rule in _rules(path):
+            assert rule["record"].count(":") == 2, rule["record"]
