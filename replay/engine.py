@@ -1,10 +1,11 @@
 """Evaluate rule files over history with Prometheus itself, fast enough for 30 days.
 
-Stage 1 (recording rules): the history is written as TSDB blocks and served by a throwaway
-Prometheus; every recording rule is evaluated with ``query_range`` level by level (a rule
-that reads another recorded series runs after it, its inputs written back as blocks), so
-chains behave as in a live server. The lookback is set just under the step, and samples sit
-on the step grid, so a vanished series is absent at once, as with a live staleness marker.
+Stage 1 (recording rules): the history is loaded into a throwaway Prometheus (remote
+write into its head block); every recording rule is evaluated with ``query_range`` level by
+level (a rule that reads another recorded series runs after it, its inputs written back the
+same way), so chains behave as in a live server. The lookback is set just under the step
+and samples sit on the step grid, so a vanished series is absent at once, as with a live
+staleness marker.
 
 Stage 2 (alerting rules): ``promtool test rules`` evaluates only the alerting rules, fed
 with the series they read (staleness marked), which honours ``for`` exactly; see
@@ -24,9 +25,10 @@ from typing import Any
 import numpy as np
 import yaml
 
+from replay import remote_write
 from replay.promtest import Firing, evaluate, parse_duration
 from replay.series import Series
-from replay.tsdb import ThrowawayPrometheus, backfill
+from replay.tsdb import ThrowawayPrometheus
 
 STEP = 60.0
 _IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -147,39 +149,34 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
                    for i in range(len(ordered))]
     with tempfile.TemporaryDirectory(prefix="txwatch-engine-") as tmp:
         work = Path(tmp)
-        tsdb = work / "tsdb"
-        say(f"backfilling {len(raw)} series x {steps} steps")
-        backfill(raw, tsdb, 0.0, STEP, work, workers)
         alert_rules = [r for g in rules.alert_groups for r in g["rules"]]
         candidates = np.zeros(steps, dtype=bool)
         always: list[str] = []
-        for number, level in enumerate(ordered + [[]]):
-            last = number == len(ordered)
-            say(f"recording rules level {number + 1}/{len(ordered)} ({len(level)} rules)"
-                if not last else "alert expressions")
-            with ThrowawayPrometheus(tsdb, lookback="59s") as prom, \
-                    ThreadPoolExecutor(workers * 2) as pool:
-                if not last:
-                    results = pool.map(lambda r: (r, prom.query_range(r.expr, 0.0, steps, STEP)),
-                                       level)
-                    new = [Series(rule.record, {**{k: v for k, v in labels.items()
-                                                   if k != "__name__"}, **rule.labels}, values)
-                           for rule, found in results for labels, values in found]
-                else:
-                    for rule, found in pool.map(
-                            lambda r: (r, prom.query_range(str(r["expr"]), 0.0, steps, STEP)),
-                            alert_rules):
-                        if not referenced(str(rule["expr"]), _known(raw, recorded)):
-                            always.append(rule["alert"])  # constant, e.g. Watchdog
-                            continue
-                        for _labels, values in found:
-                            candidates |= ~np.isnan(values)
-                    new = []
-            for series in new:
-                recorded.setdefault(series.name, []).append(series)
-            wanted = [x for x in new if x.name in later_needs[number]] if not last else []
-            if wanted:
-                backfill(wanted, tsdb, 0.0, STEP, work, workers)
+        with ThrowawayPrometheus(work / "tsdb", lookback="59s", receiver=True) as prom, \
+                ThreadPoolExecutor(workers * 2) as pool:
+            say(f"loading {len(raw)} series x {steps} steps")
+            remote_write.write(prom.url, raw, 0.0, STEP)
+            for number, level in enumerate(ordered):
+                say(f"recording rules level {number + 1}/{len(ordered)} ({len(level)} rules)")
+                results = pool.map(lambda r: (r, prom.query_range(r.expr, 0.0, steps, STEP)),
+                                   level)
+                new = [Series(rule.record, {**{k: v for k, v in labels.items()
+                                               if k != "__name__"}, **rule.labels}, values)
+                       for rule, found in results for labels, values in found]
+                for series in new:
+                    recorded.setdefault(series.name, []).append(series)
+                wanted = [x for x in new if x.name in later_needs[number]]
+                if wanted:
+                    remote_write.write(prom.url, wanted, 0.0, STEP)
+            say("alert expressions")
+            for rule, found in pool.map(
+                    lambda r: (r, prom.query_range(str(r["expr"]), 0.0, steps, STEP)),
+                    alert_rules):
+                if not referenced(str(rule["expr"]), _known(raw, recorded)):
+                    always.append(rule["alert"])  # constant, e.g. Watchdog
+                    continue
+                for _labels, values in found:
+                    candidates |= ~np.isnan(values)
         firings = _alert_stage(rules, raw, recorded, steps, candidates, always, work, workers, say)
     return firings, recorded, always
 

@@ -97,9 +97,11 @@ def free_port() -> int:
 class ThrowawayPrometheus:
     """``prometheus`` on 127.0.0.1 over a TSDB directory, stopped on exit."""
 
-    def __init__(self, tsdb: Path, lookback: str = "5m", binary: str | None = None) -> None:
+    def __init__(self, tsdb: Path, lookback: str = "5m", binary: str | None = None,
+                 receiver: bool = False) -> None:
         self.tsdb = tsdb
         self.lookback = lookback
+        self.receiver = receiver
         self.binary = binary or shutil.which("prometheus")
         if self.binary is None:
             raise RuntimeError("prometheus not found (Debian package 'prometheus')")
@@ -111,14 +113,20 @@ class ThrowawayPrometheus:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ThrowawayPrometheus:
-        config = self.tsdb / "throwaway-prometheus.yml"
+        self.tsdb.mkdir(parents=True, exist_ok=True)
+        config = self.tsdb.parent / f"{self.tsdb.name}-prometheus.yml"
         config.write_text("global:\n  scrape_interval: 1m\n", encoding="utf-8")
         self.port = free_port()
+        extra = []
+        if self.receiver:  # keep all history in the head so old samples can be appended
+            extra = ["--web.enable-remote-write-receiver",
+                     "--storage.tsdb.min-block-duration=100000h",
+                     "--storage.tsdb.max-block-duration=100000h"]
         self.proc = subprocess.Popen(
             [self.binary, f"--config.file={config}", f"--storage.tsdb.path={self.tsdb}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn",
-             f"--query.lookback-delta={self.lookback}", "--storage.tsdb.retention.time=50y"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             f"--query.lookback-delta={self.lookback}", "--storage.tsdb.retention.time=50y",
+             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
