@@ -36,6 +36,7 @@ def parser() -> argparse.ArgumentParser:
                            "minute, max = no pause; default max)")
     push.add_argument("--token-file", type=Path, help="bearer token for the exporter")
     push.add_argument("--retries", type=int, default=5)
+    push.add_argument("--start-at", help="skip data minutes before this time (UTC)")
     gen = sub.add_parser("generate", help="write labelled synthetic data (the demo data)")
     gen.add_argument("--days", type=int, default=7)
     gen.add_argument("--seed", type=int, default=1)
@@ -70,10 +71,13 @@ def _progress(iterator, total):  # type: ignore[no-untyped-def]
 
 
 def cmd_push(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from replay.push import push
 
     token = args.token_file.read_text().strip() if args.token_file else None
-    summary = push(args.files, args.url, args.speed, token, args.retries, _progress)
+    start = pd.Timestamp(args.start_at, tz="UTC") if args.start_at else None
+    summary = push(args.files, args.url, args.speed, token, args.retries, start, _progress)
     print("\n".join(summary.lines()))
     return 1 if summary.failed else 0
 

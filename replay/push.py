@@ -97,12 +97,14 @@ def _send(session: requests.Session, url: str, batch: Batch, token: str | None,
 
 
 def push(files: list[str | Path], url: str, speed: float | None = None,
-         token: str | None = None, retries: int = 5,
+         token: str | None = None, retries: int = 5, start_at: pd.Timestamp | None = None,
          progress: Callable[[Iterator[list[Batch]], int], Iterator[list[Batch]]] | None = None,
          clock: Callable[[], float] = time.monotonic,
          sleep: Callable[[float], None] = time.sleep) -> Summary:
     """Push every minute in time order, paced by ``speed``; return the summary."""
     grouped = batches(files)
+    if start_at is not None:
+        grouped = [g for g in grouped if g[0].minute >= start_at]
     summary = Summary()
     started = clock()
     interval = 60.0 / speed if speed else 0.0

@@ -1,0 +1,1 @@
+"""txwatch local stack: launcher for exporter + Prometheus + Alertmanager + notification sink."""

@@ -1,0 +1,3 @@
+from stack.demo import main
+
+main()

@@ -1,0 +1,162 @@
+"""The local stack: exporter, Prometheus, Alertmanager and the sink on loopback.
+
+This is the one place besides docker-compose.yml that knows every folder: it renders the
+repo's prometheus/ and alertmanager/ configs with loopback ports and absolute paths into a
+run directory, starts the four processes, waits until each is ready and stops them all.
+Tests use it with shorter intervals; the rule files are always the shipped ones.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import string
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def need(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise SystemExit(f"{binary} not found: run ./scripts/setup first")
+    return path
+
+
+@dataclass
+class Ports:
+    exporter: int = 9466
+    prometheus: int = 9090
+    alertmanager: int = 9093
+    sink: int = 9095
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port(), free_port())
+
+
+@dataclass
+class LocalStack:
+    workdir: Path
+    ports: Ports = field(default_factory=Ports)
+    scrape_interval: str | None = None   # None: as in prometheus/prometheus.yml
+    evaluation_interval: str | None = None
+    route_timing: dict[str, str] | None = None  # e.g. group_wait for tests
+    sink_to_terminal: bool = False  # demo: print notifications on the terminal
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{getattr(self.ports, name)}"
+
+    @property
+    def sink_log(self) -> Path:
+        return self.workdir / "alerts.jsonl"
+
+    # ---- configuration --------------------------------------------------------------
+    def prometheus_config(self) -> dict[str, Any]:
+        source = REPO / "prometheus" / "prometheus.yml"
+        config = yaml.safe_load(source.read_text())
+        config["rule_files"] = [str((source.parent / f).resolve()) for f in config["rule_files"]]
+        config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
+            f"127.0.0.1:{self.ports.alertmanager}"]
+        targets = {"txwatch": f"127.0.0.1:{self.ports.exporter}",
+                   "prometheus": f"127.0.0.1:{self.ports.prometheus}"}
+        for job in config["scrape_configs"]:
+            job["static_configs"][0]["targets"] = [targets[job["job_name"]]]
+        if self.scrape_interval:
+            config["global"]["scrape_interval"] = self.scrape_interval
+        if self.evaluation_interval:
+            config["global"]["evaluation_interval"] = self.evaluation_interval
+        return config
+
+    def alertmanager_config(self) -> dict[str, Any]:
+        source = REPO / "alertmanager" / "alertmanager.yml"
+        text = string.Template(source.read_text()).safe_substitute(os.environ)  # secrets: env
+        config = yaml.safe_load(text.replace("127.0.0.1:9095", f"127.0.0.1:{self.ports.sink}"))
+        config["templates"] = [str((source.parent / t).resolve()) for t in config["templates"]]
+        if self.route_timing:
+            for route in [config["route"], *config["route"].get("routes", [])]:
+                route.update(self.route_timing)
+        return config
+
+    # ---- lifecycle ------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        prom_cfg = self.workdir / "prometheus.yml"
+        prom_cfg.write_text(yaml.safe_dump(self.prometheus_config(), sort_keys=False))
+        am_cfg = self.workdir / "alertmanager.yml"
+        am_cfg.write_text(yaml.safe_dump(self.alertmanager_config(), sort_keys=False))
+        logs = self.workdir / "logs"
+        logs.mkdir(exist_ok=True)
+        try:
+            self._spawn("exporter", [sys.executable, "-m", "exporter",
+                                     f"--web.listen-address=127.0.0.1:{self.ports.exporter}",
+                                     f"--state.dir={self.workdir / 'exporter-state'}"],
+                        "/-/ready")
+            self._spawn("sink", [sys.executable, "-m", "stack.sink",
+                                 f"--web.listen-address=127.0.0.1:{self.ports.sink}",
+                                 f"--log.file={self.sink_log}"], "/-/healthy",
+                        inherit_stdout=self.sink_to_terminal)
+            self._spawn("alertmanager", [
+                need("prometheus-alertmanager"), f"--config.file={am_cfg}",
+                f"--storage.path={self.workdir / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{self.ports.alertmanager}",
+                "--cluster.listen-address=", "--log.level=warn"], "/-/ready")
+            self._spawn("prometheus", [
+                need("prometheus"), f"--config.file={prom_cfg}",
+                f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{self.ports.prometheus}",
+                "--web.enable-lifecycle", "--log.level=warn"], "/-/ready")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, name: str, cmd: list[str], ready: str,
+               inherit_stdout: bool = False) -> None:
+        log = open(self.workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
+        self.procs[name] = subprocess.Popen(cmd, cwd=REPO, stdout=None if inherit_stdout else log,
+                                            stderr=log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.procs[name].poll() is not None:
+                raise RuntimeError(f"{name} exited; see {log.name}")
+            try:
+                if requests.get(self.url(name) + ready, timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} did not become ready")
+
+    def stop(self) -> None:
+        for name in reversed(list(self.procs)):
+            proc = self.procs.pop(name)
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

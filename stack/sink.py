@@ -1,0 +1,98 @@
+"""A local notification sink: the webhook receiver that works with no account.
+
+Alertmanager posts its webhook payloads here; each notification is appended to a JSON-lines
+log (one line per alert, with the time it arrived) and printed as one readable line. The
+log reads back as "recent alerts" at ``GET /api/alerts``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from aiohttp import web
+
+LOG_KEY = web.AppKey("log", Path)
+
+
+def readable(alert: dict[str, Any], receiver: str) -> str:
+    """One line per alert: state, severity, name, status label, summary, since."""
+    labels = alert.get("labels", {})
+    state = "FIRING" if alert.get("status") == "firing" else "RESOLVED"
+    extra = ",".join(f"{k}={v}" for k, v in sorted(labels.items())
+                     if k not in ("alertname", "severity", "status"))
+    return (f"{state:<8} [{labels.get('severity', '-')}] {labels.get('alertname', '?')} "
+            f"status={labels.get('status', '-')}{' ' + extra if extra else ''}: "
+            f"{alert.get('annotations', {}).get('summary', '')} "
+            f"(since {alert.get('startsAt', '?')[:19]}, via {receiver})")
+
+
+def records(payload: dict[str, Any], path: str, now: float) -> list[dict[str, Any]]:
+    """Flatten one webhook payload into one record per alert."""
+    return [{"received_at": now, "endpoint": path, "receiver": payload.get("receiver"),
+             "group_key": payload.get("groupKey"), "status": alert.get("status"),
+             "labels": alert.get("labels", {}), "annotations": alert.get("annotations", {}),
+             "starts_at": alert.get("startsAt"), "ends_at": alert.get("endsAt"),
+             "fingerprint": alert.get("fingerprint")} for alert in payload.get("alerts", [])]
+
+
+def read_log(path: Path, limit: int = 100) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in reversed(lines[-limit:]) if line.strip()]
+
+
+def build_app(log: Path, out: TextIO = sys.stdout,
+              clock: Callable[[], float] = time.time) -> web.Application:
+    lock = asyncio.Lock()
+
+    async def receive(request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+            rows = records(payload, request.path, clock())
+        except (ValueError, AttributeError, TypeError):
+            return web.json_response({"error": "expected an Alertmanager webhook payload"},
+                                     status=400)
+        async with lock:
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(row) + "\n" for row in rows)
+        for alert in payload.get("alerts", []):
+            print(readable(alert, str(payload.get("receiver"))), file=out, flush=True)
+        return web.json_response({"stored": len(rows)})
+
+    async def recent(request: web.Request) -> web.Response:
+        limit = int(request.query.get("limit", "100"))
+        return web.json_response(read_log(log, max(1, min(limit, 10_000))))
+
+    async def healthy(_request: web.Request) -> web.Response:
+        return web.Response(text="Healthy.\n")
+
+    app = web.Application()
+    app[LOG_KEY] = log
+    app.router.add_post("/webhook", receive)
+    app.router.add_post("/deadmansswitch", receive)
+    app.router.add_get("/api/alerts", recent)
+    app.router.add_get("/-/healthy", healthy)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="txwatch-sink", description=__doc__)
+    p.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9095")
+    p.add_argument("--log.file", dest="log", type=Path, default=Path("alerts.jsonl"))
+    args = p.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    web.run_app(build_app(args.log), host=host or "0.0.0.0", port=int(port), print=None,
+                access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Alertmanager config with the real amtool and a real Alertmanager: routes and inhibition."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from stack.launcher import LocalStack, Ports
+from tests.conftest import REPO, require_binary
+
+CONFIG = REPO / "alertmanager" / "alertmanager.yml"
+
+
+def amtool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([require_binary("amtool"), *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("path", [CONFIG, REPO / "alertmanager" / "examples" /
+                                  "all-receivers.yml"], ids=["shipped", "all-receivers"])
+def test_amtool_check_config(path):
+    result = amtool("check-config", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+@pytest.mark.parametrize("labels, receiver", [
+    (["severity=critical", "alertname=PaymentRatioHighFast", "status=failed"], "pager"),
+    (["severity=warning", "alertname=PaymentRatioHighSlow", "status=failed"], "chat"),
+    (["severity=info", "alertname=Something", "status=all"], "blackhole"),
+    (["severity=info", "alertname=Watchdog", "status=all"], "deadmansswitch"),
+    (["team=unknown", "alertname=Foreign"], "chat"),  # unknown label set: default route
+])
+def test_amtool_routes(labels, receiver):
+    ok = amtool("config", "routes", "test", f"--config.file={CONFIG}",
+                f"--verify.receivers={receiver}", *labels)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    wrong = "pager" if receiver != "pager" else "chat"
+    assert amtool("config", "routes", "test", f"--config.file={CONFIG}",
+                  f"--verify.receivers={wrong}", *labels).returncode != 0
+
+
+def _post(am: str, labels: dict[str, str]) -> None:
+    now = datetime.now(UTC)
+    body = [{"labels": labels, "annotations": {"summary": "test"},
+             "startsAt": now.isoformat(), "endsAt": (now + timedelta(minutes=10)).isoformat()}]
+    requests.post(f"{am}/api/v2/alerts", json=body, timeout=5).raise_for_status()
+
+
+def _inhibited(am: str, alertname: str, status: str) -> bool:
+    for alert in requests.get(f"{am}/api/v2/alerts", timeout=5).json():
+        if alert["labels"]["alertname"] == alertname and alert["labels"]["status"] == status:
+            return bool(alert["status"]["inhibitedBy"])
+    raise AssertionError(f"{alertname}/{status} not found")
+
+
+def _wait(check, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.2)
+
+
+def test_inhibition_in_a_real_alertmanager(tmp_path):
+    stack = LocalStack(tmp_path, Ports.free())
+    stack.workdir.mkdir(parents=True, exist_ok=True)
+    config = tmp_path / "am.yml"
+    import yaml
+
+    config.write_text(yaml.safe_dump(stack.alertmanager_config()))
+    port = Ports.free().alertmanager
+    proc = subprocess.Popen([require_binary("prometheus-alertmanager"), f"--config.file={config}",
+                             f"--storage.path={tmp_path / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}",
+                             "--cluster.listen-address="], stderr=subprocess.DEVNULL)
+    am = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(f"{am}/-/ready", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        base = {"job": "txwatch"}
+        _post(am, {**base, "alertname": "PaymentRatioHighFast", "severity": "critical",
+                   "status": "failed"})
+        _post(am, {**base, "alertname": "PaymentRatioHighSlow", "severity": "warning",
+                   "status": "failed"})
+        _post(am, {**base, "alertname": "PaymentRatioHighSlow", "severity": "warning",
+                   "status": "denied"})
+        _wait(lambda: _inhibited(am, "PaymentRatioHighSlow", "failed"))
+        assert not _inhibited(am, "PaymentRatioHighSlow", "denied")  # other status: delivered
+        _post(am, {**base, "alertname": "PaymentDataStale", "severity": "critical",
+                   "status": "all"})
+        _wait(lambda: _inhibited(am, "PaymentRatioHighSlow", "denied"))  # no data: all quiet
+        assert _inhibited(am, "PaymentRatioHighFast", "failed")
+        assert not _inhibited(am, "PaymentDataStale", "all")
+    finally:
+        proc.terminate()
+        proc.wait(10)
