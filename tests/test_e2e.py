@@ -1,0 +1,94 @@
+"""The whole pipeline, real processes on loopback: exporter -> Prometheus -> Alertmanager -> sink.
+
+Intervals are shortened (scrape / evaluation 1 s, Alertmanager waits 1 s); the rule files
+are the shipped ones, so the failed spike must last the fast alert's ``for`` (1 minute).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import requests
+
+from stack.launcher import LocalStack, Ports
+from stack.sink import read_log
+
+TX = "/api/v1/transactions"
+
+
+def _push(stack: LocalStack, approved: int, failed: int = 0) -> None:
+    body = [{"status": "approved", "count": approved}]
+    if failed:
+        body.append({"status": "failed", "count": failed})
+    requests.post(stack.url("exporter") + TX, json=body, timeout=5).raise_for_status()
+
+
+def _post_alert(stack: LocalStack, alert: dict, starts: datetime, ends: datetime) -> None:
+    body = [{**alert, "startsAt": starts.isoformat(), "endsAt": ends.isoformat()}]
+    requests.post(stack.url("alertmanager") + "/api/v2/alerts", json=body,
+                  timeout=5).raise_for_status()
+
+
+def _about_failed_spike(row: dict) -> bool:
+    return (row["labels"].get("alertname") == "PaymentRatioHighFast"
+            and row["labels"].get("status") == "failed")
+
+
+def _wait_for(stack: LocalStack, check, seconds: float, traffic: tuple[int, int]) -> list[dict]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        _push(stack, *traffic)
+        rows = read_log(stack.sink_log, 1000)
+        if check(rows):
+            return rows
+        time.sleep(1.0)
+    raise AssertionError(f"timed out; sink has {read_log(stack.sink_log, 1000)}")
+
+
+def test_failed_spike_fires_once_then_resolves_and_inhibited_warning_never_arrives(tmp_path):
+    stack = LocalStack(tmp_path / "stack", Ports.free(), scrape_interval="1s",
+                       evaluation_interval="1s",
+                       route_timing={"group_wait": "1s", "group_interval": "1s",
+                                     "repeat_interval": "1h"})
+    with stack:
+        for _ in range(10):  # normal traffic
+            _push(stack, 100)
+            time.sleep(1.0)
+        assert not [r for r in read_log(stack.sink_log) if _about_failed_spike(r)]
+
+        rows = _wait_for(stack, lambda rows: any(_about_failed_spike(r) and
+                                                 r["status"] == "firing" for r in rows),
+                         150, (100, 100))
+        firing = [r for r in rows if _about_failed_spike(r) and r["status"] == "firing"]
+        assert len(firing) == 1
+        assert firing[0]["labels"] == {"alertname": "PaymentRatioHighFast", "job": "txwatch",
+                                       "severity": "critical", "status": "failed",
+                                       "monitor": "txwatch"}
+        assert firing[0]["receiver"] == "pager"
+        assert "failed share jumped" in firing[0]["annotations"]["summary"]
+
+        # A warning about the same status while the critical fires: inhibited, never sent.
+        warning = {"labels": {"alertname": "PaymentRatioHighSlow", "severity": "warning",
+                              "status": "failed", "job": "txwatch", "monitor": "txwatch"},
+                   "annotations": {"summary": "should be inhibited"}}
+        now = datetime.now(UTC)
+        _post_alert(stack, warning, now, now + timedelta(minutes=5))
+        for _ in range(8):  # several group waits, failures still ongoing
+            _push(stack, 100, 100)
+            time.sleep(1.0)
+        rows = read_log(stack.sink_log, 1000)
+        assert not [r for r in rows if r["labels"].get("alertname") == "PaymentRatioHighSlow"]
+        _post_alert(stack, warning, now, datetime.now(UTC))  # ends while still inhibited
+
+        # Recovery: failures stop and a large volume dilutes the 5-minute window.
+        rows = _wait_for(stack, lambda rows: any(_about_failed_spike(r) and
+                                                 r["status"] == "resolved" for r in rows),
+                         180, (200_000, 0))
+        resolved = [r for r in rows if _about_failed_spike(r) and r["status"] == "resolved"]
+        assert len(resolved) == 1
+        firing = [r for r in rows if _about_failed_spike(r) and r["status"] == "firing"]
+        assert len(firing) == 1, "the spike was notified more than once"
+        assert not [r for r in rows if r["labels"].get("alertname") == "PaymentRatioHighSlow"]
+        recent = requests.get(stack.url("sink") + "/api/alerts?limit=5", timeout=5).json()
+        assert recent and recent[0]["received_at"] >= recent[-1]["received_at"]
