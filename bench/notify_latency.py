@@ -1,0 +1,79 @@
+"""Time from the first anomalous minute pushed to the notification at the sink.
+
+Runs the local stack with the shipped intervals (scrape and evaluation 15 s, critical
+group_wait 10 s), pushes one minute of normal traffic per 5 s for a minute, then a failed
+spike, and measures until the sink has the PaymentRatioHighFast notification. Repeated
+--runs times (fresh stack each time). Writes results/notify_latency.{json,png}.
+What bounds it: scrape interval (push visible at the next scrape, <= 15 s) + evaluation
+interval (<= 15 s) + the alert's `for` (0 s for the fast alert) + Alertmanager group_wait
+(10 s for critical) + delivery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from stack.launcher import LocalStack, Ports
+from stack.sink import read_log
+
+HERE = Path(__file__).resolve().parent
+
+
+def one_run(workdir: Path) -> float:
+    with LocalStack(workdir, Ports.free()) as stack:
+        tx = stack.url("exporter") + "/api/v1/transactions"
+        for _ in range(12):
+            requests.post(tx, json=[{"status": "approved", "count": 120}], timeout=5)
+            time.sleep(5)
+        started = time.monotonic()
+        while time.monotonic() - started < 300:
+            requests.post(tx, json=[{"status": "approved", "count": 110},
+                                    {"status": "failed", "count": 10}], timeout=5)
+            for _ in range(10):
+                if any(r["labels"].get("alertname") == "PaymentRatioHighFast"
+                       for r in read_log(stack.sink_log)):
+                    return time.monotonic() - started
+                time.sleep(0.5)
+        raise RuntimeError("no notification within 300 s")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--runs", type=int, default=3)
+    args = p.parse_args()
+    latencies = []
+    for run in range(args.runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            latencies.append(one_run(Path(tmp)))
+        print(f"run {run + 1}: {latencies[-1]:.1f} s", flush=True)
+    result = {"latencies_s": latencies, "median_s": statistics.median(latencies),
+              "max_s": max(latencies), "target_s": 60}
+    print(f"first anomalous minute -> sink: median {result['median_s']:.1f} s, "
+          f"max {result['max_s']:.1f} s (target <= 60 s)")
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "notify_latency.json").write_text(json.dumps(result, indent=2) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 2.5))
+    ax.bar([f"run {i + 1}" for i in range(len(latencies))], latencies, color="#d62728")
+    ax.axhline(60, ls="--", color="black", lw=0.8, label="target 60 s")
+    ax.set_ylabel("seconds to notification")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(HERE / "results" / "notify_latency.png", dpi=90)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
