@@ -16,7 +16,6 @@ import json
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,16 +24,12 @@ from pathlib import Path
 
 import requests
 
+from replay.tsdb import free_port
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 DURATION = "8s"
 CONNECTIONS = 16
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_ready(url: str) -> None:

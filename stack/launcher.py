@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import string
 import subprocess
 import sys
@@ -22,13 +21,9 @@ from typing import Any
 import requests
 import yaml
 
+from replay.tsdb import free_port
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def need(binary: str) -> str:
