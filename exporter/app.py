@@ -166,7 +166,7 @@ async def _read_body(request: web.Request, config: Config) -> bytes:
     try:
         await asyncio.wait_for(pump(), config.limits.body_read_timeout_seconds)
     except TimeoutError:
-        raise Rejected(408, "malformed_body", "body not received within "
+        raise Rejected(408, "body_timeout", "body not received within "
                        f"{config.limits.body_read_timeout_seconds:g} s") from None
     return b"".join(chunks)
 

@@ -18,7 +18,8 @@ from exporter.store import Snapshot
 
 SELF_PREFIX = "txwatch_exporter"
 REJECT_REASONS = (
-    "unauthorized", "forbidden", "unsupported_media_type", "body_too_large", "too_many_records",
+    "unauthorized", "forbidden", "unsupported_media_type", "body_too_large", "body_timeout",
+    "too_many_records",
     "malformed_body", "invalid_record", "idempotency_conflict", "storage_error",
 )
 

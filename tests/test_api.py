@@ -196,3 +196,19 @@ def test_configured_status_list(start_exporter):
     assert post(ex.url + TX, {"status": "ok"}).status_code == 200
     assert post(ex.url + TX, {"status": "approved"}).status_code == 422
     assert 'payment_transactions_total{status="ko"} 0.0' in ex.metrics()
+
+
+def test_slow_body_is_cut_off_with_408(start_exporter):
+    import socket
+
+    ex = start_exporter(Config(limits=Limits(body_read_timeout_seconds=0.5)))
+    before = ex.payment_lines()
+    host, port = ex.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"POST /api/v1/transactions HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                     b'{"status": "fai')  # ... and then nothing
+        answer = sock.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 408")
+    assert '"error": "body_timeout"' in answer and "not received within" in answer
+    assert ex.payment_lines() == before
