@@ -135,14 +135,21 @@ def _windows(candidates: np.ndarray, history: int, steps: int) -> list[tuple[int
 
 def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
                      progress: Callable[[str], None] | None = None, workers: int = 2,
+                     all_rules: bool = False,
                      ) -> tuple[list[Firing], dict[str, list[Series]], list[str]]:
-    """Return (firing alerts per step, recorded series, always-firing alert names)."""
+    """Return (firing alerts per step, recorded series, always-firing alert names).
+
+    By default only the recording rules the alerts depend on are evaluated; ``all_rules``
+    evaluates board-only rules too (for dashboards and previews).
+    """
     say = progress or (lambda _msg: None)
     rules = load_rules(rule_files)
     recorded: dict[str, list[Series]] = {}
     records = {x.record for x in rules.recording}
     alert_needs = set().union(*(referenced(str(r["expr"]), records)
                                 for g in rules.alert_groups for r in g["rules"]))
+    if all_rules:
+        alert_needs = set(records)
     ordered = levels(needed_by(rules.recording, alert_needs))
     later_needs = [alert_needs.union(*(referenced(r.expr, records)
                                        for lv in ordered[i + 1:] for r in lv))

@@ -2,8 +2,9 @@
 
 One sample per scrape: counters are cumulative sums of the pushed minutes (a minute is
 visible from the scrape after it was pushed), ``payment_last_push_timestamp_seconds`` is
-the time of the last push, ``up`` is 1. Backfill and backtest both use this, so what is
-backtested is what Prometheus would have stored.
+the time of the last push, ``up`` is 1, and the exporter's record counters count one
+record per label value and pushed minute (as a replay sends them). Backfill and backtest
+both use this, so what is backtested is what Prometheus would have stored.
 """
 
 from __future__ import annotations
@@ -59,3 +60,9 @@ def scrape_series(data: Dataset, scrapes_per_minute: int = 1,
     yield Series("payment_newest_data_timestamp_seconds", dict(base),
                  np.repeat(newest, scrapes_per_minute))
     yield Series("up", dict(base), np.ones(samples))
+    for kind, frame in (("transactions", data.transactions), ("auth_codes", data.auth_codes)):
+        rows = np.where(pushed, len(frame.columns), 0).astype("float64").cumsum()
+        yield Series("txwatch_exporter_records_accepted_total", {**base, "kind": kind},
+                     np.repeat(rows, scrapes_per_minute))
+    yield Series("txwatch_exporter_records_rejected_total",
+                 {**base, "reason": "invalid_record"}, np.zeros(samples))

@@ -1,8 +1,9 @@
 """Regenerate every generated file in the repo; ``--check`` fails when one is stale.
 
 Generated files: ``docs/metrics-sample.prom`` (a deterministic /metrics sample that
-``promtool check metrics`` lints in CI). Run ``python scripts/generate.py`` after changing
-the exporter's metrics.
+``promtool check metrics`` lints in CI) and the Grafana boards ``grafana/dashboards/*.json``
+(built in scripts/dashboards.py). Run ``python scripts/generate.py`` after changing the
+exporter's metrics or the boards.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import generate_latest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dashboards import BOARDS, render  # noqa: E402
 
 from exporter.app import REGISTRY_KEY, build_app
 from exporter.config import Config
@@ -48,6 +52,7 @@ def metrics_sample() -> str:
 
 GENERATED: dict[str, Callable[[], str]] = {
     "docs/metrics-sample.prom": metrics_sample,
+    **{path: (lambda build=build: render(build())) for path, build in BOARDS.items()},
 }
 
 

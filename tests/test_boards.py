@@ -1,0 +1,128 @@
+"""Grafana boards and docker-compose: layout, datasource, queries against real data."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from exporter.config import DEFAULT_AUTH_CODES, DEFAULT_STATUSES
+from replay.data import load_dataset
+from replay.generate import write
+from replay.loaded import loaded_prometheus
+from tests.conftest import REPO
+
+BOARDS = sorted((REPO / "grafana" / "dashboards").glob("*.json"))
+UID = yaml.safe_load((REPO / "grafana/provisioning/datasources/prometheus.yml").read_text())[
+    "datasources"][0]["uid"]
+IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+KEYWORDS = {"sum", "by", "rate", "time", "max", "and", "or", "on", "status", "reason",
+            "alertname", "severity", "alertstate", "firing", "info", "all", "label_values",
+            "auth_code", "approved", "failed"}
+
+
+def panels(board: dict) -> list[dict]:
+    return [p for p in board["panels"] if p.get("type") != "row"]
+
+
+def exprs(board: dict) -> list[str]:
+    found = [t["expr"] for p in panels(board) for t in p.get("targets", [])]
+    found += [a["expr"] for a in board["annotations"]["list"] if a.get("expr")]
+    return found
+
+
+def known_series() -> set[str]:
+    names = set()
+    for line in (REPO / "docs" / "metrics-sample.prom").read_text().splitlines():
+        if line.startswith("# TYPE "):
+            family, kind = line.split()[2:4]
+            names |= {family, f"{family}_total", f"{family}_bucket", f"{family}_sum",
+                      f"{family}_count"} if kind in ("counter", "histogram") else {family}
+    for path in (REPO / "rules").glob("*.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            names |= {r["record"] for r in group["rules"] if "record" in r}
+    return names | {"ALERTS", "up"}
+
+
+@pytest.mark.parametrize("path", BOARDS, ids=[p.name for p in BOARDS])
+def test_board_parses_and_uses_the_provisioned_datasource(path: Path):
+    board = json.loads(path.read_text())
+    assert board["uid"] and board["title"] and panels(board)
+    for panel in panels(board):
+        assert panel["datasource"]["uid"] == UID, panel["title"]
+        assert panel.get("description"), panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == UID
+    assert [a for a in board["annotations"]["list"] if "ALERTS" in a.get("expr", "")]
+
+
+def test_provisioning_layout_matches_compose_mounts():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    mounts = dict(v.rsplit(":", 2)[:2] for v in compose["services"]["grafana"]["volumes"]
+                  if v.startswith("./"))
+    provider = yaml.safe_load((REPO / "grafana/provisioning/dashboards/txwatch.yml").read_text())
+    assert mounts["./grafana/dashboards"] == provider["providers"][0]["options"]["path"]
+    assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+    assert len(BOARDS) == 2
+
+
+@pytest.mark.parametrize("path", BOARDS, ids=[p.name for p in BOARDS])
+def test_every_series_a_board_reads_exists(path: Path):
+    known = known_series()
+    for expr in exprs(json.loads(path.read_text())):
+        for token in IDENT.findall(re.sub(r'"[^"]*"|\{\{[^}]*\}\}|\$\w+|\[[^]]*\]', "", expr)):
+            if token.lower() in KEYWORDS or token in {"status_", "offset"}:
+                continue
+            assert token in known, f"{token} in {expr!r} is neither exported nor recorded"
+
+
+def test_share_panels_draw_the_threshold_table():
+    board = json.loads((REPO / "grafana/dashboards/overview.json").read_text())
+    table = {r["record"] for g in yaml.safe_load((REPO / "rules/thresholds.yml").read_text())[
+        "groups"] for r in g["rules"]}
+    share = [p for p in panels(board) if p["title"].endswith(" share")]
+    assert {p["title"] for p in share} == {f"{s} share" for s in
+                                           ("failed", "denied", "reversed", "backend_reversed")}
+    for panel in share:
+        lines = {t["expr"].split("{")[0] for t in panel["targets"]
+                 if t["expr"].startswith("threshold:")}
+        assert lines == {"threshold:payment_transactions:ratio_fast",
+                         "threshold:payment_transactions:ratio_slow"} and lines <= table
+
+
+def test_every_query_runs_and_returns_data_on_demo_history(tmp_path):
+    paths = write(tmp_path / "demo", days=2, seed=1)
+    data = load_dataset([paths["transactions"], paths["auth_codes"]], DEFAULT_STATUSES,
+                        DEFAULT_AUTH_CODES)
+    steps = len(data.transactions)
+    with loaded_prometheus(data, REPO / "rules", tmp_path) as prom:
+        for path in BOARDS:
+            for expr in exprs(json.loads(path.read_text())):
+                concrete = expr.replace("$status", "failed")
+                found = prom.query_range(concrete, 0.0, steps)
+                assert found, f"{path.name}: no data for {concrete}"
+                assert any((v == v).any() for _labels, v in found), concrete
+
+
+def test_docker_compose_config_is_valid():
+    binary = shutil.which("docker-compose")
+    assert binary, "docker-compose not found: run scripts/setup"
+    result = subprocess.run([binary, "-f", str(REPO / "docker-compose.yml"), "config", "-q"],
+                            capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    for name, service in compose["services"].items():
+        image = service.get("image", "")
+        assert ":" in image and not image.endswith(":latest"), f"{name}: pin the image"
+
+
+def test_dockerfile_copies_only_what_the_repo_has():
+    for line in (REPO / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (REPO / source).exists(), source
