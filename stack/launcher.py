@@ -53,7 +53,9 @@ class LocalStack:
     evaluation_interval: str | None = None
     route_timing: dict[str, str] | None = None  # e.g. group_wait for tests
     sink_to_terminal: bool = False  # demo: print notifications on the terminal
+    prometheus_flags: list[str] = field(default_factory=list)  # tests: e.g. resend delay
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    commands: dict[str, tuple[list[str], str, bool]] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{getattr(self.ports, name)}"
@@ -116,7 +118,8 @@ class LocalStack:
                 need("prometheus"), f"--config.file={prom_cfg}",
                 f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
                 f"--web.listen-address=127.0.0.1:{self.ports.prometheus}",
-                "--web.enable-lifecycle", "--log.level=warn"], "/-/ready")
+                "--web.enable-lifecycle", "--log.level=warn", *self.prometheus_flags],
+                "/-/ready")
         except BaseException:
             self.stop()
             raise
@@ -124,6 +127,7 @@ class LocalStack:
 
     def _spawn(self, name: str, cmd: list[str], ready: str,
                inherit_stdout: bool = False) -> None:
+        self.commands[name] = (cmd, ready, inherit_stdout)
         log = open(self.workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(cmd, cwd=REPO, stdout=None if inherit_stdout else log,
                                             stderr=log)
@@ -138,6 +142,20 @@ class LocalStack:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"{name} did not become ready")
+
+    def kill(self, name: str, hard: bool = False) -> None:
+        """Stop one component (SIGKILL with ``hard``), for fault tests."""
+        proc = self.procs.pop(name)
+        if hard:
+            proc.kill()
+        else:
+            proc.terminate()
+        proc.wait(15)
+
+    def restart(self, name: str) -> None:
+        """Start a stopped component again with the same command and data."""
+        cmd, ready, inherit = self.commands[name]
+        self._spawn(name, cmd, ready, inherit)
 
     def stop(self) -> None:
         for name in reversed(list(self.procs)):

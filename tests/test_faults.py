@@ -1,0 +1,177 @@
+"""Faults, loopback only and bounded in time: crashes under load, restarts, a full disk."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from exporter.config import Config
+from stack.launcher import LocalStack, Ports
+from stack.sink import read_log
+from tests.conftest import metric_value
+
+TX = "/api/v1/transactions"
+
+
+def test_kill9_under_concurrent_load_then_retries_give_exact_totals(exporter_process,
+                                                                   tmp_path):
+    """Clients retry unacknowledged requests with the same key until acknowledged."""
+    ex = exporter_process(f"--state.dir={tmp_path / 'state'}").start()
+    clients, per_client = 8, 60
+    killed = threading.Event()
+    restarted = threading.Event()
+    errors_seen = [0]
+
+    def client(number: int) -> int:
+        sent = 0
+        with requests.Session() as session:
+            for i in range(per_client):
+                count = number + 1
+                key = f"client{number}-req{i}"
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        r = session.post(ex.url + TX, json={"status": "approved",
+                                                            "count": count},
+                                         headers={"Idempotency-Key": key}, timeout=5)
+                        if r.status_code == 200:
+                            break
+                    except requests.RequestException:
+                        errors_seen[0] += 1
+                    assert time.monotonic() < deadline, "never acknowledged"
+                    restarted.wait(10)
+                    time.sleep(0.05)
+                sent += count
+        return sent
+
+    with ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(client, n) for n in range(clients)]
+        time.sleep(0.5)  # load is running
+        ex.kill9()
+        killed.set()
+        ex.start()
+        restarted.set()
+        expected = sum(f.result() for f in futures)
+    text = requests.get(ex.url + "/metrics", timeout=5).text
+    assert metric_value(text, "payment_transactions_total", 'status="approved"') == expected
+    assert killed.is_set() and errors_seen[0] > 0, "the crash did not hit in-flight requests"
+
+
+def test_state_dir_that_cannot_be_created_fails_at_start(exporter_process, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    proc = exporter_process(f"--state.dir={blocker / 'state'}")
+    try:
+        proc.start()
+    except RuntimeError as exc:
+        assert "exited" in str(exc)
+    else:
+        raise AssertionError("exporter started without a usable state dir")
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A real 64 KiB tmpfs (root); elsewhere a disk whose fsync fails with ENOSPC."""
+    target = tmp_path / "tiny"
+    target.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(target)],
+                             capture_output=True).returncode == 0
+    yield target, mounted
+    if mounted:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+def _batch(first_minute: int, n: int) -> list[dict]:
+    return [{"timestamp": 1_700_000_000 + 60 * (first_minute + i), "status": "failed",
+             "count": 1} for i in range(n)]
+
+
+def test_full_disk_answers_503_and_acknowledges_nothing(exporter_process, full_disk,
+                                                        monkeypatch, start_exporter):
+    target, mounted = full_disk
+    if mounted:
+        ex = exporter_process(f"--state.dir={target}").start()
+        url = ex.url
+    else:  # no mount permission: make every fsync report a full disk
+        ex = None
+        url = start_exporter(Config(state_dir=target)).url
+    acked = refused = 0
+    for round_ in range(200):
+        r = requests.post(url + TX, json=_batch(round_ * 500, 500), timeout=10)
+        if r.status_code == 200:
+            acked += 500
+        else:
+            assert r.status_code == 503 and r.json()["error"] == "storage_error", r.text
+            refused += 1
+            if refused >= 3:
+                break
+        if not mounted and round_ == 2:
+            def full(_fd: int) -> None:
+                raise OSError(28, "No space left on device")
+            monkeypatch.setattr("exporter.journal.os.fsync", full)
+    assert refused >= 3 and acked > 0
+    text = requests.get(url + "/metrics", timeout=5).text
+    assert metric_value(text, "payment_transactions_total", 'status="failed"') == acked
+    assert metric_value(text, "txwatch_exporter_records_rejected_total",
+                        'reason="storage_error"') == 500 * refused
+    if ex is not None:  # what was acknowledged survives a crash on the full disk
+        ex.kill9()
+        ex.start()
+        text = requests.get(url + "/metrics", timeout=5).text
+        assert metric_value(text, "payment_transactions_total", 'status="failed"') == acked
+
+
+def _stack(tmp_path, **extra) -> LocalStack:
+    return LocalStack(tmp_path / "stack", Ports.free(), scrape_interval="1s",
+                      evaluation_interval="1s",
+                      route_timing={"group_wait": "1s", "group_interval": "1s",
+                                    "repeat_interval": "1h"}, **extra)
+
+
+def _spike_notified(stack: LocalStack) -> bool:
+    return any(r["labels"].get("alertname") == "PaymentRatioHighFast" and r["status"] == "firing"
+               for r in read_log(stack.sink_log, 1000))
+
+
+def _push_until(stack: LocalStack, done, seconds: float, failed: int = 100) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        requests.post(stack.url("exporter") + TX, timeout=5, json=[
+            {"status": "approved", "count": 100}, {"status": "failed", "count": failed}])
+        time.sleep(1.0)
+
+
+def test_alerts_fire_after_prometheus_restart(tmp_path):
+    with _stack(tmp_path) as stack:
+        _push_until(stack, lambda: _up(stack), 20, failed=0)
+        stack.kill("prometheus")
+        stack.restart("prometheus")
+        _push_until(stack, lambda: _spike_notified(stack), 90)
+
+
+def _up(stack: LocalStack) -> bool:
+    r = requests.get(stack.url("prometheus") + "/api/v1/query", timeout=5,
+                     params={"query": 'up{job="txwatch"}'}).json()
+    return bool(r["data"]["result"]) and r["data"]["result"][0]["value"][1] == "1"
+
+
+def test_notification_delivered_when_alertmanager_comes_back(tmp_path):
+    with _stack(tmp_path, prometheus_flags=["--rules.alert.resend-delay=2s"]) as stack:
+        stack.kill("alertmanager", hard=True)
+
+        def firing_in_prometheus() -> bool:
+            alerts = requests.get(stack.url("prometheus") + "/api/v1/alerts",
+                                  timeout=5).json()["data"]["alerts"]
+            return any(a["labels"]["alertname"] == "PaymentRatioHighFast"
+                       and a["state"] == "firing" for a in alerts)
+
+        _push_until(stack, firing_in_prometheus, 90)
+        assert not _spike_notified(stack)
+        stack.restart("alertmanager")
+        _push_until(stack, lambda: _spike_notified(stack), 60)
