@@ -55,7 +55,7 @@ class LocalStack:
     sink_to_terminal: bool = False  # demo: print notifications on the terminal
     prometheus_flags: list[str] = field(default_factory=list)  # tests: e.g. resend delay
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    commands: dict[str, tuple[list[str], str, bool]] = field(default_factory=dict)
+    commands: dict[str, tuple[list[str], str, bool, str | None]] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{getattr(self.ports, name)}"
@@ -84,7 +84,8 @@ class LocalStack:
     def alertmanager_config(self) -> dict[str, Any]:
         source = REPO / "alertmanager" / "alertmanager.yml"
         text = string.Template(source.read_text()).safe_substitute(os.environ)  # secrets: env
-        config = yaml.safe_load(text.replace("127.0.0.1:9095", f"127.0.0.1:{self.ports.sink}"))
+        sink = f"//127.0.0.1:{self.ports.sink}/"
+        config = yaml.safe_load(text.replace("//sink:9095/", sink))
         config["templates"] = [str((source.parent / t).resolve()) for t in config["templates"]]
         if self.route_timing:
             for route in [config["route"], *config["route"].get("routes", [])]:
@@ -101,13 +102,8 @@ class LocalStack:
         logs = self.workdir / "logs"
         logs.mkdir(exist_ok=True)
         try:
-            self._spawn("exporter", [sys.executable, "-m", "exporter",
-                                     f"--web.listen-address=127.0.0.1:{self.ports.exporter}",
-                                     f"--state.dir={self.workdir / 'exporter-state'}"],
-                        "/-/ready")
-            self._spawn("sink", [sys.executable, "-m", "stack.sink",
-                                 f"--web.listen-address=127.0.0.1:{self.ports.sink}",
-                                 f"--log.file={self.sink_log}"], "/-/healthy",
+            self._spawn("exporter", self.commands_for_exporter(), "/-/ready")
+            self._spawn("sink", self.commands_for_sink(), "/-/healthy",
                         inherit_stdout=self.sink_to_terminal)
             self._spawn("alertmanager", [
                 need("prometheus-alertmanager"), f"--config.file={am_cfg}",
@@ -125,9 +121,19 @@ class LocalStack:
             raise
         return self
 
+    def commands_for_exporter(self) -> list[str]:
+        return [sys.executable, "-m", "exporter",
+                f"--web.listen-address=127.0.0.1:{self.ports.exporter}",
+                f"--state.dir={self.workdir / 'exporter-state'}"]
+
+    def commands_for_sink(self) -> list[str]:
+        return [sys.executable, "-m", "stack.sink",
+                f"--web.listen-address=127.0.0.1:{self.ports.sink}",
+                f"--log.file={self.sink_log}"]
+
     def _spawn(self, name: str, cmd: list[str], ready: str,
-               inherit_stdout: bool = False) -> None:
-        self.commands[name] = (cmd, ready, inherit_stdout)
+               inherit_stdout: bool = False, base_url: str | None = None) -> None:
+        self.commands[name] = (cmd, ready, inherit_stdout, base_url)
         log = open(self.workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(cmd, cwd=REPO, stdout=None if inherit_stdout else log,
                                             stderr=log)
@@ -136,7 +142,8 @@ class LocalStack:
             if self.procs[name].poll() is not None:
                 raise RuntimeError(f"{name} exited; see {log.name}")
             try:
-                if requests.get(self.url(name) + ready, timeout=1).status_code == 200:
+                url = base_url or self.url(name)
+                if requests.get(url + ready, timeout=1).status_code == 200:
                     return
             except requests.ConnectionError:
                 pass
@@ -154,8 +161,8 @@ class LocalStack:
 
     def restart(self, name: str) -> None:
         """Start a stopped component again with the same command and data."""
-        cmd, ready, inherit = self.commands[name]
-        self._spawn(name, cmd, ready, inherit)
+        cmd, ready, inherit, base_url = self.commands[name]
+        self._spawn(name, cmd, ready, inherit, base_url)
 
     def stop(self) -> None:
         for name in reversed(list(self.procs)):

@@ -112,9 +112,11 @@ def test_every_query_runs_and_returns_data_on_demo_history(tmp_path):
 def test_docker_compose_config_is_valid():
     binary = shutil.which("docker-compose")
     assert binary, "docker-compose not found: run scripts/setup"
-    result = subprocess.run([binary, "-f", str(REPO / "docker-compose.yml"), "config", "-q"],
-                            capture_output=True, text=True, timeout=60, cwd=REPO)
-    assert result.returncode == 0, result.stderr
+    for profiles in ([], ["--profile", "demo"], ["--profile", "ha"]):
+        result = subprocess.run([binary, "-f", str(REPO / "docker-compose.yml"), *profiles,
+                                 "config", "-q"], capture_output=True, text=True, timeout=60,
+                                cwd=REPO)
+        assert result.returncode == 0, (profiles, result.stderr)
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     for name, service in compose["services"].items():
         image = service.get("image", "")
@@ -126,3 +128,12 @@ def test_dockerfile_copies_only_what_the_repo_has():
         if line.startswith("COPY "):
             for source in line.split()[1:-1]:
                 assert (REPO / source).exists(), source
+
+
+@pytest.mark.parametrize("name", ["prometheus.yml", "prometheus-ha.yml"])
+def test_prometheus_configs_pass_promtool(name):
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool not found: run scripts/setup"
+    result = subprocess.run([promtool, "check", "config", str(REPO / "prometheus" / name)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

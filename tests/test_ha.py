@@ -1,0 +1,56 @@
+"""High availability with real binaries on loopback: 2 Prometheus replicas, 2 clustered
+Alertmanagers. One notification per alert; with one Alertmanager killed, still delivered."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from stack.ha import HAStack
+from stack.launcher import LocalStack, Ports
+from stack.sink import read_log
+
+TX = "/api/v1/transactions"
+
+
+def _notifications(stack: HAStack, status: str) -> list[dict]:
+    return [r for r in read_log(stack.base.sink_log, 1000)
+            if r["labels"].get("alertname") == "PaymentRatioHighFast"
+            and r["labels"].get("status") == status and r["status"] == "firing"]
+
+
+def _spike_until(stack: HAStack, status: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not _notifications(stack, status):
+        assert time.monotonic() < deadline, f"no notification for {status}"
+        requests.post(stack.base.url("exporter") + TX, timeout=5, json=[
+            {"status": "approved", "count": 100}, {"status": status, "count": 100}])
+        time.sleep(1.0)
+
+
+def test_two_replicas_two_alertmanagers_one_notification_and_failover(tmp_path):
+    base = LocalStack(tmp_path / "ha", Ports.free(), scrape_interval="1s",
+                      evaluation_interval="1s",
+                      route_timing={"group_wait": "1s", "group_interval": "1s",
+                                    "repeat_interval": "1h"},
+                      prometheus_flags=["--rules.alert.resend-delay=2s"])
+    with HAStack(base) as stack:
+        status = requests.get(stack.url("alertmanager-a") + "/api/v2/status", timeout=5).json()
+        assert len(status["cluster"]["peers"]) == 2
+        _spike_until(stack, "failed", 90)
+        time.sleep(8)  # both replicas keep sending to both Alertmanagers meanwhile
+        sent = _notifications(stack, "failed")
+        assert len(sent) == 1, sent
+        assert "replica" not in sent[0]["labels"]
+        # Both replicas evaluated the rules (the alert exists in each, labelled by replica).
+        for replica in ("a", "b"):
+            alerts = requests.get(stack.url(f"prometheus-{replica}") + "/api/v1/alerts",
+                                  timeout=5).json()["data"]["alerts"]
+            assert any(a["labels"]["alertname"] == "PaymentRatioHighFast" for a in alerts)
+
+        stack.kill("alertmanager-a")
+        _spike_until(stack, "denied", 90)  # a new alert after the failure
+        time.sleep(5)
+        assert len(_notifications(stack, "denied")) == 1
+        assert len(_notifications(stack, "failed")) == 1
