@@ -109,6 +109,30 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+class RssSampler:
+    """Peak resident memory of a process, sampled every 50 ms in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self.pid, self.peak = pid, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, rss_mb(self.pid))
+
+    def start(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -137,9 +161,12 @@ def main() -> int:
             pg.terminate()
             mem, mem_url = start_exporter()
             procs.append(mem)
+            results["rss_mb_at_rest"] = rss_mb(mem.pid)
             tx = mem_url + "/api/v1/transactions"
+            peak = RssSampler(mem.pid).start()
             results["exporter_memory_single"] = wrk(tx, "POST", single, "application/json",
                                                     tmpdir)
+            results["rss_mb_under_load_peak"] = peak.stop()
             for fmt, ctype in (("json", "application/json"), ("csv", "text/csv")):
                 r = wrk(tx, "POST", batch_body(10_000, fmt), ctype, tmpdir, connections=4)
                 results[f"exporter_batch10k_{fmt}"] = {**r, "records_per_s": r["rps"] * 10_000}
@@ -177,17 +204,22 @@ def main() -> int:
 
 def report(r: dict) -> None:
     print(f"CPU: {r['cpu']} ({r['cores']} cores), load generator wrk on the same machine")
-    print(f"single-record requests/s  pushgateway   {r['pushgateway_single']['rps']:>10,.0f}")
-    print(f"                          txwatch mem   {r['exporter_memory_single']['rps']:>10,.0f}"
-          f"  ({r['ratio_memory_vs_pushgateway']:.2f}x)")
-    print(f"                          txwatch fsync {r['exporter_durable_single']['rps']:>10,.0f}"
-          f"  ({r['ratio_durable_vs_pushgateway']:.2f}x)")
+    print(f"{CONNECTIONS} concurrent clients; latency p50 / p99 in ms")
+    print(f"single-record requests/s  pushgateway   {r['pushgateway_single']['rps']:>10,.0f}"
+          f"  p50 {r['pushgateway_single']['p50']:.2f} p99 {r['pushgateway_single']['p99']:.2f}")
+    for name, key in (("mem", "memory"), ("fsync", "durable")):
+        m = r[f"exporter_{key}_single"]
+        print(f"                          txwatch {name:<5} {m['rps']:>10,.0f}"
+              f"  p50 {m['p50']:.2f} p99 {m['p99']:.2f}  "
+              f"({r[f'ratio_{key}_vs_pushgateway']:.2f}x)")
     for fmt in ("json", "csv"):
         print(f"10k-record batches ({fmt}) records/s "
               f"{r[f'exporter_batch10k_{fmt}']['records_per_s']:>12,.0f}")
     m = r["metrics_latency"]
     print(f"/metrics latency p50 {m['p50']:.2f} ms  p99 {m['p99']:.2f} ms")
-    print(f"resident memory after 1,000,000 records: {r['rss_mb_after_1m_records']:.1f} MB")
+    print(f"resident memory: at rest {r['rss_mb_at_rest']:.1f} MB, peak under load "
+          f"{r['rss_mb_under_load_peak']:.1f} MB, after 1,000,000 records "
+          f"{r['rss_mb_after_1m_records']:.1f} MB")
 
 
 def chart(r: dict, path: Path) -> None:
