@@ -95,10 +95,14 @@ class Store:
             if waiting is not None:
                 return await asyncio.shield(waiting), True
         response = {"accepted": batch.records, "transactions": sum(batch.totals.values())}
+        # Only recent minutes feed the gauges: older ones would be pruned on apply anyway.
+        horizon = max(self._newest or 0.0, batch.newest_timestamp) - 60 * (
+            self._config.minutes_kept + 1)
+        minutes = [[m, label, n] for (m, label), n in batch.minutes.items() if m >= horizon] \
+            if kind == "transactions" else []
         entry = {"kind": kind, "key": key, "digest": body_digest, "wall": now,
                  "newest": batch.newest_timestamp, "totals": batch.totals,
-                 "minutes": [[m, label, n] for (m, label), n in batch.minutes.items()]
-                 if kind == "transactions" else [], "response": response}
+                 "minutes": minutes, "response": response}
         try:
             if self._journal is None:
                 with self._lock:
