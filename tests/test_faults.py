@@ -22,10 +22,11 @@ def test_kill9_under_concurrent_load_then_retries_give_exact_totals(exporter_pro
                                                                    tmp_path):
     """Clients retry unacknowledged requests with the same key until acknowledged."""
     ex = exporter_process(f"--state.dir={tmp_path / 'state'}").start()
-    clients, per_client = 8, 60
+    clients, per_client = 8, 300
     killed = threading.Event()
     restarted = threading.Event()
     errors_seen = [0]
+    acked = [0]
 
     def client(number: int) -> int:
         sent = 0
@@ -40,10 +41,13 @@ def test_kill9_under_concurrent_load_then_retries_give_exact_totals(exporter_pro
                                                             "count": count},
                                          headers={"Idempotency-Key": key}, timeout=5)
                         if r.status_code == 200:
+                            acked[0] += 1
                             break
-                    except requests.RequestException:
+                        last = f"HTTP {r.status_code} {r.text[:200]}"
+                    except requests.RequestException as exc:
                         errors_seen[0] += 1
-                    assert time.monotonic() < deadline, "never acknowledged"
+                        last = repr(exc)[:200]
+                    assert time.monotonic() < deadline, f"never acknowledged: {last}"
                     restarted.wait(10)
                     time.sleep(0.05)
                 sent += count
@@ -51,7 +55,10 @@ def test_kill9_under_concurrent_load_then_retries_give_exact_totals(exporter_pro
 
     with ThreadPoolExecutor(clients) as pool:
         futures = [pool.submit(client, n) for n in range(clients)]
-        time.sleep(0.5)  # load is running
+        started = time.monotonic()
+        while acked[0] < 200:  # kill in the middle of the load
+            assert time.monotonic() - started < 30, "load did not start"
+            time.sleep(0.005)
         ex.kill9()
         killed.set()
         ex.start()
