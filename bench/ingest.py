@@ -24,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from replay.tsdb import free_port
+from replay.procs import free_port
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

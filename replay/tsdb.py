@@ -8,9 +8,7 @@ directory on a free loopback port so PromQL can be evaluated by the real engine.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +17,7 @@ from types import TracebackType
 import numpy as np
 import requests
 
+from replay.procs import free_port, wait_ready
 from replay.series import Series
 
 MAX_POINTS = 10_000  # Prometheus refuses range queries of more than 11,000 points
@@ -88,12 +87,6 @@ def backfill(series: list[Series], tsdb: Path, origin: float, step: float,
     return total
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class ThrowawayPrometheus:
     """``prometheus`` on 127.0.0.1 over a TSDB directory, stopped on exit."""
 
@@ -127,18 +120,12 @@ class ThrowawayPrometheus:
              f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn",
              f"--query.lookback-delta={self.lookback}", "--storage.tsdb.retention.time=50y",
              *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {self.proc.stderr.read().decode()[-2000:]}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("prometheus did not become ready")
+        try:
+            wait_ready(f"{self.url}/-/ready", self.proc, "prometheus")
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

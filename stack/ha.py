@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from replay.tsdb import free_port
+from replay.procs import free_port
 from stack.launcher import LocalStack, need
 
 REPLICAS = ("a", "b")

@@ -13,15 +13,13 @@ import shutil
 import string
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
-from replay.tsdb import free_port
+from replay.procs import free_port, wait_ready
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -137,18 +135,8 @@ class LocalStack:
         log = open(self.workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(cmd, cwd=REPO, stdout=None if inherit_stdout else log,
                                             stderr=log)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.procs[name].poll() is not None:
-                raise RuntimeError(f"{name} exited; see {log.name}")
-            try:
-                url = base_url or self.url(name)
-                if requests.get(url + ready, timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{name} did not become ready")
+        wait_ready((base_url or self.url(name)) + ready, self.procs[name],
+                   f"{name} (log: {log.name})")
 
     def kill(self, name: str, hard: bool = False) -> None:
         """Stop one component (SIGKILL with ``hard``), for fault tests."""

@@ -25,7 +25,7 @@ from exporter.app import build_app
 from exporter.config import Config
 from exporter.journal import Journal
 from exporter.store import Store
-from replay.tsdb import free_port
+from replay.procs import free_port, wait_ready
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -107,16 +107,8 @@ class ExporterProcess:
                f"--web.listen-address=127.0.0.1:{self.port}", *self.args]
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"exporter exited: {self.proc.stderr.read().decode()}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("exporter did not become ready")
+        wait_ready(f"{self.url}/-/ready", self.proc, "exporter", seconds=20)
+        return self
 
     def kill9(self) -> None:
         assert self.proc is not None
