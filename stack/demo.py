@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,10 @@ import pandas as pd
 from replay.generate import write
 from replay.push import push
 from stack.launcher import LocalStack, Ports
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -31,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--free-ports", action="store_true",
                    help="use free ports instead of 9466/9090/9093/9095")
     args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the stack on SIGTERM as on Ctrl-C
     shutil.rmtree(args.workdir / "run", ignore_errors=True)  # a fresh exporter state each run
     paths = write(args.workdir / "data", days=args.days, seed=1)
     incidents = json.loads(paths["incidents"].read_text())["incidents"]
