@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -42,7 +43,13 @@ def one_run(workdir: Path) -> float:
                        for r in read_log(stack.sink_log)):
                     return time.monotonic() - started
                 time.sleep(0.5)
-        raise RuntimeError("no notification within 300 s")
+        am = requests.get(stack.url("alertmanager") + "/api/v2/alerts", timeout=5).json()
+        prom = requests.get(stack.url("prometheus") + "/api/v1/alerts", timeout=5).json()
+        raise RuntimeError(
+            "no notification within 300 s; Prometheus alerts: "
+            f"{[a['labels']['alertname'] for a in prom['data']['alerts']]}; Alertmanager: "
+            f"{[a['labels']['alertname'] for a in am]}; sink: {read_log(stack.sink_log)[:3]}; "
+            f"logs in {workdir / 'logs'} (kept)")
 
 
 def main() -> int:
@@ -50,12 +57,20 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=3)
     args = p.parse_args()
     latencies = []
+    failures = []
     for run in range(args.runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            latencies.append(one_run(Path(tmp)))
-        print(f"run {run + 1}: {latencies[-1]:.1f} s", flush=True)
+        tmp = Path(tempfile.mkdtemp(prefix="txwatch-latency-"))
+        try:
+            latencies.append(one_run(tmp))
+            print(f"run {run + 1}: {latencies[-1]:.1f} s", flush=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+        except RuntimeError as exc:
+            failures.append(str(exc))
+            print(f"run {run + 1}: FAILED {exc}", flush=True)
+    if not latencies:
+        return 1
     result = {"latencies_s": latencies, "median_s": statistics.median(latencies),
-              "max_s": max(latencies), "target_s": 60}
+              "max_s": max(latencies), "target_s": 60, "failed_runs": failures}
     print(f"first anomalous minute -> sink: median {result['median_s']:.1f} s, "
           f"max {result['max_s']:.1f} s (target <= 60 s)")
     (HERE / "results").mkdir(exist_ok=True)
