@@ -6,12 +6,13 @@ Targets (issue): real data < 15 s, 30 generated days < 60 s.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import bar_chart, save
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -51,21 +52,9 @@ def main() -> int:
     for name, r in results.items():
         print(f"{name:<20} {r['seconds']:6.1f} s  caught {r['incidents caught']}; "
               f"delay {r['detection delay']}; false {r['false alert episodes']}")
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "backtest.json").write_text(json.dumps(results, indent=2) + "\n")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3))
-    ax.barh(list(results), [r["seconds"] for r in results.values()], color="#2a9d8f")
-    for limit, label in ((15, "target real data"), (60, "target 30 days")):
-        ax.axvline(limit, ls="--", color="red", lw=0.8)
-        ax.text(limit, -0.4, label, fontsize=7, color="red")
-    ax.set_xlabel("backtest wall time, s")
-    fig.tight_layout()
-    fig.savefig(HERE / "results" / "backtest.png", dpi=90)
+    save("backtest", results)
+    bar_chart("backtest", list(results), [r["seconds"] for r in results.values()],
+              {"target real data": 15, "target 30 days": 60}, "backtest wall time, s")
     return 0
 
 

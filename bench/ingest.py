@@ -23,24 +23,12 @@ import time
 from pathlib import Path
 
 import requests
+from common import RESULTS, save
 
-from replay.procs import free_port
+from replay.procs import free_port, stop_process, wait_ready
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 DURATION = "8s"
 CONNECTIONS = 16
-
-
-def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} not ready")
 
 
 def start_exporter(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -49,7 +37,7 @@ def start_exporter(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
                              f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
                              "--ingest.max-future=1e10", *extra])
     url = f"http://127.0.0.1:{port}"
-    wait_ready(url + "/-/ready")
+    wait_ready(url + "/-/ready", proc, "exporter", seconds=20)
     return proc, url
 
 
@@ -58,7 +46,7 @@ def start_pushgateway() -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",
                              "--log.level=warn"], stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    wait_ready(url + "/-/ready")
+    wait_ready(url + "/-/ready", proc, "pushgateway", seconds=20)
     return proc, url
 
 
@@ -68,18 +56,16 @@ def wrk(url: str, method: str, body: str, content_type: str, script_dir: Path,
     script = script_dir / f"s{abs(hash((url, body))) % 10**8}.lua"
     body_file = script.with_suffix(".body")
     body_file.write_text(body, encoding="utf-8")
+    request = (f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()\n'
+               f'wrk.headers["Content-Type"] = "{content_type}"\n') if method == "POST" else ""
     script.write_text(
-        f'wrk.method = "{method}"\n'
-        f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()\n'
-        f'wrk.headers["Content-Type"] = "{content_type}"\n'
+        f'wrk.method = "{method}"\n' + request +
         "done = function(summary, latency, requests)\n"
         "  io.write(string.format('JSON {\"p50\": %f, \"p99\": %f, \"errors\": %d}\\n',\n"
         "    latency:percentile(50) / 1000, latency:percentile(99) / 1000,\n"
         "    summary.errors.status + summary.errors.connect + summary.errors.read\n"
         "    + summary.errors.write + summary.errors.timeout))\n"
         "end\n", encoding="utf-8")
-    if method == "GET":
-        script.write_text('wrk.method = "GET"\n' + script.read_text().split("\n", 3)[3])
     out = subprocess.run(["wrk", f"-t{min(2, connections)}", f"-c{connections}",
                           f"-d{duration}", "-s", str(script), url],
                          capture_output=True, text=True, check=True).stdout
@@ -145,7 +131,6 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"bench needs {tool}: apt-get install {tool}", file=sys.stderr)
             return 2
-    RESULTS.mkdir(exist_ok=True)
     single = '{"timestamp":"2025-07-12 13:45:00","status":"approved","count":5}'
     results: dict[str, object] = {"cpu": cpu_model(), "cores": len(
         re.findall(r"^processor", Path("/proc/cpuinfo").read_text(), re.M))}
@@ -158,7 +143,7 @@ def main() -> int:
             results["pushgateway_single"] = wrk(
                 f"{pg_url}/metrics/job/bench", "POST",
                 'payment_transactions_total{status="approved"} 5\n', "text/plain", tmpdir)
-            pg.terminate()
+            stop_process(pg)
             mem, mem_url = start_exporter()
             procs.append(mem)
             results["rss_mb_at_rest"] = rss_mb(mem.pid)
@@ -173,14 +158,12 @@ def main() -> int:
             time.sleep(3)  # let the server drain the batch requests wrk left in flight
             results["metrics_latency"] = wrk(mem_url + "/metrics", "GET", "", "text/plain",
                                              tmpdir, connections=1)  # as Prometheus scrapes
-            mem.terminate()
-            mem.wait()
+            stop_process(mem)
             durable, d_url = start_exporter(f"--state.dir={tmpdir / 'state'}")
             procs.append(durable)
             results["exporter_durable_single"] = wrk(d_url + "/api/v1/transactions", "POST",
                                                      single, "application/json", tmpdir)
-            durable.terminate()
-            durable.wait()
+            stop_process(durable)
             fresh, f_url = start_exporter(f"--state.dir={tmpdir / 'state2'}")
             procs.append(fresh)
             body = batch_body(10_000, "csv")
@@ -190,13 +173,11 @@ def main() -> int:
             results["rss_mb_after_1m_records"] = rss_mb(fresh.pid)
         finally:
             for proc in procs:
-                if proc.poll() is None:
-                    proc.terminate()
-                    proc.wait(10)
+                stop_process(proc)
     pg_rps = results["pushgateway_single"]["rps"]  # type: ignore[index]
     results["ratio_memory_vs_pushgateway"] = results["exporter_memory_single"]["rps"] / pg_rps  # type: ignore[index]
     results["ratio_durable_vs_pushgateway"] = results["exporter_durable_single"]["rps"] / pg_rps  # type: ignore[index]
-    (RESULTS / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
+    save("ingest", results)
     report(results)
     chart(results, RESULTS / "ingest.png")
     return 0

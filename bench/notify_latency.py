@@ -12,7 +12,6 @@ interval (<= 15 s) + the alert's `for` (0 s for the fast alert) + Alertmanager g
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -21,11 +20,10 @@ import time
 from pathlib import Path
 
 import requests
+from common import bar_chart, save
 
 from stack.launcher import LocalStack, Ports
 from stack.sink import read_log
-
-HERE = Path(__file__).resolve().parent
 
 
 def one_run(workdir: Path) -> float:
@@ -73,20 +71,9 @@ def main() -> int:
               "max_s": max(latencies), "target_s": 60, "failed_runs": failures}
     print(f"first anomalous minute -> sink: median {result['median_s']:.1f} s, "
           f"max {result['max_s']:.1f} s (target <= 60 s)")
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "notify_latency.json").write_text(json.dumps(result, indent=2) + "\n")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 2.5))
-    ax.bar([f"run {i + 1}" for i in range(len(latencies))], latencies, color="#d62728")
-    ax.axhline(60, ls="--", color="black", lw=0.8, label="target 60 s")
-    ax.set_ylabel("seconds to notification")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(HERE / "results" / "notify_latency.png", dpi=90)
+    save("notify_latency", result)
+    bar_chart("notify_latency", [f"run {i + 1}" for i in range(len(latencies))], latencies,
+              {"target 60 s": 60}, "seconds to notification", colour="#d62728")
     return 0
 
 

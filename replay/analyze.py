@@ -15,10 +15,10 @@ import pandas as pd
 from replay.data import read_frame, to_wide
 
 
-def share_table(path: str) -> pd.DataFrame:
+def minute_table(path: str) -> pd.DataFrame:
+    """Counts per minute (rows) and label value (columns) of one CSV."""
     label, frame = read_frame(path)
-    wide = to_wide(frame, label)
-    return wide
+    return to_wide(frame, label)
 
 
 def _robust_limit(values: pd.Series, k: float = 6.0) -> float:
@@ -27,9 +27,8 @@ def _robust_limit(values: pd.Series, k: float = 6.0) -> float:
     return median + k * 1.4826 * mad
 
 
-def analyze(path: str) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
-    """Return (statistics table, suggested thresholds per status)."""
-    wide = share_table(path)
+def analyze(wide: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
+    """Return (statistics table, suggested thresholds per status) of a minute table."""
     total = wide.sum(axis=1)
     rows = []
     suggestions: dict[str, dict[str, float]] = {}
@@ -53,8 +52,8 @@ def analyze(path: str) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
 
 
 def report(path: str) -> str:
-    table, suggestions = analyze(path)
-    wide = share_table(path)
+    wide = minute_table(path)
+    table, suggestions = analyze(wide)
     total = wide.sum(axis=1)
     out = [f"{path}: {len(wide)} minutes from {wide.index[0]} to {wide.index[-1]}",
            f"transactions per minute: mean {total.mean():.1f}, min {total.min()}, "

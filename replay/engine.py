@@ -176,23 +176,22 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
                 if wanted:
                     remote_write.write(prom.url, wanted, 0.0, STEP)
             say("alert expressions")
-            for rule, found in pool.map(
-                    lambda r: (r, prom.query_range(str(r["expr"]), 0.0, steps, STEP)),
-                    alert_rules):
-                if not referenced(str(rule["expr"]), _known(raw, recorded)):
-                    always.append(rule["alert"])  # constant, e.g. Watchdog
-                    continue
+            by_name: dict[str, list[Series]] = {}
+            for series in raw + [s for found in recorded.values() for s in found]:
+                by_name.setdefault(series.name, []).append(series)
+            for rule in alert_rules:  # constant alerts (e.g. Watchdog) always fire
+                if not referenced(str(rule["expr"]), set(by_name)):
+                    always.append(rule["alert"])
+            evaluated = [r for r in alert_rules if r["alert"] not in always]
+            for found in pool.map(
+                    lambda r: prom.query_range(str(r["expr"]), 0.0, steps, STEP), evaluated):
                 for _labels, values in found:
                     candidates |= ~np.isnan(values)
-        firings = _alert_stage(rules, raw, recorded, steps, candidates, always, work, workers, say)
+        firings = _alert_stage(rules, by_name, steps, candidates, always, work, workers, say)
     return firings, recorded, always
 
 
-def _known(raw: list[Series], recorded: dict[str, list[Series]]) -> set[str]:
-    return {s.name for s in raw} | set(recorded)
-
-
-def _alert_stage(rules: RuleSet, raw: list[Series], recorded: dict[str, list[Series]],
+def _alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
                  steps: int, candidates: np.ndarray, always: list[str], work: Path,
                  workers: int, say: Callable[[str], None]) -> list[Firing]:
     """promtool over windows around the steps where an alert expression holds."""
@@ -203,11 +202,6 @@ def _alert_stage(rules: RuleSet, raw: list[Series], recorded: dict[str, list[Ser
         return []
     alert_file = work / "alerts-only.yml"
     alert_file.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
-    by_name: dict[str, list[Series]] = {}
-    for series in raw:
-        by_name.setdefault(series.name, []).append(series)
-    for name, found in recorded.items():
-        by_name.setdefault(name, []).extend(found)
     needed: set[str] = set()
     history = 0.0
     for group in groups:

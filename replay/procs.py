@@ -31,3 +31,15 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], what: str,
             pass
         time.sleep(0.05)
     raise RuntimeError(f"{what} did not become ready")
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, seconds: float = 15.0) -> None:
+    """Terminate a child, wait for it, and kill it if it does not exit in time."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,20 +113,14 @@ def parse_firings(output: str, interval_s: int = 60) -> list[Firing]:
 
 
 def evaluate(rules: list[Path], series: list[Series], steps: int, interval_s: int = 60,
-             promtool: str | None = None,
-             progress: Callable[[str], None] | None = None,
              query_steps: Iterable[int] | None = None) -> list[Firing]:
     """Run promtool over the series; return every (step, alert) that fired."""
-    binary = promtool or shutil.which("promtool")
+    binary = shutil.which("promtool")
     if binary is None:
         raise RuntimeError("promtool not found (Debian package 'prometheus')")
     with tempfile.TemporaryDirectory(prefix="txwatch-backtest-") as tmp:
         test_file = Path(tmp) / "backtest.yml"
-        if progress:
-            progress(f"writing {steps} evaluation steps of {len(series)} series")
         write_test_file(test_file, rules, series, steps, interval_s, query_steps)
-        if progress:
-            progress("evaluating rules with promtool")
         result = subprocess.run([binary, "test", "rules", str(test_file)], capture_output=True,
                                 text=True)
     output = result.stdout + result.stderr

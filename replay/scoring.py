@@ -91,11 +91,14 @@ class Score:
 
 def load_incidents(path: Path) -> list[Incident]:
     doc = json.loads(path.read_text(encoding="utf-8"))
-    return [Incident(pd.Timestamp(i["start"], tz="UTC") if pd.Timestamp(i["start"]).tz is None
-                     else pd.Timestamp(i["start"]),
-                     pd.Timestamp(i["end"], tz="UTC") if pd.Timestamp(i["end"]).tz is None
-                     else pd.Timestamp(i["end"]), i["kind"], tuple(i["statuses"]))
+    return [Incident(_utc(i["start"]), _utc(i["end"]), i["kind"], tuple(i["statuses"]))
             for i in doc["incidents"]]
+
+
+def _utc(text: str) -> pd.Timestamp:
+    """A label's time; times without a zone are UTC, like the data set's."""
+    stamp = pd.Timestamp(text)
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp
 
 
 def to_episodes(firings: list[Firing]) -> list[Episode]:

@@ -17,7 +17,7 @@ from types import TracebackType
 import numpy as np
 import requests
 
-from replay.procs import free_port, wait_ready
+from replay.procs import free_port, stop_process, wait_ready
 from replay.series import Series
 
 MAX_POINTS = 10_000  # Prometheus refuses range queries of more than 11,000 points
@@ -52,8 +52,8 @@ def write_openmetrics(path: Path, series: Iterable[Series], origin: float, step:
     return written
 
 
-def create_blocks(openmetrics: Path, tsdb: Path, promtool: str | None = None) -> None:
-    binary = promtool or shutil.which("promtool")
+def create_blocks(openmetrics: Path, tsdb: Path) -> None:
+    binary = shutil.which("promtool")
     if binary is None:
         raise RuntimeError("promtool not found (Debian package 'prometheus')")
     tsdb.mkdir(parents=True, exist_ok=True)
@@ -128,13 +128,7 @@ class ThrowawayPrometheus:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, 20)
         self.proc = None
 
     def __enter__(self) -> ThrowawayPrometheus:

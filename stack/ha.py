@@ -39,8 +39,8 @@ class HAStack:
         self.alertmanager_ports = {r: free_port() for r in REPLICAS}
         gossip = {r: free_port() for r in REPLICAS}
         try:
-            base._spawn("exporter", base.commands_for_exporter(), "/-/ready")
-            base._spawn("sink", base.commands_for_sink(), "/-/healthy")
+            base._spawn("exporter", base.exporter_command(), "/-/ready")
+            base._spawn("sink", base.sink_command(), "/-/healthy")
             am_cfg = base.workdir / "alertmanager.yml"
             am_cfg.write_text(yaml.safe_dump(base.alertmanager_config(), sort_keys=False))
             for r in REPLICAS:

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from replay.procs import free_port, wait_ready
+from replay.procs import free_port, stop_process, wait_ready
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,8 +100,8 @@ class LocalStack:
         logs = self.workdir / "logs"
         logs.mkdir(exist_ok=True)
         try:
-            self._spawn("exporter", self.commands_for_exporter(), "/-/ready")
-            self._spawn("sink", self.commands_for_sink(), "/-/healthy",
+            self._spawn("exporter", self.exporter_command(), "/-/ready")
+            self._spawn("sink", self.sink_command(), "/-/healthy",
                         inherit_stdout=self.sink_to_terminal)
             self._spawn("alertmanager", [
                 need("prometheus-alertmanager"), f"--config.file={am_cfg}",
@@ -119,12 +119,12 @@ class LocalStack:
             raise
         return self
 
-    def commands_for_exporter(self) -> list[str]:
+    def exporter_command(self) -> list[str]:
         return [sys.executable, "-m", "exporter",
                 f"--web.listen-address=127.0.0.1:{self.ports.exporter}",
                 f"--state.dir={self.workdir / 'exporter-state'}"]
 
-    def commands_for_sink(self) -> list[str]:
+    def sink_command(self) -> list[str]:
         return [sys.executable, "-m", "stack.sink",
                 f"--web.listen-address=127.0.0.1:{self.ports.sink}",
                 f"--log.file={self.sink_log}"]
@@ -154,14 +154,7 @@ class LocalStack:
 
     def stop(self) -> None:
         for name in reversed(list(self.procs)):
-            proc = self.procs.pop(name)
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+            stop_process(self.procs.pop(name))
 
     def __enter__(self) -> LocalStack:
         return self.start()

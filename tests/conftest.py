@@ -25,7 +25,7 @@ from exporter.app import build_app
 from exporter.config import Config
 from exporter.journal import Journal
 from exporter.store import Store
-from replay.procs import free_port, wait_ready
+from replay.procs import free_port, stop_process, wait_ready
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -116,13 +116,7 @@ class ExporterProcess:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, 10)
 
 
 @pytest.fixture

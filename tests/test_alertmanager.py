@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
+from replay.procs import stop_process
 from stack.launcher import LocalStack, Ports
 from tests.conftest import REPO, require_binary
 
@@ -100,5 +101,4 @@ def test_inhibition_in_a_real_alertmanager(tmp_path):
         assert _inhibited(am, "PaymentRatioHighFast", "failed")
         assert not _inhibited(am, "PaymentDataStale", "all")
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
