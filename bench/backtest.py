@@ -21,7 +21,7 @@ REAL = REPO.parent / "shared" / "data"
 
 def timed(args: list[str]) -> tuple[float, str]:
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "replay", *args], cwd=REPO, text=True,
+    out = subprocess.run([sys.executable, "-m", "txwatch.replay", *args], cwd=REPO, text=True,
                          capture_output=True, check=True).stdout
     return time.monotonic() - started, out
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import requests
 from common import RESULTS, save
 
-from replay.procs import free_port, stop_process, wait_ready
+from txwatch.prom.procs import free_port, stop_process, wait_ready
 
 DURATION = "8s"
 CONNECTIONS = 16
@@ -33,7 +33,7 @@ CONNECTIONS = 16
 
 def start_exporter(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "exporter",
+    proc = subprocess.Popen([sys.executable, "-m", "txwatch.exporter",
                              f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
                              "--ingest.max-future=1e10", *extra])
     url = f"http://127.0.0.1:{port}"

@@ -22,8 +22,8 @@ from pathlib import Path
 import requests
 from common import bar_chart, save
 
-from stack.launcher import LocalStack, Ports
-from stack.sink import read_log
+from txwatch.stack.launcher import LocalStack, Ports
+from txwatch.stack.sink import read_log
 
 
 def one_run(workdir: Path) -> float:

@@ -1,3 +1,3 @@
-from exporter.cli import main
+from txwatch.exporter.cli import main
 
 main()

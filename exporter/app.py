@@ -16,13 +16,14 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.aiohttp import make_aiohttp_handler
 
-from exporter.config import Config
-from exporter.metrics import PaymentCollector, SelfMetrics
-from exporter.openapi import openapi_spec
-from exporter.parsing import SUPPORTED_TYPES, BodyError, decode_body, validate
-from exporter.store import KeyConflict, StorageError, Store
+from txwatch.contract import KINDS, Kind, Reason
+from txwatch.exporter.config import Config
+from txwatch.exporter.metrics import PaymentCollector, SelfMetrics
+from txwatch.exporter.openapi import openapi_spec
+from txwatch.exporter.parsing import SUPPORTED_TYPES, BodyError, decode_body, validate
+from txwatch.exporter.store import KeyConflict, StorageError, Store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_KEY_LENGTH = 255
@@ -30,19 +31,19 @@ REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 
 
 class Rejected(Exception):
-    """A refusal with its HTTP status, reason label and JSON details."""
+    """A refusal: its reason (which fixes the HTTP status), message and JSON details."""
 
-    def __init__(self, status: int, reason: str, message: str,
+    def __init__(self, reason: Reason, message: str,
                  errors: list[dict[str, Any]] | None = None, records: int = 1,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.reason, self.message = status, reason, message
+        self.status, self.reason, self.message = reason.http_status, reason, message
         self.errors = errors or []
         self.records = records
         self.headers = headers or {}
 
     def response(self) -> web.Response:
-        body = {"error": self.reason, "message": self.message, "errors": self.errors}
+        body = {"error": self.reason.value, "message": self.message, "errors": self.errors}
         return web.json_response(body, status=self.status, headers=self.headers)
 
 
@@ -52,19 +53,14 @@ def build_app(config: Config, store: Store,
     registry = CollectorRegistry(auto_describe=True)
     registry.register(PaymentCollector(store.snapshot))
     ProcessCollector(registry=registry)  # process_start_time_seconds feeds PaymentDataStale
-    self_metrics = SelfMetrics(registry, ("transactions", "auth_codes"))
+    self_metrics = SelfMetrics(registry)
     app = web.Application(middlewares=[_instrument(self_metrics)],
                           client_max_size=config.limits.max_body_bytes + 1)
-    ingest = {
-        "transactions": ("status", frozenset(config.statuses)),
-        "auth_codes": ("auth_code", frozenset(config.auth_codes)),
-    }
-    for kind, path in (("transactions", "/api/v1/transactions"),
-                       ("auth_codes", "/api/v1/auth-codes")):
-        label_field, allowed = ingest[kind]
-        app.router.add_post(path, _ingest_handler(kind, label_field, allowed, config, store,
-                                                  self_metrics, clock), name=kind)
-    app.router.add_get("/metrics", _metrics_handler(registry), name="metrics")
+    for kind in KINDS:
+        allowed = frozenset(config.labels(kind))
+        app.router.add_post(kind.path, _ingest_handler(kind, allowed, config, store,
+                                                       self_metrics, clock), name=kind.name)
+    app.router.add_get("/metrics", make_aiohttp_handler(registry), name="metrics")
     app.router.add_get("/-/healthy", _text("Healthy.\n"), name="healthy")
     app.router.add_get("/-/ready", _text("Ready.\n"), name="ready")
     spec = openapi_spec(config)
@@ -74,15 +70,16 @@ def build_app(config: Config, store: Store,
     return app
 
 
-def _ingest_handler(kind: str, label_field: str, allowed: frozenset[str], config: Config,
-                    store: Store, self_metrics: SelfMetrics,
-                    clock: Callable[[], float]) -> Handler:
+def _ingest_handler(kind: Kind, allowed: frozenset[str], config: Config, store: Store,
+                    self_metrics: SelfMetrics, clock: Callable[[], float]) -> Handler:
+    label_field = kind.label
+
     async def handle(request: web.Request) -> web.Response:
         try:
             _check_token(request, config.token)
             media_type = request.content_type
             if media_type not in SUPPORTED_TYPES:
-                raise Rejected(415, "unsupported_media_type",
+                raise Rejected(Reason.UNSUPPORTED_MEDIA_TYPE,
                                f"Content-Type {media_type!r} is not one of "
                                f"{', '.join(sorted(SUPPORTED_TYPES))}")
             key = _idempotency_key(request)
@@ -92,30 +89,30 @@ def _ingest_handler(kind: str, label_field: str, allowed: frozenset[str], config
                 batch, errors, n_errors = validate(raw, label_field, allowed, clock(),
                                                    config.limits)
             except BodyError as exc:
-                raise Rejected(400, "malformed_body", exc.message, [exc.as_dict()]) from None
+                raise Rejected(Reason.MALFORMED_BODY, exc.message, [exc.as_dict()]) from None
             except OverflowError as exc:
-                raise Rejected(413, "too_many_records", str(exc),
+                raise Rejected(Reason.TOO_MANY_RECORDS, str(exc),
                                records=config.limits.max_records) from None
             if n_errors:
-                raise Rejected(422, "invalid_record",
+                raise Rejected(Reason.INVALID_RECORD,
                                f"{n_errors} invalid record(s); nothing was applied",
                                [e.as_dict() for e in errors], records=batch.records)
             digest = hashlib.sha256(body).hexdigest()[:32] if key else ""
             try:
-                response, replayed = await store.commit(kind, batch, key, digest)
+                response, replayed = await store.commit(kind.name, batch, key, digest)
             except KeyConflict as exc:
-                raise Rejected(422, "idempotency_conflict", str(exc),
+                raise Rejected(Reason.IDEMPOTENCY_CONFLICT, str(exc),
                                [{"index": None, "field": "Idempotency-Key",
                                  "message": str(exc)}]) from None
             except StorageError as exc:
-                raise Rejected(503, "storage_error", str(exc), records=batch.records) from None
+                raise Rejected(Reason.STORAGE_ERROR, str(exc), records=batch.records) from None
         except Rejected as rejected:
-            self_metrics.rejected.labels(rejected.reason).inc(rejected.records)
+            self_metrics.rejected.labels(rejected.reason.value).inc(rejected.records)
             return rejected.response()
         if replayed:
             self_metrics.replayed.inc()
             return web.json_response(response, headers={"Idempotent-Replayed": "true"})
-        self_metrics.accepted.labels(kind).inc(batch.records)
+        self_metrics.accepted.labels(kind.name).inc(batch.records)
         return web.json_response(response)
 
     return handle
@@ -126,10 +123,10 @@ def _check_token(request: web.Request, token: str | None) -> None:
         return
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
-        raise Rejected(401, "unauthorized", "missing bearer token",
+        raise Rejected(Reason.UNAUTHORIZED, "missing bearer token",
                        headers={"WWW-Authenticate": 'Bearer realm="txwatch"'})
     if not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
-        raise Rejected(403, "forbidden", "wrong bearer token")
+        raise Rejected(Reason.FORBIDDEN, "wrong bearer token")
 
 
 def _idempotency_key(request: web.Request) -> str | None:
@@ -137,7 +134,7 @@ def _idempotency_key(request: web.Request) -> str | None:
     if key is None:
         return None
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
-        raise Rejected(400, "malformed_body",
+        raise Rejected(Reason.MALFORMED_BODY,
                        f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable ASCII characters",
                        [{"index": None, "field": "Idempotency-Key", "message": "invalid key"}])
     return key
@@ -148,7 +145,7 @@ async def _read_body(request: web.Request, config: Config) -> bytes:
     limit = config.limits.max_body_bytes
     declared = request.content_length
     if declared is not None and declared > limit:
-        raise Rejected(413, "body_too_large", f"body of {declared} bytes exceeds {limit}")
+        raise Rejected(Reason.BODY_TOO_LARGE, f"body of {declared} bytes exceeds {limit}")
     chunks: list[bytes] = []
     size = 0
 
@@ -160,23 +157,15 @@ async def _read_body(request: web.Request, config: Config) -> bytes:
                 return
             size += len(chunk)
             if size > limit:
-                raise Rejected(413, "body_too_large", f"body exceeds {limit} bytes")
+                raise Rejected(Reason.BODY_TOO_LARGE, f"body exceeds {limit} bytes")
             chunks.append(chunk)
 
     try:
         await asyncio.wait_for(pump(), config.limits.body_read_timeout_seconds)
     except TimeoutError:
-        raise Rejected(408, "body_timeout", "body not received within "
+        raise Rejected(Reason.BODY_TIMEOUT, "body not received within "
                        f"{config.limits.body_read_timeout_seconds:g} s") from None
     return b"".join(chunks)
-
-
-def _metrics_handler(registry: CollectorRegistry) -> Handler:
-    async def handle(request: web.Request) -> web.Response:
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
-
-    return handle
 
 
 def _text(text: str, content_type: str = "text/plain") -> Handler:

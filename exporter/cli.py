@@ -11,10 +11,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from exporter.app import build_app
-from exporter.config import DEFAULT_AUTH_CODES, DEFAULT_STATUSES, Config, Limits
-from exporter.journal import Journal
-from exporter.store import Store
+from txwatch import contract
+from txwatch.exporter.app import build_app
+from txwatch.exporter.config import Config, Limits
+from txwatch.exporter.journal import Journal
+from txwatch.exporter.store import Store
 
 DEFAULT_LISTEN = "127.0.0.1:9466"
 log = logging.getLogger("txwatch.exporter")
@@ -38,9 +39,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--state.dir", dest="state_dir", type=Path,
                    help="directory for durable state; without it state is in memory only")
     p.add_argument("--payment.statuses", dest="statuses", type=_csv_list,
-                   default=DEFAULT_STATUSES, help="accepted statuses (comma-separated)")
+                   default=contract.STATUSES, help="accepted statuses (comma-separated)")
     p.add_argument("--payment.auth-codes", dest="auth_codes", type=_csv_list,
-                   default=DEFAULT_AUTH_CODES, help="accepted auth codes (comma-separated)")
+                   default=contract.AUTH_CODES, help="accepted auth codes (comma-separated)")
     p.add_argument("--ingest.max-body-bytes", dest="max_body", type=int,
                    default=Limits.max_body_bytes)
     p.add_argument("--ingest.max-records", dest="max_records", type=int,

@@ -9,15 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_STATUSES: tuple[str, ...] = (
-    "approved",
-    "denied",
-    "failed",
-    "reversed",
-    "backend_reversed",
-    "refunded",
-)
-DEFAULT_AUTH_CODES: tuple[str, ...] = ("00", "51", "59")
+from txwatch import contract
 
 
 @dataclass(frozen=True)
@@ -36,8 +28,8 @@ class Limits:
 class Config:
     """Everything the exporter needs to know, fixed at start-up."""
 
-    statuses: tuple[str, ...] = DEFAULT_STATUSES
-    auth_codes: tuple[str, ...] = DEFAULT_AUTH_CODES
+    statuses: tuple[str, ...] = contract.STATUSES
+    auth_codes: tuple[str, ...] = contract.AUTH_CODES
     limits: Limits = field(default_factory=Limits)
     state_dir: Path | None = None
     token: str | None = None
@@ -45,3 +37,7 @@ class Config:
     idempotency_max_keys: int = 500_000
     minutes_kept: int = 180
     snapshot_every_entries: int = 20_000
+
+    def labels(self, kind: contract.Kind) -> tuple[str, ...]:
+        """The label values accepted for a kind of count (statuses or auth codes)."""
+        return self.statuses if kind is contract.TRANSACTIONS else self.auth_codes

@@ -1,9 +1,9 @@
 """What ``/metrics`` shows: the payment metric contract and the exporter's own metrics.
 
-Payment metrics are produced at scrape time from one :class:`~exporter.store.Snapshot`
+Payment metrics are produced at scrape time from one :class:`~txwatch.exporter.store.Snapshot`
 (the "custom collector" pattern of the Prometheus "Writing exporters" guide), so a scrape
-never sees half of a batch. Self-metrics use the ``txwatch_exporter_`` prefix and live in a
-registry created per app, never in the global default registry.
+never sees half of a batch. Every name comes from :mod:`txwatch.contract`; self-metrics live
+in a registry created per app, never in the global default registry.
 """
 
 from __future__ import annotations
@@ -14,14 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.store import Snapshot
-
-SELF_PREFIX = "txwatch_exporter"
-REJECT_REASONS = (
-    "unauthorized", "forbidden", "unsupported_media_type", "body_too_large", "body_timeout",
-    "too_many_records",
-    "malformed_body", "invalid_record", "idempotency_conflict", "storage_error",
-)
+from txwatch import contract as c
+from txwatch.exporter.store import Snapshot
 
 
 class PaymentCollector(Collector):
@@ -32,42 +26,37 @@ class PaymentCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snap = self._snapshot()
-        tx = CounterMetricFamily("payment_transactions", "Transactions pushed, by status.",
-                                 labels=["status"])
-        for status, value in snap.totals["transactions"].items():
-            tx.add_metric([status], value)
-        yield tx
-        codes = CounterMetricFamily("payment_auth_codes", "Issuer auth codes pushed, by code.",
-                                    labels=["auth_code"])
-        for code, value in snap.totals["auth_codes"].items():
-            codes.add_metric([code], value)
-        yield codes
+        for kind in c.KINDS:
+            family = CounterMetricFamily(kind.family, kind.help, labels=[kind.label])
+            for label, value in snap.totals[kind.name].items():
+                family.add_metric([label], value)
+            yield family
         last = GaugeMetricFamily(
-            "payment_transactions_last_minute",
+            c.LAST_MINUTE,
             "Transactions in the newest complete data minute, by status (for boards).",
             labels=["status"])
         ratio = GaugeMetricFamily(
-            "payment_transactions_last_minute_ratio",
+            c.LAST_MINUTE_RATIO,
             "Share of all transactions in the newest complete data minute, by status.",
             labels=["status"])
         total = sum(snap.last_minute.values())
         if snap.last_minute_start is not None:
-            for status in snap.totals["transactions"]:
+            for status in snap.totals[c.TRANSACTIONS.name]:
                 value = snap.last_minute.get(status, 0)
                 last.add_metric([status], value)
                 ratio.add_metric([status], value / total if total else 0.0)
         yield last
         yield ratio
         yield from _optional_gauge(
-            "payment_transactions_last_minute_timestamp_seconds",
+            c.LAST_MINUTE_TIMESTAMP,
             "Start of the newest complete data minute (Unix time).", snap.last_minute_start)
         yield from _optional_gauge(
-            "payment_newest_data_timestamp_seconds",
+            c.NEWEST_DATA_TIMESTAMP,
             "Newest record timestamp received (Unix time).", snap.newest_data_timestamp)
         yield from _optional_gauge(
-            "payment_last_push_timestamp_seconds",
+            c.LAST_PUSH_TIMESTAMP,
             "Wall-clock time of the last accepted push (Unix time).", snap.last_push_timestamp)
-        keys = GaugeMetricFamily(f"{SELF_PREFIX}_idempotency_keys",
+        keys = GaugeMetricFamily(c.IDEMPOTENCY_KEYS,
                                  "Idempotency keys currently remembered.")
         keys.add_metric([], snap.idempotency_keys)
         yield keys
@@ -83,22 +72,22 @@ def _optional_gauge(name: str, doc: str, value: float | None) -> Iterator[Metric
 class SelfMetrics:
     """The exporter's own instrumentation, registered in the app's registry."""
 
-    def __init__(self, registry: CollectorRegistry, kinds: tuple[str, ...]) -> None:
-        self.requests = Counter(f"{SELF_PREFIX}_http_requests", "HTTP requests answered.",
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(c.HTTP_REQUESTS, "HTTP requests answered.",
                                 ["handler", "code"], registry=registry)
         self.duration = Histogram(
-            f"{SELF_PREFIX}_http_request_duration_seconds", "HTTP request duration.",
+            c.HTTP_DURATION, "HTTP request duration.",
             ["handler"], registry=registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
-        self.accepted = Counter(f"{SELF_PREFIX}_records_accepted", "Records accepted.",
+        self.accepted = Counter(c.RECORDS_ACCEPTED, "Records accepted.",
                                 ["kind"], registry=registry)
-        self.rejected = Counter(f"{SELF_PREFIX}_records_rejected",
+        self.rejected = Counter(c.RECORDS_REJECTED,
                                 "Records in rejected requests, by reason.", ["reason"],
                                 registry=registry)
-        self.replayed = Counter(f"{SELF_PREFIX}_idempotent_replays",
+        self.replayed = Counter(c.IDEMPOTENT_REPLAYS,
                                 "Requests answered from a remembered Idempotency-Key.",
                                 registry=registry)
-        for kind in kinds:
-            self.accepted.labels(kind)
-        for reason in REJECT_REASONS:
-            self.rejected.labels(reason)
+        for kind in c.KINDS:
+            self.accepted.labels(kind.name)
+        for reason in c.Reason:
+            self.rejected.labels(reason.value)

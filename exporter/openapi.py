@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.config import Config
+from txwatch.contract import KINDS, Kind, Reason
+from txwatch.exporter.config import Config
 
 _ERROR = {
     "type": "object",
@@ -45,12 +46,12 @@ def _record(label_field: str, values: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-def _operation(summary: str, schema_name: str, label_field: str) -> dict[str, Any]:
-    ref = {"$ref": f"#/components/schemas/{schema_name}"}
-    example = "00" if label_field == "auth_code" else "approved"
+def _operation(kind: Kind) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{kind.record}"}
+    label_field, example = kind.label, kind.defaults[0]
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     return {
-        "summary": summary,
+        "summary": f"Push {kind.name.replace('_', ' ')} counts by {label_field}",
         "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                         "schema": {"type": "string", "maxLength": 255},
                         "description": "a retried request with the same key is answered "
@@ -65,12 +66,9 @@ def _operation(summary: str, schema_name: str, label_field: str) -> dict[str, An
         "responses": {
             "200": {"description": "all records applied (or a replayed Idempotency-Key)",
                     "content": {"application/json": {"schema": _ACCEPTED}}},
-            **{code: {"description": text, **error} for code, text in (
-                ("400", "malformed body"), ("401", "missing token"), ("403", "wrong token"),
-                ("408", "body too slow"), ("413", "body or batch too large"),
-                ("415", "unsupported Content-Type"),
-                ("422", "invalid record(s); nothing applied"),
-                ("503", "could not be stored; nothing applied"))},
+            **{str(code): {"description": "nothing applied; error: " + " | ".join(
+                r.value for r in Reason if r.http_status == code), **error}
+               for code in sorted({r.http_status for r in Reason})},
         },
     }
 
@@ -82,17 +80,11 @@ def openapi_spec(config: Config) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "txwatch exporter", "version": "1",
                  "description": "Push per-minute payment transaction counts; scrape /metrics."},
-        "paths": {
-            "/api/v1/transactions": {"post": _operation(
-                "Push transaction counts by status", "Transaction", "status")},
-            "/api/v1/auth-codes": {"post": _operation(
-                "Push issuer auth-code counts", "AuthCode", "auth_code")},
-        },
+        "paths": {kind.path: {"post": _operation(kind)} for kind in KINDS},
         "security": security,
         "components": {
-            "schemas": {"Transaction": _record("status", config.statuses),
-                        "AuthCode": _record("auth_code", config.auth_codes),
-                        "Error": _ERROR},
+            "schemas": {**{kind.record: _record(kind.label, config.labels(kind))
+                           for kind in KINDS}, "Error": _ERROR},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from exporter.config import Limits
+from txwatch.exporter.config import Limits
 
 MAX_REPORTED_ERRORS = 50
 _MISSING = object()

@@ -15,12 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.config import Config
-from exporter.idempotency import KeyCache, Remembered
-from exporter.journal import Journal
-from exporter.parsing import Batch
-
-KINDS = ("transactions", "auth_codes")
+from txwatch import contract
+from txwatch.exporter.config import Config
+from txwatch.exporter.idempotency import KeyCache, Remembered
+from txwatch.exporter.journal import Journal
+from txwatch.exporter.parsing import Batch
 
 
 class StorageError(RuntimeError):
@@ -58,8 +57,8 @@ class Store:
         self._clock = clock
         self._journal = journal
         self._lock = threading.Lock()
-        self._totals = {"transactions": dict.fromkeys(config.statuses, 0),
-                        "auth_codes": dict.fromkeys(config.auth_codes, 0)}
+        self._totals = {contract.TRANSACTIONS.name: dict.fromkeys(config.statuses, 0),
+                        contract.AUTH_CODE_COUNTS.name: dict.fromkeys(config.auth_codes, 0)}
         self._minutes: dict[int, dict[str, int]] = {}
         self._newest: float | None = None
         self._last_push: float | None = None
@@ -99,7 +98,7 @@ class Store:
         horizon = max(self._newest or 0.0, batch.newest_timestamp) - 60 * (
             self._config.minutes_kept + 1)
         minutes = [[m, label, n] for (m, label), n in batch.minutes.items() if m >= horizon] \
-            if kind == "transactions" else []
+            if kind == contract.TRANSACTIONS.name else []
         entry = {"kind": kind, "key": key, "digest": body_digest, "wall": now,
                  "newest": batch.newest_timestamp, "totals": batch.totals,
                  "minutes": minutes, "response": response}
@@ -189,8 +188,8 @@ class Store:
                             for label, n in bucket.items()]}
 
     def _load(self, doc: dict[str, Any]) -> None:
-        for kind in KINDS:
-            self._totals[kind].update(doc["totals"][kind])
+        for kind in contract.KINDS:
+            self._totals[kind.name].update(doc["totals"][kind.name])
         for minute, label, n in doc["minutes"]:
             self._minutes.setdefault(minute, {})[label] = n
         self._newest, self._last_push = doc["newest"], doc["last_push"]

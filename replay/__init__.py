@@ -1,1 +1,2 @@
-"""txwatch replay: push history, generate demo data, backfill and backtest the rules."""
+"""The replay client and the ``txwatch-replay`` command: push history to the exporter in time
+order; the command also fronts generate, backfill, backtest and analyze."""

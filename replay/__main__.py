@@ -1,5 +1,5 @@
 import sys
 
-from replay.cli import main
+from txwatch.replay.cli import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""``python -m replay``: push, generate, backfill, backtest and analyze transaction history."""
+"""``txwatch-replay``: push, generate, backfill, backtest and analyze transaction history."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from exporter.config import DEFAULT_AUTH_CODES, DEFAULT_STATUSES
-
-REPO_RULES = Path(__file__).resolve().parent.parent / "rules"
+from txwatch import contract
+from txwatch.resources import rules_dir
 
 
 def _speed(text: str) -> float | None:
@@ -51,7 +50,8 @@ def parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("backtest", help="evaluate the rules over history and score them")
     bt.add_argument("--data", nargs="+", required=True, help="CSV files")
     bt.add_argument("--incidents", type=Path, help="incidents.json with labelled incidents")
-    bt.add_argument("--rules", "--rules-a", dest="rules", type=Path, default=REPO_RULES)
+    bt.add_argument("--rules", "--rules-a", dest="rules", type=Path, default=None,
+                    help="rules directory or file (default: the shipped rules/)")
     bt.add_argument("--rules-b", type=Path, help="second rule set to compare on the same data")
     bt.add_argument("--report", type=Path, help="directory for index.html and PNG charts")
     bt.add_argument("--episodes", action="store_true", help="list every alert episode")
@@ -73,7 +73,7 @@ def _progress(iterator, total):  # type: ignore[no-untyped-def]
 def cmd_push(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from replay.push import push
+    from txwatch.replay.push import push
 
     token = args.token_file.read_text().strip() if args.token_file else None
     start = pd.Timestamp(args.start_at, tz="UTC") if args.start_at else None
@@ -83,7 +83,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from replay.generate import write
+    from txwatch.history.generate import write
 
     paths = write(args.out, args.days, args.seed, args.start)
     for name, path in paths.items():
@@ -92,13 +92,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _load(files: list[str]):  # type: ignore[no-untyped-def]
-    from replay.data import load_dataset
+    from txwatch.history.dataset import load_dataset
 
-    return load_dataset(files, DEFAULT_STATUSES, DEFAULT_AUTH_CODES)
+    return load_dataset(files, contract.STATUSES, contract.AUTH_CODES)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from replay.backfill import backfill_dataset
+    from txwatch.replay.backfill import backfill_dataset
 
     data = _load(args.files)
     end = time.time() if args.shift_to_now else None
@@ -110,8 +110,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from replay.backtest import comparison_lines, run
-    from replay.scoring import load_incidents
+    from txwatch.backtest.run import comparison_lines, run
+    from txwatch.backtest.scoring import load_incidents
 
     started = time.monotonic()
     data = _load(args.data)
@@ -122,7 +122,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         bar.set_postfix_str(message[:60])
         bar.update(1)
 
-    a = run(data, args.rules, incidents, progress)
+    a = run(data, args.rules or rules_dir(), incidents, progress)
     b = run(data, args.rules_b, incidents, progress) if args.rules_b else None
     bar.close()
     for label, result in (("A", a), ("B", b)):
@@ -136,7 +136,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print("== comparison")
         print("\n".join(comparison_lines(a, b)))
     if args.report:
-        from replay.report import write
+        from txwatch.backtest.report import write
 
         print(f"report: {write(a, incidents, args.report, b)}")
     print(f"finished in {time.monotonic() - started:.1f} s")
@@ -144,7 +144,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from replay.analyze import report
+    from txwatch.history.analyze import report
 
     print(report(args.file))
     return 0

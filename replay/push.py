@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import requests
 
-from replay.data import LABELS, read_frame
+from txwatch.history.dataset import LABELS, read_frame
 
 ENDPOINTS = {"status": "/api/v1/transactions", "auth_code": "/api/v1/auth-codes"}
 

@@ -19,10 +19,10 @@ from prometheus_client import generate_latest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dashboards import BOARDS, render  # noqa: E402
 
-from exporter.app import REGISTRY_KEY, build_app
-from exporter.config import Config
-from exporter.parsing import decode_body, validate
-from exporter.store import Store
+from txwatch.exporter.app import REGISTRY_KEY, build_app
+from txwatch.exporter.config import Config
+from txwatch.exporter.parsing import decode_body, validate
+from txwatch.exporter.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_NOW = 1_752_400_000.0

@@ -20,10 +20,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from exporter.config import DEFAULT_AUTH_CODES, DEFAULT_STATUSES  # noqa: E402
-from replay.data import load_dataset  # noqa: E402
-from replay.generate import write  # noqa: E402
-from replay.loaded import loaded_prometheus  # noqa: E402
+from txwatch import contract  # noqa: E402
+from txwatch.backtest.loaded import loaded_prometheus  # noqa: E402
+from txwatch.history.dataset import load_dataset  # noqa: E402
+from txwatch.history.generate import write  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 HOURS = 12
@@ -39,8 +39,8 @@ def main() -> int:
     board = json.loads((REPO / "grafana/dashboards/overview.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
         paths = write(Path(tmp) / "demo", days=2, seed=1)
-        data = load_dataset([paths["transactions"], paths["auth_codes"]], DEFAULT_STATUSES,
-                            DEFAULT_AUTH_CODES)
+        data = load_dataset([paths["transactions"], paths["auth_codes"]], contract.STATUSES,
+                            contract.AUTH_CODES)
         steps = len(data.transactions)
         first = steps - HOURS * 60
         index = data.transactions.index[first:]

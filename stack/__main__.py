@@ -1,3 +1,3 @@
-from stack.demo import main
+from txwatch.stack.demo import main
 
 main()

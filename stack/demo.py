@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from replay.generate import write
-from replay.push import push
-from stack.launcher import LocalStack, Ports
+from txwatch.history.generate import write
+from txwatch.replay.push import push
+from txwatch.stack.launcher import LocalStack, Ports
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from replay.procs import free_port
-from stack.launcher import LocalStack, need
+from txwatch.prom.procs import free_port
+from txwatch.stack.launcher import LocalStack, need
 
 REPLICAS = ("a", "b")
 

@@ -1,7 +1,7 @@
 """The local stack: exporter, Prometheus, Alertmanager and the sink on loopback.
 
-This is the one place besides docker-compose.yml that knows every folder: it renders the
-repo's prometheus/ and alertmanager/ configs with loopback ports and absolute paths into a
+This is the one place besides docker-compose.yml that knows every config: it renders the
+shipped prometheus/ and alertmanager/ configs with loopback ports and absolute paths into a
 run directory, starts the four processes, waits until each is ready and stops them all.
 Tests use it with shorter intervals; the rule files are always the shipped ones.
 """
@@ -19,9 +19,8 @@ from typing import Any
 
 import yaml
 
-from replay.procs import free_port, stop_process, wait_ready
-
-REPO = Path(__file__).resolve().parent.parent
+from txwatch.prom.procs import free_port, stop_process, wait_ready
+from txwatch.resources import alertmanager_dir, prometheus_dir, rules_dir
 
 
 def need(binary: str) -> str:
@@ -64,9 +63,8 @@ class LocalStack:
 
     # ---- configuration --------------------------------------------------------------
     def prometheus_config(self) -> dict[str, Any]:
-        source = REPO / "prometheus" / "prometheus.yml"
-        config = yaml.safe_load(source.read_text())
-        config["rule_files"] = [str((source.parent / f).resolve()) for f in config["rule_files"]]
+        config = yaml.safe_load((prometheus_dir() / "prometheus.yml").read_text())
+        config["rule_files"] = [str(rules_dir() / Path(f).name) for f in config["rule_files"]]
         config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
             f"127.0.0.1:{self.ports.alertmanager}"]
         targets = {"txwatch": f"127.0.0.1:{self.ports.exporter}",
@@ -80,7 +78,7 @@ class LocalStack:
         return config
 
     def alertmanager_config(self) -> dict[str, Any]:
-        source = REPO / "alertmanager" / "alertmanager.yml"
+        source = alertmanager_dir() / "alertmanager.yml"
         text = string.Template(source.read_text()).safe_substitute(os.environ)  # secrets: env
         sink = f"//127.0.0.1:{self.ports.sink}/"
         config = yaml.safe_load(text.replace("//sink:9095/", sink))
@@ -120,12 +118,12 @@ class LocalStack:
         return self
 
     def exporter_command(self) -> list[str]:
-        return [sys.executable, "-m", "exporter",
+        return [sys.executable, "-m", "txwatch.exporter",
                 f"--web.listen-address=127.0.0.1:{self.ports.exporter}",
                 f"--state.dir={self.workdir / 'exporter-state'}"]
 
     def sink_command(self) -> list[str]:
-        return [sys.executable, "-m", "stack.sink",
+        return [sys.executable, "-m", "txwatch.stack.sink",
                 f"--web.listen-address=127.0.0.1:{self.ports.sink}",
                 f"--log.file={self.sink_log}"]
 
@@ -133,8 +131,8 @@ class LocalStack:
                inherit_stdout: bool = False, base_url: str | None = None) -> None:
         self.commands[name] = (cmd, ready, inherit_stdout, base_url)
         log = open(self.workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
-        self.procs[name] = subprocess.Popen(cmd, cwd=REPO, stdout=None if inherit_stdout else log,
-                                            stderr=log)
+        self.procs[name] = subprocess.Popen(cmd, cwd=self.workdir, stderr=log,
+                                            stdout=None if inherit_stdout else log)
         wait_ready((base_url or self.url(name)) + ready, self.procs[name],
                    f"{name} (log: {log.name})")
 

@@ -21,11 +21,11 @@ import pytest
 import requests
 from aiohttp import web
 
-from exporter.app import build_app
-from exporter.config import Config
-from exporter.journal import Journal
-from exporter.store import Store
-from replay.procs import free_port, stop_process, wait_ready
+from txwatch.exporter.app import build_app
+from txwatch.exporter.config import Config
+from txwatch.exporter.journal import Journal
+from txwatch.exporter.store import Store
+from txwatch.prom.procs import free_port, stop_process, wait_ready
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -92,7 +92,7 @@ def start_exporter() -> Iterator[Callable[..., InProcessExporter]]:
 
 @dataclass
 class ExporterProcess:
-    """``python -m exporter`` as a child process (for crash and restart tests)."""
+    """``python -m txwatch.exporter`` as a child process (for crash and restart tests)."""
 
     args: list[str]
     port: int
@@ -103,7 +103,7 @@ class ExporterProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ExporterProcess:
-        cmd = [sys.executable, "-m", "exporter",
+        cmd = [sys.executable, "-m", "txwatch.exporter",
                f"--web.listen-address=127.0.0.1:{self.port}", *self.args]
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)

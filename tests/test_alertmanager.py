@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from replay.procs import stop_process
-from stack.launcher import LocalStack, Ports
 from tests.conftest import REPO, require_binary
+from txwatch.prom.procs import stop_process
+from txwatch.stack.launcher import LocalStack, Ports
 
 CONFIG = REPO / "alertmanager" / "alertmanager.yml"
 

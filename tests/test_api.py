@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 import requests
 
-from exporter.config import Config, Limits
 from tests.conftest import metric_value
+from txwatch.exporter.config import Config, Limits
 
 TX = "/api/v1/transactions"
 AC = "/api/v1/auth-codes"

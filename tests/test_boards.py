@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.config import DEFAULT_AUTH_CODES, DEFAULT_STATUSES
-from replay.data import load_dataset
-from replay.generate import write
-from replay.loaded import loaded_prometheus
 from tests.conftest import REPO
+from txwatch import contract
+from txwatch.backtest.loaded import loaded_prometheus
+from txwatch.history.dataset import load_dataset
+from txwatch.history.generate import write
 
 BOARDS = sorted((REPO / "grafana" / "dashboards").glob("*.json"))
 UID = yaml.safe_load((REPO / "grafana/provisioning/datasources/prometheus.yml").read_text())[
@@ -97,8 +97,8 @@ def test_share_panels_draw_the_threshold_table():
 
 def test_every_query_runs_and_returns_data_on_demo_history(tmp_path):
     paths = write(tmp_path / "demo", days=2, seed=1)
-    data = load_dataset([paths["transactions"], paths["auth_codes"]], DEFAULT_STATUSES,
-                        DEFAULT_AUTH_CODES)
+    data = load_dataset([paths["transactions"], paths["auth_codes"]], contract.STATUSES,
+                        contract.AUTH_CODES)
     steps = len(data.transactions)
     with loaded_prometheus(data, REPO / "rules", tmp_path) as prom:
         for path in BOARDS:

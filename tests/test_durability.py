@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from exporter.journal import JOURNAL_NAME
 from tests.conftest import metric_value
+from txwatch.exporter.journal import JOURNAL_NAME
 
 TX = "/api/v1/transactions"
 
@@ -83,7 +83,7 @@ def test_memory_mode_starts_from_zero(exporter_process):
 
 
 def test_unwritable_state_dir_answers_error_and_acknowledges_nothing(start_exporter, tmp_path):
-    from exporter.config import Config
+    from txwatch.exporter.config import Config
 
     ex = start_exporter(Config(state_dir=tmp_path / "s"))
     assert push(ex.url, "failed", 2).status_code == 200

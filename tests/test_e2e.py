@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from stack.launcher import LocalStack, Ports
-from stack.sink import read_log
+from txwatch.stack.launcher import LocalStack, Ports
+from txwatch.stack.sink import read_log
 
 TX = "/api/v1/transactions"
 

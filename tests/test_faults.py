@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from exporter.config import Config
-from stack.launcher import LocalStack, Ports
-from stack.sink import read_log
 from tests.conftest import metric_value
+from txwatch.exporter.config import Config
+from txwatch.stack.launcher import LocalStack, Ports
+from txwatch.stack.sink import read_log
 
 TX = "/api/v1/transactions"
 

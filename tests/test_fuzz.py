@@ -15,7 +15,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.config import DEFAULT_AUTH_CODES, DEFAULT_STATUSES
+from txwatch import contract
 
 TX = "/api/v1/transactions"
 AC = "/api/v1/auth-codes"
@@ -26,7 +26,7 @@ scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
 json_values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
     max_leaves=12)
-labels = st.one_of(st.sampled_from(DEFAULT_STATUSES + DEFAULT_AUTH_CODES), st.text(max_size=40),
+labels = st.one_of(st.sampled_from(contract.STATUSES + contract.AUTH_CODES), st.text(max_size=40),
                    json_values)
 timestamps = st.one_of(st.just("2025-07-12 13:45:00"), st.text(max_size=30),
                        st.integers(-2**40, 2**40), st.floats(allow_nan=True),
@@ -44,7 +44,7 @@ def _csv(rows: list[dict]) -> str:
                           for r in rows)
 
 
-valid = st.fixed_dictionaries({"status": st.sampled_from(DEFAULT_STATUSES),
+valid = st.fixed_dictionaries({"status": st.sampled_from(contract.STATUSES),
                                "count": st.integers(0, 10**6)},
                               optional={"timestamp": st.just("2025-07-12T13:45:00Z")})
 bodies = st.one_of(

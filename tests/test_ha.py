@@ -7,9 +7,9 @@ import time
 
 import requests
 
-from stack.ha import HAStack
-from stack.launcher import LocalStack, Ports
-from stack.sink import read_log
+from txwatch.stack.ha import HAStack
+from txwatch.stack.launcher import LocalStack, Ports
+from txwatch.stack.sink import read_log
 
 TX = "/api/v1/transactions"
 

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from exporter.config import DEFAULT_STATUSES, Limits
-from exporter.parsing import BodyError, decode_body, parse_timestamp, validate
+from txwatch import contract
+from txwatch.exporter.config import Limits
+from txwatch.exporter.parsing import BodyError, decode_body, parse_timestamp, validate
 
 NOW = 1_752_400_000.0  # 2025-07-13T09:46:40Z
-ALLOWED = frozenset(DEFAULT_STATUSES)
+ALLOWED = frozenset(contract.STATUSES)
 
 
 def run(body: bytes, media: str, limits: Limits | None = None):

@@ -11,15 +11,16 @@ import pandas as pd
 import pytest
 import requests
 
-from exporter.config import DEFAULT_AUTH_CODES, DEFAULT_STATUSES, Config
-from replay.backfill import backfill_dataset
-from replay.backtest import run
-from replay.data import load_dataset
-from replay.generate import KINDS, generate, write
-from replay.push import batches, push
-from replay.scoring import load_incidents
-from replay.tsdb import ThrowawayPrometheus
 from tests.conftest import REPO, metric_value, shared_data_or_skip
+from txwatch import contract
+from txwatch.backtest.run import run
+from txwatch.backtest.scoring import load_incidents
+from txwatch.exporter.config import Config
+from txwatch.history.dataset import load_dataset
+from txwatch.history.generate import KINDS, generate, write
+from txwatch.prom.server import ThrowawayPrometheus
+from txwatch.replay.backfill import backfill_dataset
+from txwatch.replay.push import batches, push
 
 STATUS_CSV = ("timestamp,status,count\n"  # sorted by status, like the data set
               "2025-07-12 13:46:00,approved,7\n2025-07-12 13:45:00,approved,5\n"
@@ -106,7 +107,7 @@ def test_generated_data_has_daily_cycle_noise_and_labelled_incidents():
 
 def test_generate_command_writes_the_three_files(tmp_path):
     out = tmp_path / "demo"
-    result = subprocess.run([sys.executable, "-m", "replay", "generate", "--days", "2",
+    result = subprocess.run([sys.executable, "-m", "txwatch.replay", "generate", "--days", "2",
                              "--seed", "5", "--out", str(out)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
@@ -123,14 +124,14 @@ def test_backfilled_series_match_a_live_scrape(start_exporter, tmp_path):
     ex = start_exporter(Config(), now=1_736_200_000.0)
     assert push([str(small)], ex.url).failed == []
     live = ex.metrics()
-    data = load_dataset([str(small)], DEFAULT_STATUSES, DEFAULT_AUTH_CODES)
+    data = load_dataset([str(small)], contract.STATUSES, contract.AUTH_CODES)
     first, last, written = backfill_dataset(data, tmp_path / "tsdb", scrape_interval=15)
     assert written > 0 and last - first == (30 * 4 - 1) * 15
     with ThrowawayPrometheus(tmp_path / "tsdb") as prom:
         result = requests.get(f"{prom.url}/api/v1/query", timeout=10, params={
             "query": 'payment_transactions_total{job="txwatch"}', "time": last}).json()
     series = result["data"]["result"]
-    assert {s["metric"]["status"] for s in series} == set(DEFAULT_STATUSES)
+    assert {s["metric"]["status"] for s in series} == set(contract.STATUSES)
     for s in series:
         assert s["metric"]["job"] == "txwatch"
         expected = metric_value(live, "payment_transactions_total",
@@ -140,8 +141,8 @@ def test_backfilled_series_match_a_live_scrape(start_exporter, tmp_path):
 
 def test_backtest_finds_injected_incidents_and_stays_quiet_on_the_clean_day(tmp_path):
     paths = write(tmp_path / "d", days=2, seed=21)
-    data = load_dataset([paths["transactions"], paths["auth_codes"]], DEFAULT_STATUSES,
-                        DEFAULT_AUTH_CODES)
+    data = load_dataset([paths["transactions"], paths["auth_codes"]], contract.STATUSES,
+                        contract.AUTH_CODES)
     incidents = load_incidents(paths["incidents"])
     result = run(data, REPO / "rules", incidents)
     assert result.score is not None
@@ -154,7 +155,7 @@ def test_backtest_finds_injected_incidents_and_stays_quiet_on_the_clean_day(tmp_
 def test_backtest_cli_writes_report(tmp_path):
     paths = write(tmp_path / "d", days=1, seed=2)
     report = tmp_path / "report"
-    out = subprocess.run([sys.executable, "-m", "replay", "backtest", "--data",
+    out = subprocess.run([sys.executable, "-m", "txwatch.replay", "backtest", "--data",
                           str(paths["transactions"]), "--report", str(report)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -167,7 +168,7 @@ def test_backtest_cli_writes_report(tmp_path):
 def test_backtest_on_the_real_data_set():
     data_dir = shared_data_or_skip()
     data = load_dataset([data_dir / "transactions.csv", data_dir / "transactions_auth_codes.csv"],
-                        DEFAULT_STATUSES, DEFAULT_AUTH_CODES)
+                        contract.STATUSES, contract.AUTH_CODES)
     incidents = load_incidents(REPO / "docs" / "incidents" / "real-2025-07.json")
     result = run(data, REPO / "rules", incidents)
     assert result.score is not None

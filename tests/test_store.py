@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from exporter.config import Config
-from exporter.idempotency import KeyCache, Remembered
-from exporter.journal import JOURNAL_NAME, SNAPSHOT_NAME, Journal
-from exporter.parsing import Batch
-from exporter.store import Store
+from txwatch.exporter.config import Config
+from txwatch.exporter.idempotency import KeyCache, Remembered
+from txwatch.exporter.journal import JOURNAL_NAME, SNAPSHOT_NAME, Journal
+from txwatch.exporter.parsing import Batch
+from txwatch.exporter.store import Store
 
 
 def test_keys_live_at_least_ttl_then_expire():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from replay.series import Series
+from txwatch.prom.series import Series
 
 FIRING_QUERY = 'ALERTS{alertstate="firing"}'
 _BLOCK = re.compile(r'expr: "ALERTS\{alertstate=\\"firing\\"\}", time: (?P<time>\S+),\n'
@@ -35,13 +35,6 @@ class Firing:
     step: int
     alertname: str
     labels: tuple[tuple[str, str], ...]
-
-
-def rule_files(rules: Path) -> list[Path]:
-    """The rule files of a directory (or a single file), tests excluded."""
-    if rules.is_file():
-        return [rules]
-    return sorted(p for p in rules.glob("*.yml") if p.is_file())
 
 
 def _values(values: np.ndarray) -> str:

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from replay import remote_write
-from replay.data import Dataset
-from replay.engine import STEP, evaluate_history
-from replay.promtest import Firing, rule_files
-from replay.series import Series, scrape_series
-from replay.tsdb import ThrowawayPrometheus
+from txwatch.backtest.engine import STEP, evaluate_history
+from txwatch.history.dataset import Dataset
+from txwatch.history.scrape import scrape_series
+from txwatch.prom import remote_write
+from txwatch.prom.promtool import Firing
+from txwatch.prom.series import Series
+from txwatch.prom.server import ThrowawayPrometheus
+from txwatch.resources import rule_files
 
 
 def alerts_series(firings: list[Firing], steps: int) -> list[Series]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from replay.data import read_frame, to_wide
+from txwatch.history.dataset import read_frame, to_wide
 
 
 def minute_table(path: str) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from statistics import median
 
 import pandas as pd
 
-from replay.promtest import Firing
+from txwatch.prom.promtool import Firing
 
 PAGING = frozenset({"critical", "warning"})
 GRACE_MINUTES = 60

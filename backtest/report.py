@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from replay.backtest import Result  # noqa: E402
-from replay.scoring import Incident  # noqa: E402
+from txwatch.backtest.run import Result  # noqa: E402
+from txwatch.backtest.scoring import Incident  # noqa: E402
 
 PANELS = ("failed", "backend_reversed", "denied", "reversed")
 COLOURS = {"failed": "#d62728", "backend_reversed": "#9467bd", "denied": "#ff7f0e",

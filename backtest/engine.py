@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from replay import remote_write
-from replay.promtest import Firing, evaluate, parse_duration
-from replay.series import Series
-from replay.tsdb import ThrowawayPrometheus
+from txwatch.prom import remote_write
+from txwatch.prom.promtool import Firing, evaluate, parse_duration
+from txwatch.prom.series import Series
+from txwatch.prom.server import ThrowawayPrometheus
 
 STEP = 60.0
 _IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from replay.data import Dataset
-from replay.engine import evaluate_history
-from replay.promtest import rule_files
-from replay.scoring import Episode, Incident, Score, score, to_episodes
-from replay.series import Series, scrape_series
+from txwatch.backtest.engine import evaluate_history
+from txwatch.backtest.scoring import Episode, Incident, Score, score, to_episodes
+from txwatch.history.dataset import Dataset
+from txwatch.history.scrape import scrape_series
+from txwatch.prom.series import Series
+from txwatch.resources import rule_files
 
 
 @dataclass

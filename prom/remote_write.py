@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import requests
 
-from replay.series import Series
+from txwatch.prom.series import Series
 
 SAMPLE_BYTES = 18
 BATCH_SAMPLES = 250_000

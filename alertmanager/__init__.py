@@ -1,0 +1,1 @@
+"""The Alertmanager configuration and templates shipped with txwatch (data only)."""

@@ -1,0 +1,1 @@
+"""The Prometheus server configuration shipped with txwatch (data only)."""
