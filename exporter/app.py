@@ -20,9 +20,10 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from txwatch.contract import KINDS, Kind, Reason
 from txwatch.exporter.config import Config
+from txwatch.exporter.decode import SUPPORTED_TYPES, BodyError, decode_body
 from txwatch.exporter.metrics import PaymentCollector, SelfMetrics
 from txwatch.exporter.openapi import openapi_spec
-from txwatch.exporter.parsing import SUPPORTED_TYPES, BodyError, decode_body, validate
+from txwatch.exporter.parsing import validate
 from txwatch.exporter.store import KeyConflict, StorageError, Store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

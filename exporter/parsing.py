@@ -1,4 +1,4 @@
-"""Pure decoding and validation of ingest bodies.
+"""Pure validation of decoded ingest records (see :mod:`txwatch.exporter.decode`).
 
 Nothing here touches state, the clock or the network: the caller passes ``now`` and the
 limits, and gets back either an aggregated :class:`Batch` or the list of what is wrong, so a
@@ -8,38 +8,15 @@ because batches of 10,000 records must cost only a few microseconds per record.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 
 from txwatch.exporter.config import Limits
+from txwatch.exporter.decode import MISSING
 
 MAX_REPORTED_ERRORS = 50
-_MISSING = object()
-
-JSON_TYPES = frozenset({"application/json"})
-NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
-CSV_TYPES = frozenset({"text/csv", "application/csv"})
-SUPPORTED_TYPES = JSON_TYPES | NDJSON_TYPES | CSV_TYPES
-
-
-class BodyError(Exception):
-    """The body as a whole cannot be read (malformed JSON/CSV, wrong encoding, empty)."""
-
-    def __init__(self, message: str, index: int | None = None, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.index = index
-        self.field = field
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "field": self.field, "message": self.message}
-
 
 @dataclass(frozen=True)
 class RecordError:
@@ -82,68 +59,6 @@ def parse_timestamp(raw: Any) -> float:
     return parsed.timestamp()
 
 
-def decode_body(body: bytes, media_type: str, label_field: str) -> Iterator[Any]:
-    """Yield raw records (dicts, or tuples for CSV) from a body of the given media type."""
-    if not body.strip():
-        raise BodyError("body is empty: send at least one record")
-    if media_type in JSON_TYPES:
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BodyError(f"invalid JSON: {exc}") from None
-        if isinstance(doc, list):
-            return iter(doc)
-        return iter([doc])
-    if media_type in NDJSON_TYPES:
-        return _ndjson(body)
-    if media_type in CSV_TYPES:
-        return _csv(body, label_field)
-    raise BodyError(f"unsupported media type {media_type!r}")
-
-
-def _ndjson(body: bytes) -> Iterator[Any]:
-    lines = [line for line in body.splitlines() if line.strip()]
-    docs = []
-    for index, line in enumerate(lines):
-        try:
-            docs.append(json.loads(line))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BodyError(f"invalid JSON on non-empty line {index + 1}: {exc}",
-                            index=index) from None
-    return iter(docs)
-
-
-def _csv(body: bytes, label_field: str) -> Iterator[Any]:
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BodyError(f"CSV is not UTF-8: {exc}") from None
-    rows = csv.reader(io.StringIO(text))
-    header = [name.strip() for name in next(rows, [])]
-    wanted = ("timestamp", label_field, "count")
-    unknown = [name for name in header if name not in wanted]
-    if unknown or label_field not in header or len(set(header)) != len(header):
-        raise BodyError(f"CSV header must name columns from {','.join(wanted)} "
-                        f"(with {label_field!r}); got {','.join(header)!r}", field="header")
-    positions = [header.index(name) if name in header else -1 for name in wanted]
-    if min(positions) >= 0:
-        getter = itemgetter(*positions)  # fast path: every column present
-    else:
-        def getter(row: list[str]) -> tuple[Any, ...]:
-            return tuple(row[p] if p >= 0 else _MISSING for p in positions)
-    width = len(header)
-    records = []
-    append = records.append
-    for index, row in enumerate(rows):
-        if len(row) != width:
-            if not row:
-                continue
-            raise BodyError(f"CSV row {index + 1} has {len(row)} fields, header has {width}",
-                            index=index)
-        append(getter(row))
-    return iter(records)
-
-
 def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[str],
              now: float, limits: Limits) -> tuple[Batch, list[RecordError], int]:
     """Check every record; return the aggregated batch, up to 50 errors and the error count."""
@@ -161,10 +76,10 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
             raise OverflowError(f"batch has more than {limits.max_records} records")
         if isinstance(raw, tuple):
             ts_raw, label, count = raw
-            if count is not _MISSING:
+            if count is not MISSING:
                 count = int(count) if count.isdigit() and count.isascii() else _csv_int(count)
             if ts_raw == "":
-                ts_raw = _MISSING
+                ts_raw = MISSING
         elif isinstance(raw, dict):
             if not raw.keys() <= keys:
                 extra = sorted(str(k) for k in raw.keys() - keys)[0]
@@ -174,9 +89,9 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
                 if len(errors) < MAX_REPORTED_ERRORS:
                     errors.append(problem)
                 continue
-            ts_raw = raw.get("timestamp", _MISSING)
-            label = raw.get(label_field, _MISSING)
-            count = raw.get("count", _MISSING)
+            ts_raw = raw.get("timestamp", MISSING)
+            label = raw.get(label_field, MISSING)
+            count = raw.get("count", MISSING)
         else:
             n_errors += 1
             if len(errors) < MAX_REPORTED_ERRORS:
@@ -184,7 +99,7 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
                                           "record must be a JSON object"))
             continue
         problem = None
-        if count is _MISSING:
+        if count is MISSING:
             count = 1
         if label.__class__ is not str or label not in allowed:
             problem = _label_error(index, label_field, label, allowed)
@@ -201,7 +116,7 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
             key = ts_raw if ts_raw.__class__ is str else repr(ts_raw)
             when = ts_cache.get(key)
             if when is None:
-                checked = now if ts_raw is _MISSING else _checked_timestamp(
+                checked = now if ts_raw is MISSING else _checked_timestamp(
                     ts_raw, limits.min_timestamp, max_ts)
                 when = checked if isinstance(checked, str) else (checked,
                                                                  int(checked // 60) * 60)
@@ -235,7 +150,7 @@ def _csv_int(text: str) -> int | str:
 
 
 def _label_error(index: int, label_field: str, label: Any, allowed: frozenset[str]) -> RecordError:
-    if label is _MISSING:
+    if label is MISSING:
         return RecordError(index, label_field, "missing_field", f"{label_field} is required")
     shown = label if isinstance(label, str) else repr(label)
     return RecordError(index, label_field, f"unknown_{label_field}",

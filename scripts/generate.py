@@ -21,8 +21,10 @@ from dashboards import BOARDS, render  # noqa: E402
 
 from txwatch.exporter.app import REGISTRY_KEY, build_app
 from txwatch.exporter.config import Config
-from txwatch.exporter.parsing import decode_body, validate
+from txwatch.exporter.decode import decode_body
+from txwatch.exporter.parsing import validate
 from txwatch.exporter.store import Store
+from txwatch.stack.ha import ha_config_text
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_NOW = 1_752_400_000.0
@@ -52,6 +54,8 @@ def metrics_sample() -> str:
 
 GENERATED: dict[str, Callable[[], str]] = {
     "docs/metrics-sample.prom": metrics_sample,
+    "prometheus/prometheus-ha.yml":
+        lambda: ha_config_text((REPO / "prometheus" / "prometheus.yml").read_text()),
     **{path: (lambda build=build: render(build())) for path, build in BOARDS.items()},
 }
 

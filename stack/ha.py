@@ -1,15 +1,19 @@
 """High availability on loopback: two Prometheus replicas and two clustered Alertmanagers.
 
-Both replicas evaluate the same rules over the same exporter and send every alert to both
-Alertmanagers; the replicas differ only by the external label ``replica``, which alert
-relabelling drops, so the Alertmanagers see one alert. The Alertmanagers gossip their
+Both replicas load the shipped ``prometheus/prometheus-ha.yml`` (the file docker-compose's
+HA override mounts), which differs from ``prometheus.yml`` only by the external label
+``replica`` (taken from ``$TXWATCH_REPLICA``) and by alerting both Alertmanagers; alert
+relabelling drops ``replica``, so the Alertmanagers see one alert. They gossip their
 notification logs, so one notification leaves per alert; either can die. The exporter and
-sink are the local stack's.
+sink are the local stack's. :func:`ha_config` derives the HA file from the single one
+(``scripts/generate.py`` writes it; a test fails when it is stale).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -17,6 +21,30 @@ from txwatch.prom.procs import free_port
 from txwatch.stack.launcher import LocalStack, need
 
 REPLICAS = ("a", "b")
+REPLICA_ENV = "TXWATCH_REPLICA"
+# Compose service names of the two Alertmanagers (docker-compose.yml + docker-compose.ha.yml).
+HA_ALERTMANAGERS = ("alertmanager:9093", "alertmanager-b:9093")
+EXPAND_ENV_FLAG = "--enable-feature=expand-external-labels"
+
+
+def ha_config(single: dict[str, Any]) -> dict[str, Any]:
+    """The replica config: the single-server one plus a replica label and both AMs."""
+    config = copy.deepcopy(single)
+    config["global"].setdefault("external_labels", {})["replica"] = f"${{{REPLICA_ENV}}}"
+    config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = \
+        list(HA_ALERTMANAGERS)
+    return config
+
+
+def ha_config_text(single_text: str) -> str:
+    header = (
+        "# GENERATED from prometheus.yml by scripts/generate.py: edit prometheus.yml instead.\n"
+        "# HA replicas (docker-compose.ha.yml, txwatch.stack.ha) run Prometheus with\n"
+        f"# {EXPAND_ENV_FLAG} and {REPLICA_ENV}=a or b; the replica label\n"
+        "# is dropped for alerts (alert_relabel_configs); every replica alerts both\n"
+        "# Alertmanagers.\n")
+    body = yaml.safe_dump(ha_config(yaml.safe_load(single_text)), sort_keys=False)
+    return header + body
 
 
 @dataclass
@@ -53,25 +81,20 @@ class HAStack:
                     f"--cluster.peer-timeout={self.peer_timeout}", "--log.level=warn"],
                     "/-/ready", base_url=self.url(f"alertmanager-{r}"))
             for r in REPLICAS:
-                cfg = base.workdir / f"prometheus-{r}.yml"
-                cfg.write_text(yaml.safe_dump(self.prometheus_config(r), sort_keys=False))
+                cfg = base.workdir / f"prometheus-ha-{r}.yml"
+                cfg.write_text(yaml.safe_dump(base.prometheus_config(
+                    "prometheus-ha.yml", list(self.alertmanager_ports.values()),
+                    self.prometheus_ports[r]), sort_keys=False))
                 base._spawn(f"prometheus-{r}", [
                     need("prometheus"), f"--config.file={cfg}",
                     f"--storage.tsdb.path={base.workdir / f'prometheus-{r}'}",
                     f"--web.listen-address=127.0.0.1:{self.prometheus_ports[r]}",
-                    "--log.level=warn", *base.prometheus_flags],
-                    "/-/ready", base_url=self.url(f"prometheus-{r}"))
+                    EXPAND_ENV_FLAG, "--log.level=warn", *base.prometheus_flags],
+                    "/-/ready", base_url=self.url(f"prometheus-{r}"), env={REPLICA_ENV: r})
         except BaseException:
             base.stop()
             raise
         return self
-
-    def prometheus_config(self, replica: str) -> dict:
-        config = self.base.prometheus_config()
-        config["global"].setdefault("external_labels", {})["replica"] = replica
-        config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
-            f"127.0.0.1:{p}" for p in self.alertmanager_ports.values()]
-        return config
 
     def kill(self, name: str) -> None:
         self.base.kill(name, hard=True)

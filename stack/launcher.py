@@ -52,7 +52,8 @@ class LocalStack:
     sink_to_terminal: bool = False  # demo: print notifications on the terminal
     prometheus_flags: list[str] = field(default_factory=list)  # tests: e.g. resend delay
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    commands: dict[str, tuple[list[str], str, bool, str | None]] = field(default_factory=dict)
+    commands: dict[str, tuple[list[str], str, bool, str | None, dict[str, str] | None]] = \
+        field(default_factory=dict)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{getattr(self.ports, name)}"
@@ -62,13 +63,16 @@ class LocalStack:
         return self.workdir / "alerts.jsonl"
 
     # ---- configuration --------------------------------------------------------------
-    def prometheus_config(self) -> dict[str, Any]:
-        config = yaml.safe_load((prometheus_dir() / "prometheus.yml").read_text())
+    def prometheus_config(self, name: str = "prometheus.yml",
+                          alertmanager_ports: list[int] | None = None,
+                          own_port: int | None = None) -> dict[str, Any]:
+        """A shipped Prometheus config with loopback targets and absolute rule paths."""
+        config = yaml.safe_load((prometheus_dir() / name).read_text())
         config["rule_files"] = [str(rules_dir() / Path(f).name) for f in config["rule_files"]]
         config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
-            f"127.0.0.1:{self.ports.alertmanager}"]
+            f"127.0.0.1:{port}" for port in alertmanager_ports or [self.ports.alertmanager]]
         targets = {"txwatch": f"127.0.0.1:{self.ports.exporter}",
-                   "prometheus": f"127.0.0.1:{self.ports.prometheus}"}
+                   "prometheus": f"127.0.0.1:{own_port or self.ports.prometheus}"}
         for job in config["scrape_configs"]:
             job["static_configs"][0]["targets"] = [targets[job["job_name"]]]
         if self.scrape_interval:
@@ -127,12 +131,13 @@ class LocalStack:
                 f"--web.listen-address=127.0.0.1:{self.ports.sink}",
                 f"--log.file={self.sink_log}"]
 
-    def _spawn(self, name: str, cmd: list[str], ready: str,
-               inherit_stdout: bool = False, base_url: str | None = None) -> None:
-        self.commands[name] = (cmd, ready, inherit_stdout, base_url)
+    def _spawn(self, name: str, cmd: list[str], ready: str, inherit_stdout: bool = False,
+               base_url: str | None = None, env: dict[str, str] | None = None) -> None:
+        self.commands[name] = (cmd, ready, inherit_stdout, base_url, env)
         log = open(self.workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(cmd, cwd=self.workdir, stderr=log,
-                                            stdout=None if inherit_stdout else log)
+                                            stdout=None if inherit_stdout else log,
+                                            env={**os.environ, **env} if env else None)
         wait_ready((base_url or self.url(name)) + ready, self.procs[name],
                    f"{name} (log: {log.name})")
 
@@ -147,8 +152,7 @@ class LocalStack:
 
     def restart(self, name: str) -> None:
         """Start a stopped component again with the same command and data."""
-        cmd, ready, inherit, base_url = self.commands[name]
-        self._spawn(name, cmd, ready, inherit, base_url)
+        self._spawn(name, *self.commands[name])
 
     def stop(self) -> None:
         for name in reversed(list(self.procs)):

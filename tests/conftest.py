@@ -1,6 +1,8 @@
-"""Shared fixtures: free loopback ports, an in-process exporter, and exporter processes.
+"""Shared fixtures: an in-process exporter, exporter processes and the fast local stack.
 
 Every server started here binds 127.0.0.1 on a free port and is stopped at teardown.
+Tiers (markers, ``pytest -m "not slow"`` for the quick ones): unmarked tests are pure units
+and the in-process app; ``slow`` tests start real binaries for seconds or more.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from pathlib import Path
 import pytest
 import requests
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from txwatch.exporter.app import build_app
 from txwatch.exporter.config import Config
 from txwatch.exporter.journal import Journal
 from txwatch.exporter.store import Store
 from txwatch.prom.procs import free_port, stop_process, wait_ready
+from txwatch.stack.launcher import LocalStack, Ports
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -133,13 +138,44 @@ def exporter_process() -> Iterator[Callable[..., ExporterProcess]]:
         proc.stop()
 
 
-def metric_value(text: str, name: str, labels: str = "") -> float:
-    """Value of one sample in exposition text; labels like 'status="failed"'."""
-    prefix = f"{name}{{{labels}}} " if labels else f"{name} "
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            return float(line[len(prefix):].split()[0])
-    raise KeyError(prefix)
+FAST_ROUTE_TIMING = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"}
+
+
+@pytest.fixture
+def fast_stack(tmp_path: Path) -> Iterator[Callable[..., LocalStack]]:
+    """Factory for the local stack with second-scale timing (not yet started).
+
+    The shipped configs and rules, with scrape and evaluation every 1 s, Alertmanager waits
+    of 1 s and Prometheus re-sending alerts every 2 s, so a pipeline test takes seconds.
+    Every stack made here is stopped at teardown, started or not.
+    """
+    made: list[LocalStack] = []
+
+    def make(name: str = "stack", **extra: object) -> LocalStack:
+        settings: dict[str, object] = {
+            "scrape_interval": "1s", "evaluation_interval": "1s",
+            "route_timing": dict(FAST_ROUTE_TIMING),
+            "prometheus_flags": ["--rules.alert.resend-delay=2s"], **extra}
+        stack = LocalStack(tmp_path / name, Ports.free(), **settings)  # type: ignore[arg-type]
+        made.append(stack)
+        return stack
+
+    yield make
+    for stack in made:
+        stack.stop()
+
+
+def samples(text: str) -> list[Sample]:
+    """Every sample of an exposition text, parsed by prometheus-client's own parser."""
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """Value of the one sample named ``name`` whose labels are exactly ``labels``."""
+    found = [s.value for s in samples(text) if s.name == name and s.labels == labels]
+    if len(found) != 1:
+        raise KeyError(f"{name}{labels}: {len(found)} samples")
+    return found[0]
 
 
 def shared_data_or_skip() -> Path:

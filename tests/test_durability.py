@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from tests.conftest import metric_value
@@ -24,10 +25,11 @@ def push(url: str, status: str, count: int, key: str | None = None) -> requests.
 
 def totals(url: str) -> dict[str, float]:
     text = requests.get(url + "/metrics", timeout=5).text
-    return {s: metric_value(text, "payment_transactions_total", f'status="{s}"')
+    return {s: metric_value(text, "payment_transactions_total", status=s)
             for s in ("approved", "failed", "denied")}
 
 
+@pytest.mark.slow
 def test_kill9_restart_preserves_exact_totals_and_keys(exporter_process, tmp_path):
     state = tmp_path / "state"
     ex = exporter_process(f"--state.dir={state}").start()

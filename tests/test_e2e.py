@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import requests
 
-from txwatch.stack.launcher import LocalStack, Ports
+from txwatch.stack.launcher import LocalStack
 from txwatch.stack.sink import read_log
 
 TX = "/api/v1/transactions"
@@ -46,12 +47,9 @@ def _wait_for(stack: LocalStack, check, seconds: float, traffic: tuple[int, int]
     raise AssertionError(f"timed out; sink has {read_log(stack.sink_log, 1000)}")
 
 
-def test_failed_spike_fires_once_then_resolves_and_inhibited_warning_never_arrives(tmp_path):
-    stack = LocalStack(tmp_path / "stack", Ports.free(), scrape_interval="1s",
-                       evaluation_interval="1s",
-                       route_timing={"group_wait": "1s", "group_interval": "1s",
-                                     "repeat_interval": "1h"})
-    with stack:
+@pytest.mark.slow
+def test_failed_spike_fires_once_then_resolves_and_inhibited_warning_never_arrives(fast_stack):
+    with fast_stack() as stack:
         for _ in range(10):  # normal traffic
             _push(stack, 100)
             time.sleep(1.0)

@@ -12,12 +12,13 @@ import requests
 
 from tests.conftest import metric_value
 from txwatch.exporter.config import Config
-from txwatch.stack.launcher import LocalStack, Ports
+from txwatch.stack.launcher import LocalStack
 from txwatch.stack.sink import read_log
 
 TX = "/api/v1/transactions"
 
 
+@pytest.mark.slow
 def test_kill9_under_concurrent_load_then_retries_give_exact_totals(exporter_process,
                                                                    tmp_path):
     """Clients retry unacknowledged requests with the same key until acknowledged."""
@@ -65,7 +66,7 @@ def test_kill9_under_concurrent_load_then_retries_give_exact_totals(exporter_pro
         restarted.set()
         expected = sum(f.result() for f in futures)
     text = requests.get(ex.url + "/metrics", timeout=5).text
-    assert metric_value(text, "payment_transactions_total", 'status="approved"') == expected
+    assert metric_value(text, "payment_transactions_total", status="approved") == expected
     assert killed.is_set() and errors_seen[0] > 0, "the crash did not hit in-flight requests"
 
 
@@ -123,21 +124,14 @@ def test_full_disk_answers_503_and_acknowledges_nothing(exporter_process, full_d
             monkeypatch.setattr("exporter.journal.os.fsync", full)
     assert refused >= 3 and acked > 0
     text = requests.get(url + "/metrics", timeout=5).text
-    assert metric_value(text, "payment_transactions_total", 'status="failed"') == acked
+    assert metric_value(text, "payment_transactions_total", status="failed") == acked
     assert metric_value(text, "txwatch_exporter_records_rejected_total",
-                        'reason="storage_error"') == 500 * refused
+                        reason="storage_error") == 500 * refused
     if ex is not None:  # what was acknowledged survives a crash on the full disk
         ex.kill9()
         ex.start()
         text = requests.get(url + "/metrics", timeout=5).text
-        assert metric_value(text, "payment_transactions_total", 'status="failed"') == acked
-
-
-def _stack(tmp_path, **extra) -> LocalStack:
-    return LocalStack(tmp_path / "stack", Ports.free(), scrape_interval="1s",
-                      evaluation_interval="1s",
-                      route_timing={"group_wait": "1s", "group_interval": "1s",
-                                    "repeat_interval": "1h"}, **extra)
+        assert metric_value(text, "payment_transactions_total", status="failed") == acked
 
 
 def _spike_notified(stack: LocalStack) -> bool:
@@ -154,8 +148,9 @@ def _push_until(stack: LocalStack, done, seconds: float, failed: int = 100) -> N
         time.sleep(1.0)
 
 
-def test_alerts_fire_after_prometheus_restart(tmp_path):
-    with _stack(tmp_path) as stack:
+@pytest.mark.slow
+def test_alerts_fire_after_prometheus_restart(fast_stack):
+    with fast_stack() as stack:
         _push_until(stack, lambda: _up(stack), 20, failed=0)
         stack.kill("prometheus")
         stack.restart("prometheus")
@@ -168,8 +163,9 @@ def _up(stack: LocalStack) -> bool:
     return bool(r["data"]["result"]) and r["data"]["result"][0]["value"][1] == "1"
 
 
-def test_notification_delivered_when_alertmanager_comes_back(tmp_path):
-    with _stack(tmp_path, prometheus_flags=["--rules.alert.resend-delay=2s"]) as stack:
+@pytest.mark.slow
+def test_notification_delivered_when_alertmanager_comes_back(fast_stack):
+    with fast_stack() as stack:
         stack.kill("alertmanager", hard=True)
 
         def firing_in_prometheus() -> bool:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
+import yaml
 
 from txwatch.stack.ha import HAStack
-from txwatch.stack.launcher import LocalStack, Ports
 from txwatch.stack.sink import read_log
 
 TX = "/api/v1/transactions"
@@ -29,13 +30,9 @@ def _spike_until(stack: HAStack, status: str, seconds: float) -> None:
         time.sleep(1.0)
 
 
-def test_two_replicas_two_alertmanagers_one_notification_and_failover(tmp_path):
-    base = LocalStack(tmp_path / "ha", Ports.free(), scrape_interval="1s",
-                      evaluation_interval="1s",
-                      route_timing={"group_wait": "1s", "group_interval": "1s",
-                                    "repeat_interval": "1h"},
-                      prometheus_flags=["--rules.alert.resend-delay=2s"])
-    with HAStack(base) as stack:
+@pytest.mark.slow
+def test_two_replicas_two_alertmanagers_one_notification_and_failover(fast_stack):
+    with HAStack(fast_stack("ha")) as stack:
         status = requests.get(stack.url("alertmanager-a") + "/api/v2/status", timeout=5).json()
         assert len(status["cluster"]["peers"]) == 2
         _spike_until(stack, "failed", 90)
@@ -45,7 +42,11 @@ def test_two_replicas_two_alertmanagers_one_notification_and_failover(tmp_path):
         assert "replica" not in sent[0]["labels"]
         # Both replicas evaluated the rules (the alert exists in each, labelled by replica).
         for replica in ("a", "b"):
-            alerts = requests.get(stack.url(f"prometheus-{replica}") + "/api/v1/alerts",
+            prometheus = stack.url(f"prometheus-{replica}")
+            config = requests.get(prometheus + "/api/v1/status/config", timeout=5).json()
+            external = yaml.safe_load(config["data"]["yaml"])["global"]["external_labels"]
+            assert external["replica"] == replica  # the shipped HA file, expanded from env
+            alerts = requests.get(prometheus + "/api/v1/alerts",
                                   timeout=5).json()["data"]["alerts"]
             assert any(a["labels"]["alertname"] == "PaymentRatioHighFast" for a in alerts)
 

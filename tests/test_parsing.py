@@ -8,7 +8,8 @@ import pytest
 
 from txwatch import contract
 from txwatch.exporter.config import Limits
-from txwatch.exporter.parsing import BodyError, decode_body, parse_timestamp, validate
+from txwatch.exporter.decode import BodyError, decode_body
+from txwatch.exporter.parsing import parse_timestamp, validate
 
 NOW = 1_752_400_000.0  # 2025-07-13T09:46:40Z
 ALLOWED = frozenset(contract.STATUSES)

@@ -55,9 +55,9 @@ def test_push_then_restarted_push_does_not_double_count(start_exporter, csvs):
     again = push(csvs, ex.url)  # a replay restarted from the beginning
     assert again.replayed == 5 and again.failed == []
     text = ex.metrics()
-    assert metric_value(text, "payment_transactions_total", 'status="approved"') == 21
-    assert metric_value(text, "payment_transactions_total", 'status="failed"') == 3
-    assert metric_value(text, "payment_auth_codes_total", 'auth_code="00"') == 12
+    assert metric_value(text, "payment_transactions_total", status="approved") == 21
+    assert metric_value(text, "payment_transactions_total", status="failed") == 3
+    assert metric_value(text, "payment_auth_codes_total", auth_code="00") == 12
     assert metric_value(text, "payment_newest_data_timestamp_seconds") == 1752328020
 
 
@@ -115,6 +115,7 @@ def test_generate_command_writes_the_three_files(tmp_path):
     assert (out / "transactions.csv").read_text().startswith("timestamp,status,count\n")
 
 
+@pytest.mark.slow
 def test_backfilled_series_match_a_live_scrape(start_exporter, tmp_path):
     paths = write(tmp_path / "d", days=1, seed=11)
     frame = pd.read_csv(paths["transactions"])
@@ -135,10 +136,11 @@ def test_backfilled_series_match_a_live_scrape(start_exporter, tmp_path):
     for s in series:
         assert s["metric"]["job"] == "txwatch"
         expected = metric_value(live, "payment_transactions_total",
-                                f'status="{s["metric"]["status"]}"')
+                                status=s["metric"]["status"])
         assert float(s["value"][1]) == expected
 
 
+@pytest.mark.slow
 def test_backtest_finds_injected_incidents_and_stays_quiet_on_the_clean_day(tmp_path):
     paths = write(tmp_path / "d", days=2, seed=21)
     data = load_dataset([paths["transactions"], paths["auth_codes"]], contract.STATUSES,
@@ -152,6 +154,7 @@ def test_backtest_finds_injected_incidents_and_stays_quiet_on_the_clean_day(tmp_
     assert result.always_firing == ["Watchdog"]
 
 
+@pytest.mark.slow
 def test_backtest_cli_writes_report(tmp_path):
     paths = write(tmp_path / "d", days=1, seed=2)
     report = tmp_path / "report"
@@ -165,6 +168,7 @@ def test_backtest_cli_writes_report(tmp_path):
     assert (report / "backtest.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_backtest_on_the_real_data_set():
     data_dir = shared_data_or_skip()
     data = load_dataset([data_dir / "transactions.csv", data_dir / "transactions_auth_codes.csv"],

@@ -34,6 +34,7 @@ def test_promtool_unit_suites(suite: Path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_suites_fail_when_a_threshold_changes(tmp_path):
     """The suites pin behaviour: raising the failed fast threshold must break them."""
     copy = tmp_path / "rules"

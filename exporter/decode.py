@@ -1,0 +1,97 @@
+"""Pure decoding of ingest bodies into raw records: JSON, NDJSON and CSV.
+
+The bytes of a request become an iterator of raw records (dicts, or tuples for CSV) or a
+:class:`BodyError` naming what cannot be read; checking the records is
+:mod:`txwatch.exporter.parsing`'s job. Nothing here touches state, the clock or the network.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from operator import itemgetter
+from typing import Any
+
+MISSING = object()  # a CSV column the header does not name
+
+JSON_TYPES = frozenset({"application/json"})
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
+CSV_TYPES = frozenset({"text/csv", "application/csv"})
+SUPPORTED_TYPES = JSON_TYPES | NDJSON_TYPES | CSV_TYPES
+
+
+class BodyError(Exception):
+    """The body as a whole cannot be read (malformed JSON/CSV, wrong encoding, empty)."""
+
+    def __init__(self, message: str, index: int | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.index = index
+        self.field = field
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "message": self.message}
+
+
+def decode_body(body: bytes, media_type: str, label_field: str) -> Iterator[Any]:
+    """Yield raw records (dicts, or tuples for CSV) from a body of the given media type."""
+    if not body.strip():
+        raise BodyError("body is empty: send at least one record")
+    if media_type in JSON_TYPES:
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BodyError(f"invalid JSON: {exc}") from None
+        if isinstance(doc, list):
+            return iter(doc)
+        return iter([doc])
+    if media_type in NDJSON_TYPES:
+        return _ndjson(body)
+    if media_type in CSV_TYPES:
+        return _csv(body, label_field)
+    raise BodyError(f"unsupported media type {media_type!r}")
+
+
+def _ndjson(body: bytes) -> Iterator[Any]:
+    lines = [line for line in body.splitlines() if line.strip()]
+    docs = []
+    for index, line in enumerate(lines):
+        try:
+            docs.append(json.loads(line))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BodyError(f"invalid JSON on non-empty line {index + 1}: {exc}",
+                            index=index) from None
+    return iter(docs)
+
+
+def _csv(body: bytes, label_field: str) -> Iterator[Any]:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BodyError(f"CSV is not UTF-8: {exc}") from None
+    rows = csv.reader(io.StringIO(text))
+    header = [name.strip() for name in next(rows, [])]
+    wanted = ("timestamp", label_field, "count")
+    unknown = [name for name in header if name not in wanted]
+    if unknown or label_field not in header or len(set(header)) != len(header):
+        raise BodyError(f"CSV header must name columns from {','.join(wanted)} "
+                        f"(with {label_field!r}); got {','.join(header)!r}", field="header")
+    positions = [header.index(name) if name in header else -1 for name in wanted]
+    if min(positions) >= 0:
+        getter = itemgetter(*positions)  # fast path: every column present
+    else:
+        def getter(row: list[str]) -> tuple[Any, ...]:
+            return tuple(row[p] if p >= 0 else MISSING for p in positions)
+    width = len(header)
+    records = []
+    append = records.append
+    for index, row in enumerate(rows):
+        if len(row) != width:
+            if not row:
+                continue
+            raise BodyError(f"CSV row {index + 1} has {len(row)} fields, header has {width}",
+                            index=index)
+        append(getter(row))
+    return iter(records)
