@@ -25,6 +25,7 @@ from pathlib import Path
 import requests
 from common import RESULTS, save
 
+from txwatch import contract
 from txwatch.prom.procs import free_port, stop_process, wait_ready
 
 DURATION = "8s"
@@ -77,12 +78,12 @@ def wrk(url: str, method: str, body: str, content_type: str, script_dir: Path,
 
 
 def batch_body(n: int, fmt: str) -> str:
-    statuses = ["approved", "denied", "failed", "reversed", "backend_reversed", "refunded"]
+    statuses = contract.STATUSES
     rows = []
     for i in range(n):
-        minute = 1_752_327_900 + (i // 6) * 60
+        minute = 1_752_327_900 + (i // len(statuses)) * 60
         ts = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(minute))
-        rows.append((ts, statuses[i % 6], 100 if i % 6 == 0 else 2))
+        rows.append((ts, statuses[i % len(statuses)], 100 if i % len(statuses) == 0 else 2))
     if fmt == "csv":
         return "timestamp,status,count\n" + "".join(f"{t},{s},{c}\n" for t, s, c in rows)
     return json.dumps([{"timestamp": t, "status": s, "count": c} for t, s, c in rows])

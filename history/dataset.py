@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-LABELS = {"status": "transactions", "auth_code": "auth_codes"}
+from txwatch.contract import KIND_BY_LABEL
 
 
 @dataclass
@@ -39,7 +39,7 @@ def read_frame(source: str | Path) -> tuple[str, pd.DataFrame]:
         frame = pd.read_csv(io.StringIO(sys.stdin.read()), dtype={"auth_code": str})
     else:
         frame = pd.read_csv(source, dtype={"auth_code": str})
-    label = next((c for c in frame.columns if c in LABELS), None)
+    label = next((c for c in frame.columns if c in KIND_BY_LABEL), None)
     if label is None or "timestamp" not in frame.columns:
         raise ValueError(f"{source}: header must be timestamp,status,count or "
                          f"timestamp,auth_code,count; got {','.join(frame.columns)}")

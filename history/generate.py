@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-STATUSES = ("approved", "denied", "failed", "reversed", "backend_reversed", "refunded")
+from txwatch import contract
+
 BASE_SHARE = {"denied": 0.055, "failed": 0.001, "reversed": 0.008,
               "backend_reversed": 0.0005, "refunded": 0.008}
 DENIED_51 = 0.45  # share of denials with code 51 (insufficient funds); the rest are 59
@@ -92,10 +93,10 @@ def generate(days: int, seed: int, start: str = "2025-01-06 00:00",
                               "end": f"{index[last]:%Y-%m-%d %H:%M}",
                               "kind": name, "statuses": list(kind.statuses)})
     totals = rng.poisson(traffic_rate(minute_of_day) * volume)
-    probs = np.column_stack([shares[s] for s in STATUSES[1:]])
+    probs = np.column_stack([shares[s] for s in contract.STATUSES[1:]])
     probs = np.column_stack([1 - probs.sum(axis=1), probs])
     counts = np.array([rng.multinomial(n, p) for n, p in zip(totals, probs, strict=True)])
-    tx = pd.DataFrame(counts, index=index, columns=list(STATUSES))
+    tx = pd.DataFrame(counts, index=index, columns=list(contract.STATUSES))
     c59 = rng.binomial(tx["denied"].to_numpy(), code59)
     codes = pd.DataFrame({"00": tx["approved"].to_numpy(),
                           "51": tx["denied"].to_numpy() - c59, "59": c59}, index=index)

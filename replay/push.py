@@ -17,9 +17,8 @@ from pathlib import Path
 import pandas as pd
 import requests
 
-from txwatch.history.dataset import LABELS, read_frame
-
-ENDPOINTS = {"status": "/api/v1/transactions", "auth_code": "/api/v1/auth-codes"}
+from txwatch.contract import KIND_BY_LABEL
+from txwatch.history.dataset import read_frame
 
 
 @dataclass
@@ -33,7 +32,7 @@ class Batch:
     @property
     def key(self) -> str:
         digest = hashlib.sha256(self.body.encode()).hexdigest()[:16]
-        return f"replay-{LABELS[self.label]}-{self.minute:%Y%m%dT%H%M}-{digest}"
+        return f"replay-{KIND_BY_LABEL[self.label].name}-{self.minute:%Y%m%dT%H%M}-{digest}"
 
 
 @dataclass
@@ -77,7 +76,7 @@ def _send(session: requests.Session, url: str, batch: Batch, token: str | None,
         headers["Authorization"] = f"Bearer {token}"
     for attempt in range(retries + 1):
         try:
-            r = session.post(url + ENDPOINTS[batch.label], data=batch.body.encode(),
+            r = session.post(url + KIND_BY_LABEL[batch.label].path, data=batch.body.encode(),
                              headers=headers, timeout=30)
         except requests.RequestException as exc:
             error = str(exc)
