@@ -1,83 +1,67 @@
 """Synthetic, labelled transaction data: the built-in demo data and the backtest scenarios.
 
-Traffic follows a daily cycle (about 15 transactions/minute at 03:00 UTC, 130 at 15:00),
-every status has baseline noise, and incidents of every kind the rules must catch are
-injected by day and by night and written to ``incidents.json`` with start, end, kind and
-statuses. Same seed, same files.
+A :class:`~txwatch.history.profiles.Profile` fixes the traffic (daily cycle, weekends,
+holidays, hourly wobble), the normal shares and the code mix; counts are Poisson totals split
+multinomially across statuses, so every status has honest noise. Incidents of the profile's
+kinds are injected by day and by night and written to ``incidents.json`` with start, end,
+kind and statuses. Same profile and seed, same files.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from txwatch import contract
-
-BASE_SHARE = {"denied": 0.055, "failed": 0.001, "reversed": 0.008,
-              "backend_reversed": 0.0005, "refunded": 0.008}
-DENIED_51 = 0.45  # share of denials with code 51 (insufficient funds); the rest are 59
+from txwatch.history.profiles import KINDS, PROFILES, Profile
 
 
-@dataclass(frozen=True)
-class Kind:
-    """An incident kind: how long it lasts and what it does to the shares / volume."""
-
-    name: str
-    minutes: int
-    statuses: tuple[str, ...]
-    shares: dict[str, float]
-    volume: float = 1.0
-    ramp: bool = False
-    code59: float | None = None
-
-
-KINDS = {
-    "failed_spike": Kind("failed_spike", 30, ("failed", "backend_reversed"),
-                         {"failed": 0.06, "backend_reversed": 0.03}),
-    "failed_spike_night": Kind("failed_spike_night", 30, ("failed", "backend_reversed"),
-                               {"failed": 0.10, "backend_reversed": 0.04}),
-    "denied_spike": Kind("denied_spike", 25, ("denied",), {"denied": 0.25}),
-    "reversed_spike": Kind("reversed_spike", 30, ("reversed",), {"reversed": 0.06}),
-    "backend_reversed_spike": Kind("backend_reversed_spike", 40, ("backend_reversed",),
-                                   {"backend_reversed": 0.03}),
-    "failed_ramp": Kind("failed_ramp", 90, ("failed",), {"failed": 0.04}, ramp=True),
-    "outage": Kind("outage", 15, ("all", "approved"), {}, volume=0.0),
-    "approved_drop": Kind("approved_drop", 45, ("approved",), {}, volume=0.3),
-    "auth_code_spike": Kind("auth_code_spike", 25, ("denied",), {"denied": 0.20}, code59=0.9),
-}
-# Per day: (kind, hour of day UTC). Nights (00-05) are the low-volume trap.
-SCHEDULE = [
-    ("failed_spike", 11), ("failed_spike_night", 2), ("denied_spike", 17),
-    ("reversed_spike", 21), ("outage", 8), ("backend_reversed_spike", 4),
-    ("failed_ramp", 14), ("approved_drop", 19), ("auth_code_spike", 1),
-]
-PER_DAY = 3
-
-
-def traffic_rate(minute_of_day: np.ndarray) -> np.ndarray:
+def traffic_rate(minute_of_day: np.ndarray, peak: float = 130.0,
+                 trough: float = 15.0) -> np.ndarray:
     """Expected transactions per minute over the day (trough 03:00, peak 15:00 UTC)."""
     hours = minute_of_day / 60.0
-    return 15.0 + 115.0 * (0.5 - 0.5 * np.cos(2 * np.pi * (hours - 3.0) / 24.0))
+    return trough + (peak - trough) * (0.5 - 0.5 * np.cos(2 * np.pi * (hours - 3.0) / 24.0))
 
 
-def generate(days: int, seed: int, start: str = "2025-01-06 00:00",
-             quiet_days: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, object]]]:
+def expected_rate(profile: Profile, index: pd.DatetimeIndex, seed: int) -> np.ndarray:
+    """Expected transactions per minute: daily cycle x weekend / holiday x hourly wobble."""
+    minute_of_day = np.asarray(index.hour * 60 + index.minute, dtype=float)
+    rate = traffic_rate(minute_of_day, profile.peak, profile.trough)
+    day = np.arange(len(index)) // 1440
+    rate = rate * np.where(np.asarray(index.day_of_week) >= 5, profile.weekend, 1.0)
+    rate = rate * np.where(np.isin(day, profile.holidays), profile.holiday, 1.0)
+    if profile.wobble:  # its own random stream: the main one stays as it was
+        hours = len(index) // 60 + 1
+        factor = np.random.default_rng([seed, 1]).lognormal(0.0, profile.wobble, hours)
+        rate = rate * np.repeat(factor, 60)[:len(index)]
+    return rate
+
+
+def _business_day(profile: Profile, index: pd.DatetimeIndex, day: int) -> bool:
+    return index[day * 1440].day_of_week < 5 and day not in profile.holidays
+
+
+def generate(days: int, seed: int, start: str = "2025-01-06 00:00", quiet_days: int = 1,
+             profile: Profile | None = None,
+             ) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, object]]]:
     """Return (transactions long frame, auth codes long frame, incidents)."""
+    profile = profile or PROFILES["demo"]
     rng = np.random.default_rng(seed)
     index = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=days * 1440, freq="min")
-    minute_of_day = np.asarray(index.hour * 60 + index.minute, dtype=float)
     volume = np.ones(len(index))
-    shares = {s: np.full(len(index), BASE_SHARE[s]) for s in BASE_SHARE}
-    code59 = np.full(len(index), 1 - DENIED_51)
+    normal = profile.shares
+    shares = {s: np.full(len(index), normal[s]) for s in normal}
+    code59 = np.full(len(index), 1 - profile.denied_51)
     incidents: list[dict[str, object]] = []
     slot = 0
     for day in range(quiet_days, days):
-        for _ in range(PER_DAY):
-            name, hour = SCHEDULE[slot % len(SCHEDULE)]
+        if profile.business_days_only and not _business_day(profile, index, day):
+            continue
+        for _ in range(profile.per_day):
+            name, hour = profile.schedule[slot % len(profile.schedule)]
             slot += 1
             kind = KINDS[name]
             first = day * 1440 + hour * 60 + int(rng.integers(0, 30))
@@ -85,14 +69,14 @@ def generate(days: int, seed: int, start: str = "2025-01-06 00:00",
             span = slice(first, last + 1)
             ramp = np.linspace(0.1, 1.0, last - first + 1) if kind.ramp else 1.0
             for status, share in kind.shares.items():
-                shares[status][span] = BASE_SHARE[status] + (share - BASE_SHARE[status]) * ramp
+                shares[status][span] = normal[status] + (share - normal[status]) * ramp
             volume[span] *= kind.volume
             if kind.code59 is not None:
                 code59[span] = kind.code59
             incidents.append({"start": f"{index[first]:%Y-%m-%d %H:%M}",
                               "end": f"{index[last]:%Y-%m-%d %H:%M}",
                               "kind": name, "statuses": list(kind.statuses)})
-    totals = rng.poisson(traffic_rate(minute_of_day) * volume)
+    totals = rng.poisson(expected_rate(profile, index, seed) * volume)
     probs = np.column_stack([shares[s] for s in contract.STATUSES[1:]])
     probs = np.column_stack([1 - probs.sum(axis=1), probs])
     counts = np.array([rng.multinomial(n, p) for n, p in zip(totals, probs, strict=True)])
@@ -110,16 +94,20 @@ def _long(wide: pd.DataFrame, label: str) -> pd.DataFrame:
     return frame.sort_values(["timestamp", label], kind="stable")
 
 
-def write(out: Path, days: int, seed: int, start: str = "2025-01-06 00:00") -> dict[str, Path]:
+def write(out: Path, days: int | None, seed: int, start: str = "2025-01-06 00:00",
+          profile: str = "demo") -> dict[str, Path]:
     """Write transactions.csv, transactions_auth_codes.csv and incidents.json to ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    tx, codes, incidents = generate(days, seed, start)
+    chosen = PROFILES[profile]
+    days = days or chosen.days
+    tx, codes, incidents = generate(days, seed, start, profile=chosen)
     paths = {"transactions": out / "transactions.csv",
              "auth_codes": out / "transactions_auth_codes.csv",
              "incidents": out / "incidents.json"}
     tx.to_csv(paths["transactions"], index=False)
     codes.to_csv(paths["auth_codes"], index=False)
     paths["incidents"].write_text(json.dumps(
-        {"description": f"generated: days={days} seed={seed} start={start}",
+        {"description": f"generated: profile={profile} ({chosen.description}) days={days} "
+                        f"seed={seed} start={start}",
          "incidents": incidents}, indent=2) + "\n", encoding="utf-8")
     return paths

@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from txwatch import contract
+from txwatch.history.profiles import PROFILES
 from txwatch.resources import rules_dir
 
 
@@ -37,7 +38,9 @@ def parser() -> argparse.ArgumentParser:
     push.add_argument("--retries", type=int, default=5)
     push.add_argument("--start-at", help="skip data minutes before this time (UTC)")
     gen = sub.add_parser("generate", help="write labelled synthetic data (the demo data)")
-    gen.add_argument("--days", type=int, default=7)
+    gen.add_argument("--profile", default="demo", choices=sorted(PROFILES),
+                     help="traffic profile (default demo); see history/profiles.py")
+    gen.add_argument("--days", type=int, help="days to generate (default: the profile's)")
     gen.add_argument("--seed", type=int, default=1)
     gen.add_argument("--start", default="2025-01-06 00:00", help="first minute (UTC)")
     gen.add_argument("--out", type=Path, required=True)
@@ -85,7 +88,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from txwatch.history.generate import write
 
-    paths = write(args.out, args.days, args.seed, args.start)
+    paths = write(args.out, args.days, args.seed, args.start, args.profile)
     for name, path in paths.items():
         print(f"{name:<13} {path}")
     return 0
