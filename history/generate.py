@@ -30,14 +30,25 @@ def expected_rate(profile: Profile, index: pd.DatetimeIndex, seed: int) -> np.nd
     """Expected transactions per minute: daily cycle x weekend / holiday x hourly wobble."""
     minute_of_day = np.asarray(index.hour * 60 + index.minute, dtype=float)
     rate = traffic_rate(minute_of_day, profile.peak, profile.trough)
-    day = np.arange(len(index)) // 1440
     rate = rate * np.where(np.asarray(index.day_of_week) >= 5, profile.weekend, 1.0)
-    rate = rate * np.where(np.isin(day, profile.holidays), profile.holiday, 1.0)
+    rate = rate * holiday_factor(profile, len(index))
     if profile.wobble:  # its own random stream: the main one stays as it was
         hours = len(index) // 60 + 1
         factor = np.random.default_rng([seed, 1]).lognormal(0.0, profile.wobble, hours)
         rate = rate * np.repeat(factor, 60)[:len(index)]
     return rate
+
+
+def holiday_factor(profile: Profile, minutes: int) -> np.ndarray:
+    """Volume factor of holidays, eased in and out over the nights around them (22:00 to
+    06:00), as real holidays are: the morning ramp does not come, no step at midnight."""
+    factor = np.ones(minutes)
+    t = np.arange(minutes)
+    for day in profile.holidays:
+        start = day * 1440
+        knots = [start - 120, start + 360, start + 1440 - 120, start + 1440 + 360]
+        factor *= np.interp(t, knots, [1.0, profile.holiday, profile.holiday, 1.0])
+    return factor
 
 
 def _business_day(profile: Profile, index: pd.DatetimeIndex, day: int) -> bool:
