@@ -1,9 +1,11 @@
 """Regenerate every generated file in the repo; ``--check`` fails when one is stale.
 
 Generated files: ``docs/metrics-sample.prom`` (a deterministic /metrics sample that
-``promtool check metrics`` lints in CI) and the Grafana boards ``grafana/dashboards/*.json``
-(built in scripts/dashboards.py). Run ``python scripts/generate.py`` after changing the
-exporter's metrics or the boards.
+``promtool check metrics`` lints in CI), the rule files ``rules/recording.yml`` and
+``rules/alerts.yml`` (rendered by the ``txwatch.rules`` package with its default settings)
+and the Grafana boards ``grafana/dashboards/*.json`` (built in scripts/dashboards.py). Run
+``python scripts/generate.py`` after changing the exporter's metrics, the rules or the
+boards.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from txwatch.exporter.app import REGISTRY_KEY, build_app
 from txwatch.exporter.config import Config
 from txwatch.exporter.parsing import decode_body, validate
 from txwatch.exporter.store import Store
+from txwatch.rules import RENDERED
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_NOW = 1_752_400_000.0
@@ -52,6 +55,7 @@ def metrics_sample() -> str:
 
 GENERATED: dict[str, Callable[[], str]] = {
     "docs/metrics-sample.prom": metrics_sample,
+    **{f"rules/{name}": make for name, make in RENDERED.items()},
     **{path: (lambda build=build: render(build())) for path, build in BOARDS.items()},
 }
 
