@@ -1,2 +1,41 @@
-"""The Prometheus rule files (YAML) shipped with txwatch; a package so an installed txwatch
-carries them (``txwatch.resources.rules_dir``)."""
+"""The Prometheus rules of txwatch, as code and as the YAML Prometheus loads.
+
+``recording.yml`` and ``alerts.yml`` are rendered from this package (``python
+scripts/generate.py`` for the shipped files, ``python -m txwatch.rules`` for a deployment's
+own job name and runbook location), so the job selector, the runbook URL base and the
+confidence level of each Wilson bound are defined once, in :mod:`.settings`.
+``thresholds.yml`` stays a hand-edited table. Being a package also makes an installed
+txwatch carry the YAML files (``txwatch.resources.rules_dir``).
+"""
+
+from __future__ import annotations
+
+from . import alerts, recording
+from .settings import DEFAULT, RUNBOOK_BASE, Confidence, Settings
+from .yamltext import render
+
+__all__ = ["DEFAULT", "RUNBOOK_BASE", "Confidence", "Settings", "render_alerts",
+           "render_recording", "RENDERED"]
+
+GENERATED_BY = "python scripts/generate.py"
+
+
+def _header(note: str, command: str) -> str:
+    return ("GENERATED from the txwatch.rules package (rules/*.py), do not edit: change the\n"
+            f"Python and re-render with\n  {command}\n"
+            "Thresholds are retuned in rules/thresholds.yml (hand-edited, not generated).\n\n"
+            + note)
+
+
+def render_recording(settings: Settings = DEFAULT, command: str = GENERATED_BY) -> str:
+    """The text of recording.yml for ``settings``."""
+    return render(_header(recording.HEADER_NOTE, command), recording.groups(settings))
+
+
+def render_alerts(settings: Settings = DEFAULT, command: str = GENERATED_BY) -> str:
+    """The text of alerts.yml for ``settings``."""
+    return render(_header(alerts.HEADER_NOTE, command), alerts.groups(settings))
+
+
+# File name -> renderer: what scripts/generate.py and the CLI write.
+RENDERED = {"recording.yml": render_recording, "alerts.yml": render_alerts}

@@ -2,7 +2,8 @@
 
 ``python scripts/generate.py`` writes them to grafana/dashboards/*.json; the tests fail when
 the JSON is stale. Threshold lines are the threshold-table series of rules/thresholds.yml,
-so the boards and the alerts read the same numbers.
+so the boards and the alerts read the same numbers; the confidence level a description
+names comes from the rules' own definition (``txwatch.rules.settings``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
+
+from txwatch.rules import DEFAULT as RULES  # the confidence level of each recorded bound
 
 DATASOURCE_UID = "txwatch-prometheus"
 DS = dm.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
@@ -55,8 +58,9 @@ def share_panel(status: str, pos: tuple[int, int, int, int]) -> timeseries.Panel
     s = f'status="{status}"'
     panel = series_panel(
         f"{status} share", f"Share of {status} in all transactions over 5 minutes, its lower "
-        "99% bound, the fast / slow thresholds of rules/thresholds.yml (dashed) and the "
-        "baseline band (same hour yesterday / last week, up to the baseline alert's limit).",
+        f"{RULES.status_5m.text} bound, the fast / slow thresholds of rules/thresholds.yml "
+        "(dashed) and the baseline band (same hour yesterday / last week, up to the baseline "
+        "alert's limit).",
         "percentunit", pos, [
             query(f"status:payment_transactions:ratio_rate5m{{{s}}}", "share 5m", "A"),
             query(f"status:payment_transactions:ratio_wilson_lower5m{{{s}}}", "lower bound 5m",
@@ -143,8 +147,9 @@ def drilldown() -> dashboard.Dashboard:
             query(f"status:payment_transactions:rate5m{{{s}}} * 60", "$status", "A"),
             query("job:payment_transactions:rate5m * 60", "all", "B")])
     bounds = series_panel(
-        "$status share: 5 minutes and 1 hour", "Share and its lower 99% bound over the fast "
-        "(5 m) and slow (1 h) windows the alerts use.", "percentunit", (8, 12, 12, 8), [
+        "$status share: 5 minutes and 1 hour", "Share over 1 hour and its lower "
+        f"{RULES.status_1h.text} bound, which the slow and baseline alerts compare, and the "
+        "slow threshold.", "percentunit", (8, 12, 12, 8), [
             query(f"status:payment_transactions:ratio_rate1h{{{s}}}", "share 1h", "A"),
             query(f"status:payment_transactions:ratio_wilson_lower1h{{{s}}}", "lower bound 1h",
                   "B"),

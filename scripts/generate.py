@@ -1,9 +1,11 @@
 """Regenerate every generated file in the repo; ``--check`` fails when one is stale.
 
 Generated files: ``docs/metrics-sample.prom`` (a deterministic /metrics sample that
-``promtool check metrics`` lints in CI) and the Grafana boards ``grafana/dashboards/*.json``
-(built in scripts/dashboards.py). Run ``python scripts/generate.py`` after changing the
-exporter's metrics or the boards.
+``promtool check metrics`` lints in CI), the rule files ``rules/recording.yml`` and
+``rules/alerts.yml`` (rendered by the ``txwatch.rules`` package with its default settings)
+and the Grafana boards ``grafana/dashboards/*.json`` (built in scripts/dashboards.py). Run
+``python scripts/generate.py`` after changing the exporter's metrics, the rules or the
+boards.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from txwatch.exporter.config import Config
 from txwatch.exporter.decode import decode_body
 from txwatch.exporter.parsing import validate
 from txwatch.exporter.store import Store
+from txwatch.rules import RENDERED
 from txwatch.stack.ha import ha_config_text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,6 +59,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "docs/metrics-sample.prom": metrics_sample,
     "prometheus/prometheus-ha.yml":
         lambda: ha_config_text((REPO / "prometheus" / "prometheus.yml").read_text()),
+    **{f"rules/{name}": make for name, make in RENDERED.items()},
     **{path: (lambda build=build: render(build())) for path, build in BOARDS.items()},
 }
 

@@ -86,3 +86,24 @@ def test_recording_rule_names_follow_level_metric_operations():
     for path in (RULES / "recording.yml", RULES / "thresholds.yml"):
         for rule in _rules(path):
             assert rule["record"].count(":") == 2, rule["record"]
+
+
+def test_rule_renderer_round_trips_awkward_text(tmp_path):
+    """Job names and texts with quotes, colons and hashes still render to YAML that loads as
+    the rules they came from and that promtool accepts (the CLI takes them from users)."""
+    from txwatch.rules import Settings, render_alerts, render_recording
+    from txwatch.rules.yamltext import Group, Rule, render
+
+    settings = Settings(job='pay"ments: #1', runbook_base="https://wiki.example/a b#c")
+    for name, text in (("recording.yml", render_recording(settings)),
+                       ("alerts.yml", render_alerts(settings))):
+        (tmp_path / name).write_text(text)
+        exprs = [r["expr"] for r in _rules(tmp_path / name)]
+        assert any('job="pay\\"ments: #1"' in expr for expr in exprs), name
+    result = promtool("check", "rules", str(tmp_path / "recording.yml"),
+                      str(tmp_path / "alerts.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    odd = Rule(alert="A", expr='up{x="a: #b"} == 0', labels={"code": "59", "s": "yes"},
+               annotations={"summary": 'say "hi" \\ {{ $value }}', "description": "#" * 150})
+    assert yaml.safe_load(render("h", [Group("g", [odd])]))["groups"][0]["rules"][0] == (
+        odd.as_data())

@@ -1,0 +1,53 @@
+"""python -m txwatch.rules: render recording.yml and alerts.yml for one deployment.
+
+A deployment whose exporter is scraped under another job name, or whose runbook lives
+elsewhere, renders its own copy instead of editing the shipped YAML (which is generated and
+would be overwritten). The confidence levels are not options: they are behaviour, tuned by
+backtest, and change in rules/settings.py with the rule tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from . import RENDERED, Settings
+from .settings import DEFAULT
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m txwatch.rules", description=__doc__.split("\n\n")[0],
+        epilog="Writes recording.yml and alerts.yml into --out. The alerts also need the "
+               "threshold table: copy the shipped thresholds.yml (txwatch.resources.rules_dir"
+               "()) or your own next to them.")
+    p.add_argument("--job", default=DEFAULT.job, metavar="NAME",
+                   help="scrape job of the exporter (job label the rules select; "
+                        "default: %(default)s)")
+    p.add_argument("--runbook-base", default=DEFAULT.runbook_base, metavar="URL",
+                   help="runbook page; alerts link to <base>#<alertname in lower case> "
+                        "(default: %(default)s)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="directory to write the files to")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if not args.job:
+        parser().error("--job must not be empty")
+    settings = Settings(job=args.job, runbook_base=args.runbook_base.rstrip("#"))
+    command = "python -m txwatch.rules " + shlex.join(
+        ["--job", settings.job, "--runbook-base", settings.runbook_base, "--out", "DIR"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    for file_name, render in RENDERED.items():
+        path = args.out / file_name
+        path.write_text(render(settings, command), encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The one definition of what a rendering of the rules may vary: job, runbook, confidence.
+
+Everything that used to be typed by hand in several places of ``recording.yml`` and
+``alerts.yml`` (the job selector, the runbook URL base, the z of each Wilson bound and the
+confidence level the text names) lives here once; the rule renderers, the boards
+(``scripts/dashboards.py``) and the CLI read it from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from statistics import NormalDist
+
+from txwatch import contract
+
+RUNBOOK_BASE = "https://github.com/txwatch/txwatch/blob/main/docs/runbook.md"
+
+
+@dataclass(frozen=True)
+class Confidence:
+    """A one-sided confidence level, defined by its z: the number PromQL multiplies by.
+
+    The z is the definition (behaviour depends on it, the backtests tuned it); the level
+    the text names is derived from it, so the two cannot drift apart.
+    """
+
+    z: float
+
+    @property
+    def level(self) -> float:
+        """The exact one-sided level, P(Z <= z)."""
+        return NormalDist().cdf(self.z)
+
+    @property
+    def text(self) -> str:
+        """The level as people write it: the shortest percentage whose z, rounded to the
+        precision z is given with, is z (3.09 -> "99.9%", 2.33 -> "99%", 1.96 -> "97.5%")."""
+        decimals = max(0, -int(Decimal(repr(self.z)).as_tuple().exponent))
+        for digits in range(7):
+            percent = round(self.level * 100, digits)
+            if 0 < percent < 100 and round(
+                    NormalDist().inv_cdf(percent / 100), decimals) == round(self.z, decimals):
+                return f"{percent:.{digits}f}%"
+        return f"{self.level:.6%}"
+
+
+def label_value(value: str) -> str:
+    """A PromQL string literal (double-quoted, escaped) for a label matcher."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one rendering of the rule files is made of.
+
+    ``job``: the scrape job whose counters the rules read (``job="..."`` in every selector of
+    an exported series). ``runbook_base``: the runbook page; every alert links to
+    ``<base>#<alertname lowercased>``. The three ``Confidence`` fields are the Wilson bounds
+    (their z is below and nowhere else): the 5-minute status bound is the strictest because
+    the fast alert pages on it without ``for``, about 1,440 evaluations a day per status; the
+    1-hour status bound and the 5-minute auth-code bound feed alerts with ``for`` (see
+    docs/runbook.md, "Backtesting").
+    """
+
+    job: str = contract.JOB
+    runbook_base: str = RUNBOOK_BASE
+    status_5m: Confidence = Confidence(3.09)
+    status_1h: Confidence = Confidence(2.33)
+    auth_code_5m: Confidence = Confidence(2.33)
+
+    @property
+    def job_selector(self) -> str:
+        """The matcher every selector of an exported series carries, e.g. ``job="txwatch"``."""
+        return f"job={label_value(self.job)}"
+
+    def runbook_url(self, alert: str) -> str:
+        return f"{self.runbook_base}#{alert.lower()}"
+
+
+DEFAULT = Settings()
