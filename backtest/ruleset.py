@@ -6,8 +6,10 @@ regexes: the names come from the vector selectors of the syntax tree (a ``__name
 counts, so ``{__name__=~"job:.*"}`` reads every matching series), never from label names,
 strings or ``by (...)`` lists, and a look-back is summed along each selector's own path
 (matrix range + its offset + every enclosing subquery's range, step and offset) instead of
-adding the largest range anywhere to the largest offset anywhere. It parses every expression
-of ``rules/*.yml`` and of the promtool suites in ``rules/tests/`` (tests/test_backtest_units).
+adding the largest range anywhere to the largest offset anywhere. It parses every
+expression of ``rules/*.yml`` and of the suites in ``rules/tests/``, and gives the same
+names, levels and look-backs as the regexes it replaced on the shipped rules
+(tests/test_backtest_units.py). ``@`` is refused: a windowed backtest cannot pin a time.
 """
 
 from __future__ import annotations

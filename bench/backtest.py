@@ -1,13 +1,15 @@
 """Backtest timing: the real 3-day data set and 30 generated days, through the CLI.
 
-Runs ``txwatch-replay backtest --json`` and reads its document. Prints wall times and the
-scores, writes results/backtest.json and results/backtest.png.
+Runs ``txwatch-replay backtest --json`` and reads its document. Prints wall times, the
+scores and the load average before each run (other work on the machine shows up in the
+wall times), writes results/backtest.json and results/backtest.png.
 Targets (issue): real data < 15 s, 30 generated days < 60 s.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,6 +32,7 @@ def timed(args: list[str]) -> tuple[float, str]:
 
 def backtest(files: list[Path], incidents: Path) -> dict[str, object]:
     """Wall time of one ``backtest --json`` run and the score figures of its document."""
+    load = os.getloadavg()[0]
     seconds, out = timed(["backtest", "--json", "--data", *map(str, files),
                           "--incidents", str(incidents)])
     doc = json.loads(out)
@@ -39,7 +42,8 @@ def backtest(files: list[Path], incidents: Path) -> dict[str, object]:
             "recall": score["recall"], "median delay": score["median_delay"],
             "delays": score["delays"], "false episodes": score["false_episodes"],
             "false per day": score["false_per_day"], "precision": score["precision"],
-            "paging episodes": doc["rule_sets"]["A"]["paging_episodes"]}
+            "paging episodes": doc["rule_sets"]["A"]["paging_episodes"],
+            "load average before": load}
 
 
 def main() -> int:
@@ -60,7 +64,8 @@ def main() -> int:
     for name, r in results.items():
         print(f"{name:<20} {r['seconds']:6.1f} s  caught {r['caught']}/{r['incidents']}; "
               f"median delay {r['median delay']}; false episodes {r['false episodes']} "
-              f"({r['false per day']:.2f}/day); precision {r['precision']:.2f}")
+              f"({r['false per day']:.2f}/day); precision {r['precision']:.2f}; "
+              f"load average before {r['load average before']:.1f}")
     save("backtest", results)
     bar_chart("backtest", list(results), [r["seconds"] for r in results.values()],
               {"target real data": 15, "target 30 days": 60}, "backtest wall time, s")

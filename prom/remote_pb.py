@@ -1,12 +1,12 @@
-"""The remote-write 1.0 messages through the ``protobuf`` package, and snappy through ``cramjam``:
-a maintained encoder and decoder to check :mod:`txwatch.prom.remote_write` against and to
-benchmark it with (bench/remote_write.py).
+"""The remote-write 1.0 messages through the ``protobuf`` package: a maintained encoder and
+decoder to check :mod:`txwatch.prom.remote_write` against and to benchmark it with
+(bench/remote_write.py). Snappy is ``cramjam``'s, as there.
 
 The messages (``prometheus.WriteRequest``, ``TimeSeries``, ``Label``, ``Sample`` of
 prompb's remote.proto and types.proto, field numbers as there; the fields we never send,
 exemplars, histograms and metadata, are left out and kept as unknown fields if present) are
 described with ``descriptor_pb2`` at import time, so there is no generated code and no protoc.
-Needs the ``test`` extra (protobuf, cramjam).
+Needs the ``test`` extra (protobuf).
 """
 
 from __future__ import annotations
