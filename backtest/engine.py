@@ -8,129 +8,38 @@ and samples sit on the step grid, so a vanished series is absent at once, as wit
 staleness marker.
 
 Stage 2 (alerting rules): ``promtool test rules`` evaluates only the alerting rules, fed
-with the series they read (staleness marked), which honours ``for`` exactly; see
-:mod:`replay.promtest`.
+with the series they read (staleness marked), in windows around the steps where an alert
+expression holds, which honours ``for`` exactly; see :mod:`txwatch.prom.promtool`.
+
+What a rule reads, the order of the levels and each alert's look-back come from
+:mod:`txwatch.backtest.ruleset`; this module only orchestrates.
 """
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import yaml
 
+from txwatch.backtest.ruleset import (
+    RuleSet,
+    history_needed,
+    levels,
+    load_rules,
+    needed_by,
+    referenced,
+    windows,
+)
 from txwatch.prom import remote_write
-from txwatch.prom.promtool import Firing, evaluate, parse_duration
+from txwatch.prom.promtool import Firing, evaluate
 from txwatch.prom.series import Series
 from txwatch.prom.server import ThrowawayPrometheus
 
 STEP = 60.0
-_IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_RANGE = re.compile(r"\[(\d+[smhdwy](?:\d+[smhdwy])*)(?::[^\]]*)?\]")
-_OFFSET = re.compile(r"offset\s+(\d+[smhdwy](?:\d+[smhdwy])*)")
-
-
-@dataclass(frozen=True)
-class RecordingRule:
-    record: str
-    expr: str
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class RuleSet:
-    recording: list[RecordingRule]
-    alert_groups: list[dict[str, Any]]
-
-    def alert_names(self) -> list[str]:
-        return [r["alert"] for g in self.alert_groups for r in g["rules"]]
-
-
-def load_rules(files: list[Path]) -> RuleSet:
-    recording: list[RecordingRule] = []
-    alert_groups: list[dict[str, Any]] = []
-    for path in files:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for group in doc.get("groups", []):
-            alerts = [r for r in group.get("rules", []) if "alert" in r]
-            recording += [RecordingRule(r["record"], str(r["expr"]),
-                                        {k: str(v) for k, v in (r.get("labels") or {}).items()})
-                          for r in group.get("rules", []) if "record" in r]
-            if alerts:
-                alert_groups.append({**{k: v for k, v in group.items() if k != "rules"},
-                                     "rules": alerts})
-    return RuleSet(recording, alert_groups)
-
-
-def referenced(expr: str, names: set[str]) -> set[str]:
-    """Series names an expression reads (identifiers that are known series names)."""
-    return {token for token in _IDENT.findall(expr) if token in names}
-
-
-def needed_by(rules: list[RecordingRule], names: set[str]) -> list[RecordingRule]:
-    """The recording rules the given series depend on, transitively (board-only rules are
-    skipped: they cannot change an alert)."""
-    by_name: dict[str, list[RecordingRule]] = {}
-    for rule in rules:
-        by_name.setdefault(rule.record, []).append(rule)
-    wanted: set[str] = set()
-    todo = [n for n in names if n in by_name]
-    while todo:
-        name = todo.pop()
-        if name in wanted:
-            continue
-        wanted.add(name)
-        for rule in by_name[name]:
-            todo += [d for d in referenced(rule.expr, set(by_name)) if d not in wanted]
-    return [r for r in rules if r.record in wanted]
-
-
-def levels(rules: list[RecordingRule]) -> list[list[RecordingRule]]:
-    """Order recording rules so each runs after every recorded series it reads."""
-    recorded = {r.record for r in rules}
-    level: dict[str, int] = {}
-    pending = list(rules)
-    while pending:
-        progressed = []
-        for rule in pending:
-            deps = referenced(rule.expr, recorded) - {rule.record}
-            if all(d in level for d in deps):
-                depth = 1 + max((level[d] for d in deps), default=-1)
-                level[rule.record] = max(level.get(rule.record, 0), depth)
-                progressed.append(rule)
-        if not progressed:
-            raise ValueError("recording rules form a cycle: "
-                             + ", ".join(sorted(r.record for r in pending)))
-        pending = [r for r in pending if r not in progressed]
-    out: list[list[RecordingRule]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
-    for rule in rules:
-        out[level[rule.record]].append(rule)
-    return out
-
-
-def history_needed(expr: str, for_: str | None = None) -> float:
-    """Seconds of past data an expression reads (largest range + offset) plus its ``for``."""
-    ranges = [parse_duration(d) for d in _RANGE.findall(expr)]
-    offsets = [parse_duration(d) for d in _OFFSET.findall(expr)]
-    return max(ranges, default=0.0) + max(offsets, default=0.0) + parse_duration(for_ or "0s")
-
-
-def _windows(candidates: np.ndarray, history: int, steps: int) -> list[tuple[int, int, int]]:
-    """Evaluation windows (first, exact_from, end) around runs of candidate steps."""
-    windows: list[tuple[int, int, int]] = []
-    for step in np.flatnonzero(candidates):
-        first = max(0, int(step) - history)
-        if windows and first <= windows[-1][2]:
-            windows[-1] = (windows[-1][0], windows[-1][1], int(step) + 1)
-        else:
-            windows.append((first, int(step), int(step) + 1))
-    return [(a, b, min(c, steps)) for a, b, c in windows]
 
 
 def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
@@ -209,9 +118,9 @@ def _alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
             needed |= referenced(str(rule["expr"]), set(by_name))
             history = max(history, history_needed(str(rule["expr"]), rule.get("for")))
     inputs = [s for name in sorted(needed) for s in by_name[name]]
-    windows = _windows(candidates, int(history // STEP) + 2, steps)
+    spans = windows(candidates, int(history // STEP) + 2, steps)
     say(f"alerting rules: {sum(len(g['rules']) for g in groups)} alerts in "
-        f"{len(windows)} windows, {int(sum(c - a for a, _, c in windows))} of {steps} steps")
+        f"{len(spans)} windows, {int(sum(c - a for a, _, c in spans))} of {steps} steps")
 
     def run(window: tuple[int, int, int]) -> list[Firing]:
         first, exact, end = window
@@ -222,4 +131,4 @@ def _alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
         return [Firing(f.step + first, f.alertname, f.labels) for f in found]
 
     with ThreadPoolExecutor(workers) as pool:
-        return [f for chunk in pool.map(run, windows) for f in chunk]
+        return [f for chunk in pool.map(run, spans) for f in chunk]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -24,13 +26,29 @@ class Result:
     always_firing: list[str]
     recorded: dict[str, list[Series]]
     score: Score | None
+    seconds: float = 0.0  # wall time of the evaluation
+
+    def _time(self, minute: int) -> pd.Timestamp:
+        return self.data.start + pd.Timedelta(minutes=minute)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What the CLI prints with ``--json``: score, counts and every episode."""
+        return {
+            "rules": str(self.rules), "seconds": round(self.seconds, 3),
+            "score": self.score.as_dict() if self.score else None,
+            "episodes": len(self.episodes),
+            "paging_episodes": sum(e.paging for e in self.episodes),
+            "always_firing": self.always_firing,
+            "episode_list": [{"alertname": e.alertname, "labels": e.labels,
+                              "severity": e.severity, "paging": e.paging,
+                              "start": self._time(e.start).isoformat(),
+                              "end": self._time(e.end).isoformat(),
+                              "minutes": e.end - e.start + 1} for e in self.episodes]}
 
     def episode_lines(self) -> list[str]:
-        origin = self.data.start
         lines = []
         for e in self.episodes:
-            start = origin + pd.Timedelta(minutes=e.start)
-            end = origin + pd.Timedelta(minutes=e.end)
+            start, end = self._time(e.start), self._time(e.end)
             labels = ",".join(f"{k}={v}" for k, v in sorted(e.labels.items()))
             lines.append(f"{start:%Y-%m-%d %H:%M} -> {end:%Y-%m-%d %H:%M} "
                          f"{e.end - e.start + 1:>4} min  {e.alertname}{{{labels}}}")
@@ -55,12 +73,25 @@ class Result:
 
 def run(data: Dataset, rules: Path, incidents: list[Incident] | None,
         progress: Callable[[str], None] | None = None) -> Result:
+    started = time.monotonic()
     steps = len(data.transactions)
     raw = list(scrape_series(data))
     firings, recorded, always = evaluate_history(raw, steps, rule_files(rules), progress)
     episodes = to_episodes(firings)
     scored = score(episodes, incidents, data.start, steps) if incidents is not None else None
-    return Result(rules, data, episodes, always, recorded, scored)
+    return Result(rules, data, episodes, always, recorded, scored, time.monotonic() - started)
+
+
+def comparison(a: Result, b: Result) -> dict[str, dict[str, Any]]:
+    """A against B on the same data: one {"A": .., "B": ..} per figure."""
+    rows: dict[str, tuple[Any, Any]] = {
+        "rules": (str(a.rules), str(b.rules)),
+        "paging_episodes": (sum(e.paging for e in a.episodes),
+                            sum(e.paging for e in b.episodes))}
+    if a.score and b.score:
+        for key in ("caught", "incidents", "median_delay", "false_per_day", "precision"):
+            rows[key] = (getattr(a.score, key), getattr(b.score, key))
+    return {key: {"A": fa, "B": fb} for key, (fa, fb) in rows.items()}
 
 
 def comparison_lines(a: Result, b: Result) -> list[str]:

@@ -14,7 +14,8 @@ def save(name: str, doc: object) -> None:
 
 
 def bar_chart(name: str, labels: list[str], values: list[float],
-              targets: dict[str, float], axis_label: str, colour: str = "#2a9d8f") -> None:
+              targets: dict[str, float], axis_label: str, colour: str = "#2a9d8f",
+              log: bool = False) -> None:
     """Horizontal bars with dashed target lines, saved as results/<name>.png."""
     import matplotlib
 
@@ -26,6 +27,8 @@ def bar_chart(name: str, labels: list[str], values: list[float],
     for label, limit in targets.items():
         ax.axvline(limit, ls="--", color="red", lw=0.8)
         ax.text(limit, -0.4, label, fontsize=7, color="red")
+    if log:
+        ax.set_xscale("log")
     ax.set_xlabel(axis_label)
     fig.tight_layout()
     RESULTS.mkdir(exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -58,6 +59,9 @@ def parser() -> argparse.ArgumentParser:
     bt.add_argument("--rules-b", type=Path, help="second rule set to compare on the same data")
     bt.add_argument("--report", type=Path, help="directory for index.html and PNG charts")
     bt.add_argument("--episodes", action="store_true", help="list every alert episode")
+    bt.add_argument("--json", action="store_true",
+                    help="print one JSON document (scores, episodes, comparison) instead "
+                         "of text; progress stays on stderr")
     an = sub.add_parser("analyze", help="per-status statistics and suggested thresholds")
     an.add_argument("file")
     return p
@@ -113,7 +117,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from txwatch.backtest.run import comparison_lines, run
+    from txwatch.backtest.run import comparison, comparison_lines, run
     from txwatch.backtest.scoring import load_incidents
 
     started = time.monotonic()
@@ -128,6 +132,21 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     a = run(data, args.rules or rules_dir(), incidents, progress)
     b = run(data, args.rules_b, incidents, progress) if args.rules_b else None
     bar.close()
+    page = None
+    if args.report:
+        from txwatch.backtest.report import write
+
+        page = write(a, incidents, args.report, b)
+    if args.json:
+        doc = {"data": {"files": [str(f) for f in args.data], "start": data.start.isoformat(),
+                        "end": data.end.isoformat(), "minutes": len(data.transactions)},
+               "incidents": None if incidents is None else len(incidents),
+               "rule_sets": {label: r.as_dict() for label, r in (("A", a), ("B", b)) if r},
+               "comparison": comparison(a, b) if b is not None else None,
+               "report": str(page) if page else None,
+               "elapsed_seconds": round(time.monotonic() - started, 3)}
+        print(json.dumps(doc, indent=2))
+        return 0
     for label, result in (("A", a), ("B", b)):
         if result is None:
             continue
@@ -138,10 +157,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if b is not None:
         print("== comparison")
         print("\n".join(comparison_lines(a, b)))
-    if args.report:
-        from txwatch.backtest.report import write
-
-        print(f"report: {write(a, incidents, args.report, b)}")
+    if page:
+        print(f"report: {page}")
     print(f"finished in {time.monotonic() - started:.1f} s")
     return 0
 

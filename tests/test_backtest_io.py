@@ -1,0 +1,235 @@
+"""The backtest's edges, checked against the real tools: promtool reading our series
+notation and the failure listing we parse (captured in tests/data, re-checked live), remote
+write decoded by protobuf + cramjam, and the CLI's ``--json`` document.
+
+``python -m tests.test_backtest_io`` re-captures tests/data/promtool_firings.txt.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import require_binary
+from txwatch.history.generate import write
+from txwatch.prom import remote_pb, remote_write
+from txwatch.prom.promtool import Firing, _values, parse_firings, write_test_file
+from txwatch.prom.series import Series
+
+FIXTURE = Path(__file__).resolve().parent / "data" / "promtool_firings.txt"
+NAN = np.nan
+
+
+# ---- promtool: series notation and failure listing --------------------------------------
+
+@pytest.mark.parametrize(("values", "text"), [
+    ([1, 2, 3, 4], "1+1x3"),
+    ([5, 5, 5], "5+0x2"),
+    ([4, 3, 2, 1], "4-1x3"),
+    ([1, 2], "1 2"),
+    ([NAN, 1, NAN, NAN, 2], "_ 1 stale _ 2"),
+    ([0.5, 1.5, 2.5, NAN, 7, 7, 7, 8], "0.5+1x2 stale 7+0x2 8"),
+])
+def test_series_notation(values, text):
+    assert _values(np.array(values, dtype=float)) == text
+
+
+def _notation_cases() -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    cases = [np.resize(np.array(v, dtype=float), 60) for v in (  # equal lengths: a series
+        # that ends early stays visible for the look-back (5m), as it would live
+        [1, 2, 3, 4, NAN, NAN, 5, 5, 5, 5, 4, 3, 2],
+        [NAN, NAN, 0.1, 0.2, 0.30000000000000004, 0.4, NAN, 1e300, -1e-300, 0],
+        [123456789012.5, 123456789013.5, 123456789014.5, 3, NAN])]
+    for _ in range(6):
+        steps = rng.choice([0.0, 0.0, 1.0, 0.1, 0.3, 1e-9, 123456.789, -2.5], 60)
+        values = np.cumsum(steps) * rng.choice([1.0, 1e6, 1e-3])
+        values[rng.random(60) < 0.15] = NAN
+        cases.append(values)
+    return cases
+
+
+def test_promtool_reads_the_series_notation_back(tmp_path):
+    """Every written value comes back exactly; a gap is empty (stale), not the old value."""
+    cases = _notation_cases()
+    lines = ["rule_files: []", "evaluation_interval: 1m", "tests:", "  - interval: 1m",
+             "    input_series:"]
+    for number, values in enumerate(cases):
+        lines += [f"      - series: 'v{{case=\"{number}\"}}'",
+                  f"        values: '{_values(values)}'"]
+    lines.append("    promql_expr_test:")
+    for step in range(60):
+        present = [(n, c[step]) for n, c in enumerate(cases) if not np.isnan(c[step])]
+        lines += ["      - expr: v", f"        eval_time: {step}m",
+                  "        exp_samples:" + ("" if present else " []")]
+        for number, value in present:
+            lines += [f"          - labels: 'v{{case=\"{number}\"}}'",
+                      f"            value: {float(value)!r}"]
+    (tmp_path / "notation_test.yml").write_text("\n".join(lines) + "\n")
+    result = subprocess.run([require_binary("promtool"), "test", "rules", "notation_test.yml"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+
+
+FIRING_RULES = """groups:
+  - name: t
+    rules:
+      - alert: XHigh
+        expr: x > 5
+        for: 2m
+        labels: {severity: critical}
+      - alert: YAny
+        expr: y > 0
+        labels: {severity: warning, note: "a, b=c"}
+      - alert: Never
+        expr: x > 100
+"""
+EXPECTED_FIRINGS = [
+    Firing(2, "YAny", (("kind", "a"), ("note", "a, b=c"), ("severity", "warning"))),
+    Firing(3, "XHigh", (("job", "j"), ("severity", "critical"))),
+    Firing(4, "XHigh", (("job", "j"), ("severity", "critical"))),
+    Firing(8, "XHigh", (("job", "j"), ("severity", "critical"))),
+    Firing(8, "YAny", (("kind", "a"), ("note", "a, b=c"), ("severity", "warning"))),
+    Firing(9, "YAny", (("kind", "a"), ("note", "a, b=c"), ("severity", "warning"))),
+]
+
+
+def capture_firings(tmp: Path) -> str:
+    """promtool's listing for a small file that fires at a few steps (XHigh needs 2m)."""
+    rules = tmp / "alerts.yml"
+    rules.write_text(FIRING_RULES)
+    series = [Series("x", {"job": "j"}, np.array([0, 6, 6, 6, 6, 0, 6, 6, 6, 0, 0, 0.0])),
+              Series("y", {"kind": "a"}, np.array([NAN, NAN, 1, NAN, NAN, NAN, NAN, NAN, 2, 2,
+                                                   NAN, NAN]))]
+    write_test_file(tmp / "firings_test.yml", [rules], series, 12)
+    result = subprocess.run([require_binary("promtool"), "test", "rules", "firings_test.yml"],
+                            cwd=tmp, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def test_parse_firings_on_captured_promtool_output():
+    assert parse_firings(FIXTURE.read_text()) == EXPECTED_FIRINGS
+
+
+def test_captured_promtool_output_is_current(tmp_path):
+    live = capture_firings(tmp_path)
+    assert live == FIXTURE.read_text(), (
+        "promtool's listing changed: check parse_firings, then re-capture with "
+        "`python -m tests.test_backtest_io`")
+    assert parse_firings(live) == EXPECTED_FIRINGS
+
+
+# ---- remote write -------------------------------------------------------------------------
+
+def _bits(values: np.ndarray) -> list[int]:
+    return values.astype("<f8").view("<i8").tolist()
+
+
+def test_remote_write_round_trips_through_protobuf_and_snappy():
+    values = np.array([0.0, -0.0, NAN, 1.5, np.inf, -np.inf, 1e308, 5e-324, NAN, 42.0])
+    series = [Series("job:metric:rate5m", {"status": "fäiled", "quote": 'a"b\\c\nd',
+                                            "A": "upper"}, values),
+              Series("empty", {}, np.full(3, NAN))]
+    origin, step = 1_700_000_000.0, 15.0
+    body = remote_write.encode_body(series, origin, step)
+    (labels, got, stamps), (labels2, got2, stamps2) = remote_pb.decode(body)
+    assert list(labels) == sorted(labels)  # Prometheus wants labels sorted by name
+    assert labels == {"__name__": "job:metric:rate5m", "status": "fäiled", "quote": 'a"b\\c\nd',
+                      "A": "upper"}
+    present = ~np.isnan(values)
+    assert _bits(got) == _bits(values[present])  # NaN = no sample; -0.0 and inf kept exactly
+    assert stamps.tolist() == [int((origin + i * step) * 1000) for i in np.flatnonzero(present)]
+    assert labels2 == {"__name__": "empty"} and len(got2) == len(stamps2) == 0
+    assert remote_pb.decode(remote_pb.encode(series, origin, step))[0][0] == labels
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=50),
+       origin=st.integers(0, 4_000_000_000), step=st.sampled_from([1.0, 15.0, 60.0]))
+def test_remote_write_matches_protobuf_encoder(values, origin, step):
+    series = [Series("m", {"k": "v"}, np.array(values, dtype=float))]
+    mine = remote_pb.decode(remote_write.encode_body(series, float(origin), step))
+    theirs = remote_pb.decode(remote_pb.encode(series, float(origin), step))
+    assert mine[0][0] == theirs[0][0]
+    assert _bits(mine[0][1]) == _bits(theirs[0][1])
+    assert mine[0][2].tolist() == theirs[0][2].tolist()
+
+
+def test_remote_write_posts_batches_prometheus_can_read(monkeypatch):
+    posted: list[tuple[dict[str, str], bytes]] = []
+
+    def post(url: str, data: bytes, timeout: float, headers: dict[str, str]):
+        assert url == "http://prom/api/v1/write"
+        posted.append((headers, data))
+        return SimpleNamespace(status_code=204, text="")
+
+    monkeypatch.setattr(remote_write.requests, "post", post)
+    monkeypatch.setattr(remote_write, "BATCH_SAMPLES", 12)
+    series = [Series("m", {"i": str(i)}, np.arange(6.0)) for i in range(5)]
+    assert remote_write.write("http://prom", series, 0.0, 60.0) == 30
+    assert len(posted) == 3  # two series of 6 samples fill a batch of 12
+    assert all(h["Content-Encoding"] == "snappy" and h["Content-Type"] ==
+               "application/x-protobuf" for h, _ in posted)
+    decoded = [ts for _, body in posted for ts in remote_pb.decode(body)]
+    assert [labels["i"] for labels, _, _ in decoded] == ["0", "1", "2", "3", "4"]
+    assert all(values.tolist() == list(range(6)) for _, values, _ in decoded)
+
+
+def test_remote_write_refuses_timestamps_it_cannot_encode():
+    with pytest.raises(ValueError, match="2\\^42"):
+        remote_write.encode_body([Series("m", {}, np.ones(2))], 2.0**42 / 1000, 1.0)
+
+
+# ---- the CLI's JSON document ------------------------------------------------------------
+
+B_RULES = """groups:
+  - name: b
+    rules:
+      - alert: AnyFailed
+        expr: sum by (job) (increase(payment_transactions_total{status="failed"}[5m])) > 0
+        labels: {severity: warning, status: failed}
+"""
+
+
+@pytest.mark.slow
+def test_backtest_cli_json(tmp_path):
+    paths = write(tmp_path / "d", days=2, seed=21)
+    b_rules = tmp_path / "b.yml"
+    b_rules.write_text(B_RULES)
+    out = subprocess.run([sys.executable, "-m", "txwatch.replay", "backtest", "--json",
+                          "--data", str(paths["transactions"]), str(paths["auth_codes"]),
+                          "--incidents", str(paths["incidents"]), "--rules-b", str(b_rules)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)  # the whole of stdout is one document
+    assert doc["data"]["minutes"] == 2880
+    assert doc["data"]["start"] == "2025-01-06T00:00:00+00:00"
+    a, b = doc["rule_sets"]["A"], doc["rule_sets"]["B"]
+    assert a["score"]["caught"] == a["score"]["incidents"] == doc["incidents"] == 3
+    assert {"recall", "precision", "false_per_day", "median_delay"} <= set(a["score"])
+    assert a["always_firing"] == ["Watchdog"] and b["always_firing"] == []
+    assert a["episodes"] == len(a["episode_list"]) >= a["paging_episodes"] > 0
+    first = a["episode_list"][0]
+    assert pd.Timestamp(first["start"]) <= pd.Timestamp(first["end"])
+    assert {e["alertname"] for e in b["episode_list"]} == {"AnyFailed"}
+    assert doc["comparison"]["caught"] == {"A": 3, "B": b["score"]["caught"]}
+    assert doc["elapsed_seconds"] >= a["seconds"] + b["seconds"] > 0
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        FIXTURE.parent.mkdir(exist_ok=True)
+        FIXTURE.write_text(capture_firings(Path(tmp)))
+    print(f"wrote {FIXTURE}")

@@ -1,0 +1,176 @@
+"""The backtest's pure parts: rule analysis (what a rule reads, levels, cycles, look-back,
+windows) and scoring (episodes, caught / missed / delay / false episodes / precision)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from txwatch.backtest.ruleset import (
+    RecordingRule,
+    history_needed,
+    levels,
+    load_rules,
+    needed_by,
+    referenced,
+    windows,
+)
+from txwatch.backtest.scoring import Episode, Incident, score, to_episodes
+from txwatch.prom.promtool import Firing
+from txwatch.resources import rule_files
+
+# ---- rule analysis ----------------------------------------------------------------------
+
+def _all_expressions() -> list[str]:
+    exprs = [str(r["expr"]) for path in sorted((REPO / "rules").glob("*.yml"))
+             for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
+    for suite in sorted((REPO / "rules" / "tests").glob("*.yml")):
+        exprs += [str(t["expr"]) for test in yaml.safe_load(suite.read_text())["tests"]
+                  for t in test.get("promql_expr_test", [])]
+    return exprs
+
+
+def test_promql_parser_reads_every_shipped_and_suite_expression():
+    exprs = _all_expressions()
+    assert len(exprs) > 50
+    for expr in exprs:
+        history_needed(expr)  # parses, or raises with the expression
+
+
+def test_referenced_reads_selectors_only():
+    names = {"a", "b", "c", "job", "status", "failed", "x:y:z", "n:m:o"}
+    expr = ('sum by (job, status) (rate(a{status="failed"}[5m]))'
+            ' / ignoring (status) group_left b'
+            ' + on () group_left scalar(c offset 1h)'
+            ' - label_replace(x:y:z, "dst", "job", "", "")')
+    assert referenced(expr, names) == {"a", "b", "c", "x:y:z"}
+    assert referenced('{__name__=~"x:.*|n:m:o"}', names) == {"x:y:z", "n:m:o"}
+    assert referenced('{__name__="b"} and max_over_time(a[1h:5m])', names) == {"a", "b"}
+    assert referenced("vector(1) + time()", names) == set()
+
+
+@pytest.mark.parametrize(("expr", "for_", "seconds"), [
+    ("x", None, 0),
+    ("rate(x[5m])", None, 300),
+    ("x offset 1h", "5m", 3900),
+    ("avg_over_time(x[2h] offset 30m)", "3m", 9180),
+    ("rate(a[5m]) + b offset 1h", None, 3600),  # per selector, not largest range + offset
+    ("max_over_time(rate(x[5m] offset 1m)[1h:1m] offset 10m)", None, 300 + 60 + 3600 + 60 + 600),
+    ("x offset -1h", "1m", 60),
+    ("max_over_time(job:a:b[3h]) > scalar(t:c:d)", "1m", 10860),
+])
+def test_history_needed(expr, for_, seconds):
+    assert history_needed(expr, for_) == seconds
+
+
+def test_history_needed_refuses_at_modifier():
+    with pytest.raises(ValueError, match="@"):
+        history_needed("x @ start()")
+
+
+def _rule(record: str, expr: str) -> RecordingRule:
+    return RecordingRule(record, expr)
+
+
+def test_levels_order_dependencies_and_keep_repeated_records_together():
+    rules = [_rule("c:c:c", "a:a:a + b:b:b"), _rule("a:a:a", "sum(raw)"),
+             _rule("t:t:t", "vector(1)"), _rule("b:b:b", "a:a:a * on() group_left t:t:t"),
+             _rule("t:t:t", "vector(2)")]
+    ordered = [[r.record for r in level] for level in levels(rules)]
+    assert ordered == [["a:a:a", "t:t:t", "t:t:t"], ["b:b:b"], ["c:c:c"]]
+    assert levels([_rule("s:s:s", "s:s:s offset 1m + raw")]) == [[_rule("s:s:s",
+                                                                      "s:s:s offset 1m + raw")]]
+
+
+def test_levels_detect_a_cycle():
+    rules = [_rule("a:a:a", "b:b:b"), _rule("b:b:b", "c:c:c"), _rule("c:c:c", "a:a:a"),
+             _rule("d:d:d", "raw")]
+    with pytest.raises(ValueError, match="cycle: a:a:a, b:b:b, c:c:c"):
+        levels(rules)
+
+
+def test_needed_by_follows_chains_and_skips_unrelated_rules():
+    rules = [_rule("a:a:a", "raw"), _rule("b:b:b", "a:a:a"), _rule("c:c:c", "rate(b:b:b[5m])"),
+             _rule("board:only:x", "a:a:a"), _rule("other:o:o", "raw")]
+    assert [r.record for r in needed_by(rules, {"c:c:c", "raw"})] == ["a:a:a", "b:b:b",
+                                                                        "c:c:c"]
+    assert needed_by(rules, {"raw"}) == []
+
+
+def test_shipped_rules_levels_and_alert_needs():
+    rules = load_rules(rule_files())
+    records = {r.record for r in rules.recording}
+    depth = {r.record: i for i, level in enumerate(levels(rules.recording)) for r in level}
+    for rule in rules.recording:
+        assert all(depth[d] < depth[rule.record]
+                   for d in referenced(rule.expr, records) - {rule.record})
+    assert depth["status:payment_transactions:increase5m"] == 0
+    assert depth["status:payment_transactions:ratio_wilson_lower5m"] == 3
+    needs = set().union(*(referenced(str(r["expr"]), records)
+                          for g in rules.alert_groups for r in g["rules"]))
+    kept = {r.record for r in needed_by(rules.recording, needs)}
+    assert "status:payment_transactions:ratio_baseline_limit" in kept
+    assert "job:payment_transactions:rate5m_zscore1d" not in kept  # dashboards only
+    assert "Watchdog" in rules.alert_names()
+
+
+def test_windows_merge_runs_closer_than_the_history():
+    candidates = np.zeros(100, dtype=bool)
+    candidates[[5, 6, 7, 20, 60, 99]] = True
+    assert windows(candidates, 10, 100) == [(0, 5, 8), (10, 20, 21), (50, 60, 61),
+                                            (89, 99, 100)]
+    assert windows(candidates, 30, 100) == [(0, 5, 21), (30, 60, 61), (69, 99, 100)]
+    assert windows(np.zeros(5, dtype=bool), 3, 5) == []
+
+
+# ---- scoring ------------------------------------------------------------------------------
+
+def test_to_episodes_splits_on_gaps_and_labels():
+    a, b = (("status", "failed"),), (("status", "denied"),)
+    firings = [Firing(5, "A", a), Firing(2, "A", a), Firing(1, "A", a), Firing(3, "A", a),
+               Firing(2, "A", b), Firing(2, "B", a)]
+    assert to_episodes(firings) == [Episode("A", {"status": "failed"}, 1, 3),
+                                    Episode("A", {"status": "denied"}, 2, 2),
+                                    Episode("B", {"status": "failed"}, 2, 2),
+                                    Episode("A", {"status": "failed"}, 5, 5)]
+    assert to_episodes([]) == []
+
+
+def test_score_caught_missed_delays_and_false_episodes():
+    origin = pd.Timestamp("2025-01-01 00:00", tz="UTC")
+
+    def incident(start: int, end: int, *statuses: str) -> Incident:
+        return Incident(origin + pd.Timedelta(minutes=start), origin + pd.Timedelta(minutes=end),
+                        "spike", statuses)
+
+    def ep(name: str, status: str, severity: str, start: int, end: int) -> Episode:
+        return Episode(name, {"status": status, "severity": severity}, start, end)
+
+    incidents = [incident(100, 130, "failed"), incident(500, 520, "denied"),
+                 incident(1000, 1010, "reversed")]
+    episodes = [
+        ep("Fast", "failed", "critical", 103, 120),     # catches #1 after 3 minutes
+        ep("Slow", "failed", "warning", 110, 140),      # also about #1, later
+        ep("Stopped", "all", "critical", 560, 565),     # status=all, inside #2's grace
+        ep("Info", "denied", "info", 505, 506),         # not paging
+        ep("Watchdog", "all", "critical", 0, 2879),     # never paging
+        ep("Fast", "denied", "critical", 110, 112),     # during #1 but about another status
+        ep("Fast", "failed", "critical", 200, 201),     # after #1's grace (190)
+        ep("Fast", "reversed", "critical", 2000, 2005),  # these two overlap: one storm
+        ep("Slow", "reversed", "warning", 2003, 2010),
+    ]
+    s = score(episodes, incidents, origin, steps=2880)
+    assert (s.incidents, s.caught, s.delays) == (3, 2, [3, 60])
+    assert s.missed == ["spike 2025-01-01 16:40"]
+    assert s.paging_episodes == 7 and len(s.false_alerts) == 4 and s.false_episodes == 3
+    assert s.recall == pytest.approx(2 / 3) and s.precision == pytest.approx(1 - 4 / 7)
+    assert s.false_per_day == 1.5 and s.median_delay == 31.5
+    assert s.false_alerts[0] == "Fast{status=denied} @2025-01-01 01:50 (3 min)"
+    empty = score([], [], origin, steps=1440)
+    assert (empty.recall, empty.precision, empty.median_delay) == (1.0, 1.0, None)
+    assert json.loads(json.dumps(s.as_dict()))["false_per_day"] == 1.5
