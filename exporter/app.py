@@ -177,9 +177,9 @@ async def _read_body(request: web.Request, config: Config) -> bytes:
     try:
         await asyncio.wait_for(pump(), config.limits.body_read_timeout_seconds)
     except RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a plain body
-        raise Rejected(Reason.MALFORMED_BODY, f"body cannot be read: {exc.message}",
-                       [{"index": None, "field": "Content-Encoding",
-                         "message": exc.message}]) from None
+        why = str(exc).split("message:", 1)[-1].strip()
+        raise Rejected(Reason.MALFORMED_BODY, f"body cannot be read: {why}",
+                       [{"index": None, "field": "Content-Encoding", "message": why}]) from None
     except TimeoutError:
         raise Rejected(Reason.BODY_TIMEOUT, "body not received within "
                        f"{config.limits.body_read_timeout_seconds:g} s") from None
