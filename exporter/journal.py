@@ -69,8 +69,10 @@ class Journal:
     """The state database; writes come from the store's single writer, one group at a time."""
 
     def __init__(self, directory: Path | None, fsync: bool = True,
-                 fault: Fault | None = None) -> None:
+                 fault: Fault | None = None,
+                 checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES) -> None:
         self.directory = directory
+        self.checkpoint_wal_bytes = checkpoint_wal_bytes
         self._fault = fault or (lambda step: None)
         self._lock: StateLock | None = None
         self._read_lock = threading.Lock()
@@ -162,13 +164,15 @@ class Journal:
     def _write(self, conn: sqlite3.Connection, group: Group) -> int:
         self._fault("begin")
         conn.execute("BEGIN IMMEDIATE")
-        meta = {"schema": float(SCHEMA_VERSION), **group.meta}
+        # Values are normalised to the column types first, so the checksums read back equal.
+        meta = {n: float(v) for n, v in {"schema": SCHEMA_VERSION, **group.meta}.items()}
         conn.executemany("INSERT OR REPLACE INTO meta VALUES (?,?,?)",
                          [(n, v, crc(n, v)) for n, v in meta.items()])
         conn.executemany("INSERT OR REPLACE INTO totals VALUES (?,?,?,?)",
                          [(k, lb, v, crc(k, lb, v)) for (k, lb), v in group.totals.items()])
         conn.executemany("INSERT OR REPLACE INTO minutes VALUES (?,?,?,?)",
-                         [(m, lb, v, crc(m, lb, v)) for (m, lb), v in group.minutes.items()])
+                         [(int(m), lb, v, crc(int(m), lb, v))
+                          for (m, lb), v in group.minutes.items()])
         if group.prune_minutes_before is not None:
             conn.execute("DELETE FROM minutes WHERE minute < ?", (group.prune_minutes_before,))
         removed = 0
@@ -176,7 +180,8 @@ class Journal:
             removed = conn.execute("DELETE FROM keys WHERE wall < ?",
                                    (group.expire_keys_before,)).rowcount
             conn.executemany("INSERT OR REPLACE INTO keys VALUES (?,?,?,?,?,?)",
-                             [(*row, crc(*row)) for row in group.keys])
+                             [(k, d, float(w), a, t, crc(k, d, float(w), a, t))
+                              for k, d, w, a, t in group.keys])
         excess = group.keys_before + len(group.keys) - removed - group.max_keys
         if excess > 0:
             removed += conn.execute(
@@ -207,7 +212,7 @@ class Journal:
         if self.directory is None:
             return False
         try:
-            return os.path.getsize(self.path + "-wal") > CHECKPOINT_WAL_BYTES
+            return os.path.getsize(self.path + "-wal") > self.checkpoint_wal_bytes
         except OSError:
             return False
 
