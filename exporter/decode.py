@@ -43,15 +43,13 @@ def decode_body(body: bytes, media_type: str, label_field: str) -> Iterator[Any]
     if not body.strip():
         raise BodyError("body is empty: send at least one record")
     if media_type in JSON_TYPES:
-        if len(body) > CHUNKED_JSON_BYTES:
+        if len(body) > CHUNKED_JSON_BYTES and body.lstrip()[:1] == b"[":
             return _json_elements(body)
         try:
             doc = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise BodyError(f"invalid JSON: {_why(exc)}") from None
-        if isinstance(doc, list):
-            return iter(doc)
-        return iter([doc])
+        return iter(doc if isinstance(doc, list) else [doc])
     if media_type in NDJSON_TYPES:
         return _ndjson(body)
     if media_type in CSV_TYPES:
@@ -87,42 +85,27 @@ def _json_elements(body: bytes) -> Iterator[Any]:
         raise BodyError(f"invalid JSON: {exc}") from None
     decoder = json.JSONDecoder()
     skip = _WHITESPACE.match
-    pos = skip(text, 0).end()
-    if text[pos:pos + 1] != "[":
-        return iter([_loads_one(decoder, text, pos)])
     docs = []
-    pos = skip(text, pos + 1).end()
-    if text[pos:pos + 1] == "]":
-        pos += 1
-    else:
-        while True:
-            try:
-                doc, pos = decoder.raw_decode(text, pos)
-            except (ValueError, RecursionError) as exc:
-                raise BodyError(f"invalid JSON in element {len(docs)}: {_why(exc)}",
-                                index=len(docs)) from None
-            docs.append(doc)
-            pos = skip(text, pos).end()
-            sep = text[pos:pos + 1]
-            pos = skip(text, pos + 1).end()
-            if sep == "]":
-                break
-            if sep != ",":
-                raise BodyError(f"invalid JSON after element {len(docs) - 1}: expected , or ]",
-                                index=len(docs) - 1)
-    if text[skip(text, pos).end():]:
+    pos = skip(text, text.index("[") + 1).end()
+    sep = text[pos:pos + 1]
+    if sep == "]":
+        pos = skip(text, pos + 1).end()
+    while sep != "]":
+        try:
+            doc, pos = decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError) as exc:
+            raise BodyError(f"invalid JSON in element {len(docs)}: {_why(exc)}",
+                            index=len(docs)) from None
+        docs.append(doc)
+        pos = skip(text, pos).end()
+        sep = text[pos:pos + 1]
+        if sep not in (",", "]"):
+            raise BodyError(f"invalid JSON after element {len(docs) - 1}: expected , or ]",
+                            index=len(docs) - 1)
+        pos = skip(text, pos + 1).end()
+    if text[pos:]:
         raise BodyError("invalid JSON: extra data after the array")
     return iter(docs)
-
-
-def _loads_one(decoder: json.JSONDecoder, text: str, pos: int) -> Any:
-    try:
-        doc, end = decoder.raw_decode(text, pos)
-    except (ValueError, RecursionError) as exc:
-        raise BodyError(f"invalid JSON: {_why(exc)}") from None
-    if text[_WHITESPACE.match(text, end).end():]:
-        raise BodyError("invalid JSON: extra data after the document")
-    return doc
 
 
 def _csv(body: bytes, label_field: str) -> Iterator[Any]:
