@@ -120,6 +120,69 @@ class RssSampler:
         return self.peak
 
 
+def health_during_big_body(url: str) -> dict[str, float]:
+    """/-/healthy latency (sequential probes) while 10 MB JSON bodies are ingested."""
+    import threading
+
+    records = [{"timestamp": "2025-07-12T13:45:00.000000+00:00", "status": "approved",
+                "count": 1}] * 99_000
+    body = json.dumps(records).encode() + b" " * 1_600_000
+    assert len(body) >= 10_000_000, len(body)
+    done = threading.Event()
+
+    def ingest() -> None:
+        for _ in range(3):
+            requests.post(url + "/api/v1/transactions", data=body, timeout=60,
+                          headers={"Content-Type": "application/json"}).raise_for_status()
+        done.set()
+
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    latencies = []
+    with requests.Session() as session:
+        while not done.is_set():
+            start = time.perf_counter()
+            session.get(url + "/-/healthy", timeout=10).raise_for_status()
+            latencies.append((time.perf_counter() - start) * 1000)
+            time.sleep(0.002)
+    thread.join()
+    latencies.sort()
+    return {"samples": len(latencies), "p50": latencies[len(latencies) // 2],
+            "p99": latencies[int(len(latencies) * 0.99)], "max": latencies[-1]}
+
+
+def remember_keys(url: str, pid: int, n: int, script_dir: Path) -> dict[str, float]:
+    """Single-record pushes, each with a fresh Idempotency-Key, until n keys are remembered."""
+    script = script_dir / "keys.lua"
+    body = '{"timestamp":"2025-07-12 13:45:00","status":"approved","count":1}'
+    runs = iter(range(1_000_000))
+    started = time.monotonic()
+    while (keys := scrape_value(url, contract.IDEMPOTENCY_KEYS)) < n:
+        run = next(runs)  # keys unique per run, wrk thread and request
+        script.write_text(
+            'wrk.method = "POST"\nwrk.body = \'' + body + '\'\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            "local threads = 0\nlocal counter = 0\n"
+            "setup = function(thread) threads = threads + 1; thread:set('tid', threads) end\n"
+            "request = function()\n  counter = counter + 1\n"
+            "  return wrk.format(nil, nil, {['Content-Type'] = 'application/json',\n"
+            f"    ['Idempotency-Key'] = 'r{run}-' .. tid .. '-' .. counter}})\nend\n",
+            encoding="utf-8")
+        before = keys
+        subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", "-d10s", "-s", str(script), url +
+                        "/api/v1/transactions"], capture_output=True, check=True)
+        if scrape_value(url, contract.IDEMPOTENCY_KEYS) <= before:
+            raise RuntimeError("no new keys remembered: check the wrk script")
+    return {"keys": keys, "rss_mb": rss_mb(pid), "seconds": time.monotonic() - started}
+
+
+def scrape_value(url: str, name: str) -> float:
+    for line in requests.get(url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -172,6 +235,8 @@ def main() -> int:
                 requests.post(f_url + "/api/v1/transactions", data=body,
                               headers={"Content-Type": "text/csv"}, timeout=30).raise_for_status()
             results["rss_mb_after_1m_records"] = rss_mb(fresh.pid)
+            results["health_during_10mb_ingest"] = health_during_big_body(f_url)
+            results["keys_500k"] = remember_keys(f_url, fresh.pid, 500_000, tmpdir)
         finally:
             for proc in procs:
                 stop_process(proc)
@@ -201,7 +266,11 @@ def report(r: dict) -> None:
     print(f"/metrics latency p50 {m['p50']:.2f} ms  p99 {m['p99']:.2f} ms")
     print(f"resident memory: at rest {r['rss_mb_at_rest']:.1f} MB, peak under load "
           f"{r['rss_mb_under_load_peak']:.1f} MB, after 1,000,000 records "
-          f"{r['rss_mb_after_1m_records']:.1f} MB")
+          f"{r['rss_mb_after_1m_records']:.1f} MB, with {r['keys_500k']['keys']:,.0f} "
+          f"remembered keys {r['keys_500k']['rss_mb']:.1f} MB")
+    h = r["health_during_10mb_ingest"]
+    print(f"/-/healthy during 10 MB ingests: p50 {h['p50']:.2f} ms p99 {h['p99']:.2f} ms "
+          f"max {h['max']:.2f} ms ({h['samples']} probes)")
 
 
 def chart(r: dict, path: Path) -> None:

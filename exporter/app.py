@@ -8,6 +8,7 @@ counter, and answers a JSON body naming the record index and field.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import time
@@ -15,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.aiohttp import make_aiohttp_handler
 
@@ -23,11 +25,12 @@ from txwatch.exporter.config import Config
 from txwatch.exporter.decode import SUPPORTED_TYPES, BodyError, decode_body
 from txwatch.exporter.metrics import PaymentCollector, SelfMetrics
 from txwatch.exporter.openapi import openapi_spec
-from txwatch.exporter.parsing import validate
+from txwatch.exporter.parsing import Batch, RecordError, validate
 from txwatch.exporter.store import KeyConflict, StorageError, Store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_KEY_LENGTH = 255
+THREAD_BODY_BYTES = 256 * 1024
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 
 
@@ -63,7 +66,7 @@ def build_app(config: Config, store: Store,
                                                        self_metrics, clock), name=kind.name)
     app.router.add_get("/metrics", make_aiohttp_handler(registry), name="metrics")
     app.router.add_get("/-/healthy", _text("Healthy.\n"), name="healthy")
-    app.router.add_get("/-/ready", _text("Ready.\n"), name="ready")
+    app.router.add_get("/-/ready", _ready(store), name="ready")
     spec = openapi_spec(config)
     app.router.add_get("/api/v1/openapi.json", _json(spec), name="openapi")
     app.router.add_get("/", _text(_LANDING, "text/html"), name="landing")
@@ -86,9 +89,11 @@ def _ingest_handler(kind: Kind, allowed: frozenset[str], config: Config, store: 
             key = _idempotency_key(request)
             body = await _read_body(request, config)
             try:
-                raw = decode_body(body, media_type, label_field)
-                batch, errors, n_errors = validate(raw, label_field, allowed, clock(),
-                                                   config.limits)
+                parse = functools.partial(_parse, body, media_type, label_field, allowed,
+                                          clock(), config)
+                # A large body is parsed in a thread so scrapes and health checks go on.
+                batch, errors, n_errors = (await asyncio.to_thread(parse)
+                                           if len(body) > THREAD_BODY_BYTES else parse())
             except BodyError as exc:
                 raise Rejected(Reason.MALFORMED_BODY, exc.message, [exc.as_dict()]) from None
             except OverflowError as exc:
@@ -119,14 +124,22 @@ def _ingest_handler(kind: Kind, allowed: frozenset[str], config: Config, store: 
     return handle
 
 
+def _parse(body: bytes, media_type: str, label_field: str, allowed: frozenset[str],
+           now: float, config: Config) -> tuple[Batch, list[RecordError], int]:
+    raw = decode_body(body, media_type, label_field)
+    return validate(raw, label_field, allowed, now, config.limits)
+
+
 def _check_token(request: web.Request, token: str | None) -> None:
     if token is None:
         return
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
+    # The auth scheme is case-insensitive (RFC 7235 section 2.1); header bytes may be anything.
+    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer":
         raise Rejected(Reason.UNAUTHORIZED, "missing bearer token",
                        headers={"WWW-Authenticate": 'Bearer realm="txwatch"'})
-    if not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
+    given = credentials.strip().encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(given, token.encode()):
         raise Rejected(Reason.FORBIDDEN, "wrong bearer token")
 
 
@@ -163,6 +176,10 @@ async def _read_body(request: web.Request, config: Config) -> bytes:
 
     try:
         await asyncio.wait_for(pump(), config.limits.body_read_timeout_seconds)
+    except RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a plain body
+        why = str(exc).split("message:", 1)[-1].strip()
+        raise Rejected(Reason.MALFORMED_BODY, f"body cannot be read: {why}",
+                       [{"index": None, "field": "Content-Encoding", "message": why}]) from None
     except TimeoutError:
         raise Rejected(Reason.BODY_TIMEOUT, "body not received within "
                        f"{config.limits.body_read_timeout_seconds:g} s") from None
@@ -172,6 +189,15 @@ async def _read_body(request: web.Request, config: Config) -> bytes:
 def _text(text: str, content_type: str = "text/plain") -> Handler:
     async def handle(request: web.Request) -> web.Response:
         return web.Response(text=text, content_type=content_type)
+
+    return handle
+
+
+def _ready(store: Store) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        if store.failing is not None and not await store.probe():
+            return web.Response(status=503, text=f"Not ready: storage failing: {store.failing}\n")
+        return web.Response(text="Ready.\n")
 
     return handle
 

@@ -15,6 +15,7 @@ from txwatch import contract
 from txwatch.exporter.app import build_app
 from txwatch.exporter.config import Config, Limits
 from txwatch.exporter.journal import Journal
+from txwatch.exporter.lockfile import StateDirError
 from txwatch.exporter.store import Store
 
 DEFAULT_LISTEN = "127.0.0.1:9466"
@@ -84,10 +85,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="ts=%(asctime)s level=%(levelname)s msg=%(message)s")
     config = build_config(args)
-    journal = None
-    if config.state_dir is not None:
-        journal = Journal(config.state_dir, fsync=not args.no_fsync)
-    store = Store(config, time.time, journal)
+    try:
+        journal = None
+        if config.state_dir is not None:
+            journal = Journal(config.state_dir, fsync=not args.no_fsync)
+        store = Store(config, time.time, journal)
+    except StateDirError as exc:  # one line, no traceback: the message says how to recover
+        raise SystemExit(f"txwatch-exporter: {exc}") from None
     app = build_app(config, store, time.time)
 
     async def close_store(_app: web.Application) -> None:

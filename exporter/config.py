@@ -36,7 +36,6 @@ class Config:
     idempotency_ttl_seconds: float = 48 * 3600.0
     idempotency_max_keys: int = 500_000
     minutes_kept: int = 180
-    snapshot_every_entries: int = 20_000
 
     def labels(self, kind: contract.Kind) -> tuple[str, ...]:
         """The label values accepted for a kind of count (statuses or auth codes)."""

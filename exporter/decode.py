@@ -10,11 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from operator import itemgetter
 from typing import Any
 
 MISSING = object()  # a CSV column the header does not name
+CHUNKED_JSON_BYTES = 2 * 1024 * 1024
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 JSON_TYPES = frozenset({"application/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
@@ -40,13 +43,13 @@ def decode_body(body: bytes, media_type: str, label_field: str) -> Iterator[Any]
     if not body.strip():
         raise BodyError("body is empty: send at least one record")
     if media_type in JSON_TYPES:
+        if len(body) > CHUNKED_JSON_BYTES and body.lstrip()[:1] == b"[":
+            return _json_elements(body)
         try:
             doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BodyError(f"invalid JSON: {exc}") from None
-        if isinstance(doc, list):
-            return iter(doc)
-        return iter([doc])
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise BodyError(f"invalid JSON: {_why(exc)}") from None
+        return iter(doc if isinstance(doc, list) else [doc])
     if media_type in NDJSON_TYPES:
         return _ndjson(body)
     if media_type in CSV_TYPES:
@@ -60,9 +63,48 @@ def _ndjson(body: bytes) -> Iterator[Any]:
     for index, line in enumerate(lines):
         try:
             docs.append(json.loads(line))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BodyError(f"invalid JSON on non-empty line {index + 1}: {exc}",
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise BodyError(f"invalid JSON on non-empty line {index + 1}: {_why(exc)}",
                             index=index) from None
+    return iter(docs)
+
+
+def _why(exc: Exception) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+
+
+def _json_elements(body: bytes) -> Iterator[Any]:
+    """A large JSON body decoded one array element at a time.
+
+    One ``json.loads`` of 10 MB holds the GIL for ~60 ms; element by element, the event loop
+    thread gets its turn between elements (the caller runs this in a worker thread).
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyError(f"invalid JSON: {exc}") from None
+    decoder = json.JSONDecoder()
+    skip = _WHITESPACE.match
+    docs = []
+    pos = skip(text, text.index("[") + 1).end()
+    sep = text[pos:pos + 1]
+    if sep == "]":
+        pos = skip(text, pos + 1).end()
+    while sep != "]":
+        try:
+            doc, pos = decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError) as exc:
+            raise BodyError(f"invalid JSON in element {len(docs)}: {_why(exc)}",
+                            index=len(docs)) from None
+        docs.append(doc)
+        pos = skip(text, pos).end()
+        sep = text[pos:pos + 1]
+        if sep not in (",", "]"):
+            raise BodyError(f"invalid JSON after element {len(docs) - 1}: expected , or ]",
+                            index=len(docs) - 1)
+        pos = skip(text, pos + 1).end()
+    if text[pos:]:
+        raise BodyError("invalid JSON: extra data after the array")
     return iter(docs)
 
 
@@ -71,13 +113,17 @@ def _csv(body: bytes, label_field: str) -> Iterator[Any]:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BodyError(f"CSV is not UTF-8: {exc}") from None
-    rows = csv.reader(io.StringIO(text))
-    header = [name.strip() for name in next(rows, [])]
+    # newline=None: bare CR, LF and CRLF line ends all end a row.
+    rows = csv.reader(io.StringIO(text, newline=None))
+    try:
+        header = [name.strip() for name in next(rows, [])]
+    except csv.Error as exc:
+        raise BodyError(f"CSV header cannot be read: {exc}", field="header") from None
     wanted = ("timestamp", label_field, "count")
     unknown = [name for name in header if name not in wanted]
     if unknown or label_field not in header or len(set(header)) != len(header):
         raise BodyError(f"CSV header must name columns from {','.join(wanted)} "
-                        f"(with {label_field!r}); got {','.join(header)!r}", field="header")
+                        f"(with {label_field!r}); got {','.join(header)[:200]!r}", field="header")
     positions = [header.index(name) if name in header else -1 for name in wanted]
     if min(positions) >= 0:
         getter = itemgetter(*positions)  # fast path: every column present
@@ -87,11 +133,15 @@ def _csv(body: bytes, label_field: str) -> Iterator[Any]:
     width = len(header)
     records = []
     append = records.append
-    for index, row in enumerate(rows):
-        if len(row) != width:
-            if not row:
-                continue
-            raise BodyError(f"CSV row {index + 1} has {len(row)} fields, header has {width}",
-                            index=index)
-        append(getter(row))
+    index = -1
+    try:
+        for index, row in enumerate(rows):
+            if len(row) != width:
+                if not row:
+                    continue
+                raise BodyError(f"CSV row {index + 1} has {len(row)} fields, header has {width}",
+                                index=index)
+            append(getter(row))
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
+        raise BodyError(f"CSV row {index + 2} cannot be read: {exc}", index=index + 1) from None
     return iter(records)

@@ -1,116 +1,239 @@
-"""On-disk durability: an append-only journal of accepted batches plus a compacted snapshot.
+"""Durable state: one SQLite database (WAL mode, ``synchronous=FULL``) in the state directory.
 
-The journal is JSON lines, one line per commit group (a JSON array of the batches that
-shared one fsync); a batch is acknowledged only after its group's line is written and
-fsync'ed. A crash can leave at most a torn last line, which recovery cuts off (none of that
-group was acknowledged). A failed write is rolled back by truncating to the last good size, so a
-full disk never leaves half a batch behind. Snapshots are written to a temporary file,
-fsync'ed and renamed, then the journal is emptied: at every instant the snapshot plus the
-journal hold exactly the acknowledged state.
+SQLite gives crash-consistent transactions and checksummed WAL frames; this module keeps only
+the schema, the writes of one commit group (one transaction, one fsync) and the start-up
+checks. Every stored row carries a CRC-32 of its values, checked at start, so a flipped byte
+in the database is refused instead of silently changing a total. Without a directory the same
+schema lives in memory. ``fault`` is a test hook called at every step of the commit path.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import sqlite3
+import threading
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SNAPSHOT_NAME = "snapshot.json"
-JOURNAL_NAME = "journal.jsonl"
+from txwatch.exporter.lockfile import StateDirError, StateLock
+
+DB_NAME = "state.db"
+SCHEMA_VERSION = 2  # 1 was the JSON journal + snapshot (txwatch.exporter.legacy)
+CHECKPOINT_WAL_BYTES = 4 << 20
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value REAL, crc INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS totals(kind TEXT, label TEXT, value INTEGER NOT NULL,
+    crc INTEGER NOT NULL, PRIMARY KEY(kind, label)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS minutes(minute INTEGER, label TEXT, value INTEGER NOT NULL,
+    crc INTEGER NOT NULL, PRIMARY KEY(minute, label)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS keys(key TEXT PRIMARY KEY, digest TEXT NOT NULL, wall REAL NOT NULL,
+    accepted INTEGER NOT NULL, transactions INTEGER NOT NULL, crc INTEGER NOT NULL)
+    WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS keys_by_wall ON keys(wall);
+"""
+Fault = Callable[[str], None]
 
 
-class JournalCorrupt(RuntimeError):
-    """A line in the middle of the journal is unreadable: refuse to guess."""
+def crc(*values: Any) -> int:
+    return zlib.crc32("\x1f".join(map(repr, values)).encode("utf-8", "surrogateescape"))
+
+
+@dataclass
+class Loaded:
+    """What the database holds, as read (and checked) at start."""
+
+    totals: dict[tuple[str, str], int] = field(default_factory=dict)
+    minutes: dict[tuple[int, str], int] = field(default_factory=dict)
+    meta: dict[str, float] = field(default_factory=dict)
+    keys: int = 0
+
+
+@dataclass
+class Group:
+    """The rows one commit group writes: new values, not increments."""
+
+    totals: dict[tuple[str, str], int] = field(default_factory=dict)
+    minutes: dict[tuple[int, str], int] = field(default_factory=dict)
+    meta: dict[str, float] = field(default_factory=dict)
+    keys: list[tuple[str, str, float, int, int]] = field(default_factory=list)
+    prune_minutes_before: int | None = None
+    expire_keys_before: float = float("-inf")
+    keys_before: int = 0  # how many the table held before this group
+    max_keys: int = 1 << 62
 
 
 class Journal:
-    """Owns the files in the state directory; called only by the store's single writer."""
+    """The state database; writes come from the store's single writer, one group at a time."""
 
-    def __init__(self, directory: Path, fsync: bool = True) -> None:
+    def __init__(self, directory: Path | None, fsync: bool = True,
+                 fault: Fault | None = None,
+                 checkpoint_wal_bytes: int = CHECKPOINT_WAL_BYTES) -> None:
         self.directory = directory
-        self.fsync = fsync
-        directory.mkdir(parents=True, exist_ok=True)
-        self._journal_path = directory / JOURNAL_NAME
-        self._snapshot_path = directory / SNAPSHOT_NAME
-        self._file = None
-        self._good_size = 0
+        self.checkpoint_wal_bytes = checkpoint_wal_bytes
+        self._fault = fault or (lambda step: None)
+        self._lock: StateLock | None = None
+        self._read_lock = threading.Lock()
+        if directory is None:
+            self.path = ":memory:"
+            self._writer = self._connect()
+            self._reader, self._write_lock = self._writer, self._read_lock
+        else:
+            self._lock = StateLock(directory)
+            self.path = str(directory / DB_NAME)
+            self._write_lock = threading.Lock()
+            try:
+                self._writer = self._connect(fsync)
+                self._reader = self._connect(fsync)
+            except Exception as exc:  # a damaged file fails in odd ways (even decoding)
+                self._lock.release()
+                raise self.refusal(exc) from None
 
-    def recover(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        """Read the snapshot and the journal entries after it; cut a torn last line."""
-        snapshot = None
-        if self._snapshot_path.exists():
-            snapshot = json.loads(self._snapshot_path.read_text(encoding="utf-8"))
-        entries: list[dict[str, Any]] = []
-        good = 0
-        if self._journal_path.exists():
-            data = self._journal_path.read_bytes()
-            lines = data.split(b"\n")
-            # Text after the final newline is a torn, never-acknowledged group: drop it.
-            for number, line in enumerate(lines[:-1]):
-                try:
-                    entries.extend(json.loads(line))
-                except ValueError:
-                    raise JournalCorrupt(
-                        f"{self._journal_path}: line {number + 1} is unreadable") from None
-                good += len(line) + 1
-            if good != len(data):
-                with open(self._journal_path, "r+b") as handle:
-                    handle.truncate(good)
-        self._file = open(self._journal_path, "ab")
-        self._good_size = good
-        return snapshot, entries
+    def _connect(self, fsync: bool = True) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=10)
+        if self.directory is not None:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'OFF'}")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # the writer checkpoints (fault steps)
+        conn.executescript(_SCHEMA)
+        return conn
 
-    def append(self, data: bytes) -> None:
-        """Write and fsync; on any error undo the partial write and raise."""
-        assert self._file is not None, "recover() must run before append()"
+    def corrupt(self, detail: str) -> StateDirError:
+        return StateDirError(
+            f"state dir {self.directory}: {DB_NAME} is corrupt ({detail[:200]}); nothing was "
+            f"changed. To recover, stop the exporter and restore {self.path} from a backup, "
+            f"or move {self.path}* aside to start again from zero totals")
+
+    def refusal(self, exc: Exception) -> StateDirError:
+        """A directory that cannot be used now (full disk, permissions), or corruption."""
+        if isinstance(exc, sqlite3.OperationalError):
+            return StateDirError(f"state dir {self.directory}: cannot open {DB_NAME}: {exc}")
+        return self.corrupt(f"{type(exc).__name__}: {exc}")
+
+    def load(self) -> Loaded:
+        """Check integrity and every row's checksum; return the stored state."""
+        loaded = Loaded()
         try:
-            self._file.write(data)
-            self._file.flush()
-            if self.fsync:
-                os.fsync(self._file.fileno())
-        except OSError:
-            self._rollback()
+            with self._write_lock:
+                conn = self._writer
+                problems = [row[0] for row in conn.execute("PRAGMA integrity_check(5)")]
+                if problems != ["ok"]:
+                    raise self.corrupt("; ".join(problems))
+                for kind, label, value, check in conn.execute("SELECT * FROM totals"):
+                    self._verify("totals", check, kind, label, value)
+                    loaded.totals[kind, label] = value
+                for minute, label, value, check in conn.execute("SELECT * FROM minutes"):
+                    self._verify("minutes", check, minute, label, value)
+                    loaded.minutes[minute, label] = value
+                for name, value, check in conn.execute("SELECT * FROM meta"):
+                    self._verify("meta", check, name, value)
+                    loaded.meta[name] = value
+                for row in conn.execute("SELECT * FROM keys"):
+                    self._verify("keys", row[-1], *row[:-1])
+                    loaded.keys += 1
+        except StateDirError:
             raise
-        self._good_size += len(data)
+        except Exception as exc:
+            raise self.refusal(exc) from None
+        if loaded.meta.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
+            raise StateDirError(f"state dir {self.directory}: schema "
+                                f"{loaded.meta['schema']:g} is not {SCHEMA_VERSION}")
+        return loaded
 
-    def _rollback(self) -> None:
-        assert self._file is not None
+    def _verify(self, table: str, check: Any, *values: Any) -> None:
+        if check != crc(*values):
+            raise self.corrupt(f"checksum mismatch in table {table}: {values!r:.80}")
+
+    def write(self, group: Group) -> int:
+        """Apply one group in one transaction (durable on return); return keys removed."""
+        with self._write_lock:
+            conn = self._writer
+            try:
+                return self._write(conn, group)
+            except BaseException:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        self._writer = self._reopen(conn)
+                raise
+
+    def _write(self, conn: sqlite3.Connection, group: Group) -> int:
+        self._fault("begin")
+        conn.execute("BEGIN IMMEDIATE")
+        # Values are normalised to the column types first, so the checksums read back equal.
+        meta = {n: float(v) for n, v in {"schema": SCHEMA_VERSION, **group.meta}.items()}
+        conn.executemany("INSERT OR REPLACE INTO meta VALUES (?,?,?)",
+                         [(n, v, crc(n, v)) for n, v in meta.items()])
+        conn.executemany("INSERT OR REPLACE INTO totals VALUES (?,?,?,?)",
+                         [(k, lb, v, crc(k, lb, v)) for (k, lb), v in group.totals.items()])
+        conn.executemany("INSERT OR REPLACE INTO minutes VALUES (?,?,?,?)",
+                         [(int(m), lb, v, crc(int(m), lb, v))
+                          for (m, lb), v in group.minutes.items()])
+        if group.prune_minutes_before is not None:
+            conn.execute("DELETE FROM minutes WHERE minute < ?", (group.prune_minutes_before,))
+        removed = 0
+        if group.keys:  # expired keys go first (by the wall-time index), then the new ones
+            removed = conn.execute("DELETE FROM keys WHERE wall < ?",
+                                   (group.expire_keys_before,)).rowcount
+            conn.executemany("INSERT OR REPLACE INTO keys VALUES (?,?,?,?,?,?)",
+                             [(k, d, float(w), a, t, crc(k, d, float(w), a, t))
+                              for k, d, w, a, t in group.keys])
+        excess = group.keys_before + len(group.keys) - removed - group.max_keys
+        if excess > 0:
+            removed += conn.execute(
+                "DELETE FROM keys WHERE key IN (SELECT key FROM keys ORDER BY wall LIMIT ?)",
+                (excess,)).rowcount
+        self._fault("write")
+        conn.execute("COMMIT")
+        self._fault("commit")
+        return removed
+
+    def _reopen(self, conn: sqlite3.Connection) -> sqlite3.Connection:
         try:
-            self._file.close()
-        except OSError:
+            conn.close()
+        except sqlite3.Error:
             pass
-        with open(self._journal_path, "r+b") as handle:
-            handle.truncate(self._good_size)
-        self._file = open(self._journal_path, "ab")
+        return self._connect()
 
-    def write_snapshot(self, doc: dict[str, Any]) -> None:
-        """Atomically replace the snapshot, then empty the journal it now contains."""
-        assert self._file is not None
-        tmp = self._snapshot_path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, separators=(",", ":"))
-            handle.flush()
-            if self.fsync:
-                os.fsync(handle.fileno())
-        os.replace(tmp, self._snapshot_path)
-        self._fsync_dir()
-        self._file.close()
-        self._file = open(self._journal_path, "wb")
-        if self.fsync:
-            os.fsync(self._file.fileno())
-        self._good_size = 0
+    def lookup(self, key: str) -> tuple[str, float, int, int] | None:
+        """A remembered key's (digest, wall time, accepted, transactions), checksum-checked."""
+        with self._read_lock:
+            row = self._reader.execute("SELECT * FROM keys WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        self._verify("keys", row[-1], *row[:-1])
+        return row[1], row[2], row[3], row[4]
 
-    def _fsync_dir(self) -> None:
-        if not self.fsync:
-            return
-        fd = os.open(self.directory, os.O_RDONLY)
+    def checkpoint_due(self) -> bool:
+        if self.directory is None:
+            return False
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            return os.path.getsize(self.path + "-wal") > self.checkpoint_wal_bytes
+        except OSError:
+            return False
+
+    def checkpoint(self, mode: str = "PASSIVE") -> None:
+        """Copy the WAL into the database file (SQLite's own checkpoint, fault-stepped)."""
+        if self.directory is None:
+            return
+        with self._write_lock:
+            self._fault("checkpoint")
+            self._writer.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+            self._fault("checkpointed")
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._lock is None and self.directory is not None:
+            return  # already closed
+        try:
+            self.checkpoint("TRUNCATE")
+        except sqlite3.Error:
+            pass  # the WAL keeps everything; the next start replays it
+        for conn in {id(c): c for c in (self._reader, self._writer)}.values():
+            conn.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

@@ -53,11 +53,13 @@ def _operation(kind: Kind) -> dict[str, Any]:
     return {
         "summary": f"Push {kind.name.replace('_', ' ')} counts by {label_field}",
         "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                        "schema": {"type": "string", "maxLength": 255},
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                                   "pattern": "^[ -~]+$"},
                         "description": "a retried request with the same key is answered "
                                        "as before and not applied again (kept >= 24 h)"}],
         "requestBody": {"required": True, "content": {
-            "application/json": {"schema": {"oneOf": [ref, {"type": "array", "items": ref}]}},
+            "application/json": {"schema": {"oneOf": [ref, {"type": "array", "items": ref,
+                                                          "minItems": 1}]}},
             "application/x-ndjson": {"schema": {"type": "string"}},
             "text/csv": {"schema": {"type": "string"},
                          "example": f"timestamp,{label_field},count\n"

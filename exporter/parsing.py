@@ -70,6 +70,7 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
     ts_cache: dict[Any, tuple[float, int] | str] = {}
     keys = frozenset(("timestamp", label_field, "count"))
     max_ts = now + limits.max_future_seconds
+    newest = 0.0  # of the timestamps not cached (MISSING, or unhashable and refused anyway)
     index = -1
     for index, raw in enumerate(raw_records):
         if index >= limits.max_records:
@@ -77,7 +78,8 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
         if isinstance(raw, tuple):
             ts_raw, label, count = raw
             if count is not MISSING:
-                count = int(count) if count.isdigit() and count.isascii() else _csv_int(count)
+                count = int(count) if count.isdigit() and count.isascii() and len(count) < 20 \
+                    else _csv_int(count)
             if ts_raw == "":
                 ts_raw = MISSING
         elif isinstance(raw, dict):
@@ -104,8 +106,10 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
         if label.__class__ is not str or label not in allowed:
             problem = _label_error(index, label_field, label, allowed)
         elif type(count) is not int:
-            problem = RecordError(index, "count", "not_an_integer",
-                                  f"count must be an integer, got {count!r}")
+            problem = RecordError(index, "count", "count_too_large", "count has more than 19 "
+                                  f"digits; the limit is {limits.max_count}") \
+                if count is _HUGE else RecordError(index, "count", "not_an_integer",
+                                                   f"count must be an integer, got {_show(count)}")
         elif count < 0:
             problem = RecordError(index, "count", "negative_count",
                                   f"count must be >= 0, got {count}")
@@ -113,14 +117,19 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
             problem = RecordError(index, "count", "count_too_large",
                                   f"count {count} exceeds the limit {limits.max_count}")
         if problem is None:
-            key = ts_raw if ts_raw.__class__ is str else repr(ts_raw)
-            when = ts_cache.get(key)
+            # Keyed by type and value: the string "20250712" is a date, the number is not.
+            cls = ts_raw.__class__
+            key = (cls, ts_raw) if cls is str or cls is int or cls is float else None
+            when = ts_cache.get(key) if key is not None else None
             if when is None:
                 checked = now if ts_raw is MISSING else _checked_timestamp(
                     ts_raw, limits.min_timestamp, max_ts)
                 when = checked if isinstance(checked, str) else (checked,
                                                                  int(checked // 60) * 60)
-                ts_cache[key] = when
+                if key is not None:
+                    ts_cache[key] = when
+                else:
+                    newest = max(newest, when[0]) if when.__class__ is tuple else newest
             if when.__class__ is str:
                 reason, message = when.split(":", 1)
                 problem = RecordError(index, "timestamp", reason, message.strip())
@@ -137,24 +146,37 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
         totals[label] = totals.get(label, 0) + n
     batch.records = index + 1
     batch.newest_timestamp = max((w[0] for w in ts_cache.values() if w.__class__ is tuple),
-                                 default=0.0)
+                                 default=newest)
+    batch.newest_timestamp = max(batch.newest_timestamp, newest)
     return batch, errors, n_errors
+
+
+_HUGE = "too many digits"  # a CSV count too long to be an int (int() refuses 4,300+ digits)
 
 
 def _csv_int(text: str) -> int | str:
     stripped = text.strip()
     body = stripped[1:] if stripped[:1] == "-" else stripped
     if body.isdigit() and body.isascii():
-        return int(stripped)
+        return int(stripped) if len(body) < 20 else _HUGE
     return text
+
+
+def _show(value: Any) -> str:
+    """A short description of a JSON value (repr of a deeply nested one would recurse)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        text = repr(value) if not isinstance(value, int) or value.bit_length() < 64 \
+            else "a very large integer"
+        return text[:64]
+    return f"a JSON {'array' if isinstance(value, list) else 'object'}"
 
 
 def _label_error(index: int, label_field: str, label: Any, allowed: frozenset[str]) -> RecordError:
     if label is MISSING:
         return RecordError(index, label_field, "missing_field", f"{label_field} is required")
-    shown = label if isinstance(label, str) else repr(label)
+    shown = repr(label[:64]) if isinstance(label, str) else _show(label)
     return RecordError(index, label_field, f"unknown_{label_field}",
-                       f"unknown {label_field} {shown[:64]!r}; known: {', '.join(sorted(allowed))}")
+                       f"unknown {label_field} {shown}; known: {', '.join(sorted(allowed))}")
 
 
 def _checked_timestamp(raw: Any, oldest: float, newest: float) -> float | str:
@@ -162,9 +184,9 @@ def _checked_timestamp(raw: Any, oldest: float, newest: float) -> float | str:
     try:
         ts = parse_timestamp(raw)
     except (ValueError, TypeError, OverflowError):
-        return f"invalid_timestamp: cannot parse timestamp {str(raw)[:64]!r}"
+        return f"invalid_timestamp: cannot parse timestamp {_show(raw)}"
     if ts > newest:
-        return f"future_timestamp: timestamp {str(raw)[:64]!r} is too far in the future"
+        return f"future_timestamp: timestamp {_show(raw)} is too far in the future"
     if ts < oldest:
-        return f"ancient_timestamp: timestamp {str(raw)[:64]!r} is before 2000-01-01"
+        return f"ancient_timestamp: timestamp {_show(raw)} is before 2000-01-01"
     return ts

@@ -1,25 +1,29 @@
 """The one owner of the exporter's state: counters, recent data minutes, idempotency keys.
 
-Every mutation goes through :meth:`Store.commit`, which (with a state directory) groups the
-batches of concurrent requests into one journal write + fsync, applies them under the lock
-only once they are durable, and then resolves the waiting requests. Readers (``/metrics``)
-get an immutable :class:`Snapshot`. Time comes from an injected clock.
+Every mutation goes through :meth:`Store.commit`: the batches of concurrent requests are
+grouped by a single writer into one SQLite transaction (one fsync), applied to the in-memory
+view only once durable, and then the waiting requests are resolved. Any error of a group fails
+its requests with :class:`StorageError` and the writer carries on with the next group.
+Readers (``/metrics``) get an immutable :class:`Snapshot`; keys are looked up in the database.
+Time comes from an injected clock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from txwatch import contract
+from txwatch.exporter import legacy
 from txwatch.exporter.config import Config
-from txwatch.exporter.idempotency import KeyCache, Remembered
-from txwatch.exporter.journal import Journal
+from txwatch.exporter.journal import Group, Journal
 from txwatch.exporter.parsing import Batch
+
+log = logging.getLogger("txwatch.exporter")
 
 
 class StorageError(RuntimeError):
@@ -44,85 +48,96 @@ class Snapshot:
 
 @dataclass
 class _Pending:
-    entry: dict[str, Any]
+    entry: dict[str, Any] | None  # None: a readiness probe (writes only a meta row)
     future: asyncio.Future[None] = field(repr=False)
 
 
 class Store:
-    """Counters and journal behind one lock; see the module docstring."""
+    """In-memory view of the database behind one lock; see the module docstring."""
 
     def __init__(self, config: Config, clock: Callable[[], float],
                  journal: Journal | None = None) -> None:
         self._config = config
         self._clock = clock
-        self._journal = journal
+        self._journal = journal if journal is not None else Journal(None)
         self._lock = threading.Lock()
         self._totals = {contract.TRANSACTIONS.name: dict.fromkeys(config.statuses, 0),
                         contract.AUTH_CODE_COUNTS.name: dict.fromkeys(config.auth_codes, 0)}
+        legacy.migrate(self._journal)
+        loaded = self._journal.load()
+        for (kind, label), value in loaded.totals.items():
+            self._totals.setdefault(kind, {})[label] = value
         self._minutes: dict[int, dict[str, int]] = {}
-        self._newest: float | None = None
-        self._last_push: float | None = None
-        self._keys = KeyCache(config.idempotency_ttl_seconds, config.idempotency_max_keys)
-        self._inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        for (minute, label), value in loaded.minutes.items():
+            self._minutes.setdefault(minute, {})[label] = value
+        self._newest: float | None = loaded.meta.get("newest")
+        self._last_push: float | None = loaded.meta.get("last_push")
+        self._key_count = loaded.keys
+        self._inflight: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
-        self._since_snapshot = 0
-        if journal is not None:
-            snapshot, entries = journal.recover()
-            if snapshot is not None:
-                self._load(snapshot)
-            for entry in entries:
-                self._apply(entry)
-            self._since_snapshot = len(entries)
+        self.failing: str | None = None  # why the last group failed, until one succeeds
 
     # ---- writes -------------------------------------------------------------------------
     async def commit(self, kind: str, batch: Batch, key: str | None = None,
                      body_digest: str = "") -> tuple[dict[str, Any], bool]:
         """Apply a validated batch once; return (response, replayed_from_key)."""
         now = self._clock()
+        future: asyncio.Future[dict[str, Any]] | None = None
         if key is not None:
             key = f"{kind}:{key}"
-            with self._lock:
-                seen = self._keys.get(key, now)
-                waiting = self._inflight.get(key)
-                if seen is None and waiting is None:
-                    self._inflight[key] = asyncio.get_running_loop().create_future()
-            if seen is not None:
-                if seen.body_digest != body_digest:
-                    raise KeyConflict("Idempotency-Key was already used with a different body")
-                return seen.response, True
+            waiting = self._inflight.get(key)  # no await between this check and the insert
             if waiting is not None:
-                return await asyncio.shield(waiting), True
+                if waiting[0] != body_digest:
+                    raise KeyConflict("Idempotency-Key is in use with a different body")
+                return await asyncio.shield(waiting[1]), True
+            seen = self._remembered(key, now)
+            if seen is not None:
+                if seen[0] != body_digest:
+                    raise KeyConflict("Idempotency-Key was already used with a different body")
+                return seen[1], True
+            future = asyncio.get_running_loop().create_future()
+            self._inflight[key] = (body_digest, future)
         response = {"accepted": batch.records, "transactions": sum(batch.totals.values())}
-        # Only recent minutes feed the gauges: older ones would be pruned on apply anyway.
+        # Only recent minutes feed the gauges: older ones would be pruned anyway.
         horizon = max(self._newest or 0.0, batch.newest_timestamp) - 60 * (
             self._config.minutes_kept + 1)
-        minutes = [[m, label, n] for (m, label), n in batch.minutes.items() if m >= horizon] \
+        minutes = [(m, label, n) for (m, label), n in batch.minutes.items() if m >= horizon] \
             if kind == contract.TRANSACTIONS.name else []
         entry = {"kind": kind, "key": key, "digest": body_digest, "wall": now,
                  "newest": batch.newest_timestamp, "totals": batch.totals,
                  "minutes": minutes, "response": response}
         try:
-            if self._journal is None:
-                with self._lock:
-                    self._apply(entry)
-            else:
-                await self._enqueue(entry)
+            await self._enqueue(entry)
         except BaseException as exc:
-            if key is not None:
-                with self._lock:
-                    future = self._inflight.pop(key)
-                if not future.done():
-                    future.set_exception(exc)
-                    future.exception()  # mark retrieved: the caller got it already
+            if future is not None:
+                del self._inflight[key]  # type: ignore[arg-type]
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: the caller got it already
             raise
-        if key is not None:
-            with self._lock:
-                future = self._inflight.pop(key)
+        if future is not None:
+            del self._inflight[key]  # type: ignore[arg-type]
             future.set_result(response)
         return response, False
 
-    async def _enqueue(self, entry: dict[str, Any]) -> None:
+    def _remembered(self, key: str, now: float) -> tuple[str, dict[str, int]] | None:
+        try:
+            row = self._journal.lookup(key)
+        except Exception as exc:
+            raise StorageError(f"idempotency key not readable: {exc}") from None
+        if row is None or row[1] < now - self._config.idempotency_ttl_seconds:
+            return None
+        return row[0], {"accepted": row[2], "transactions": row[3]}
+
+    async def probe(self) -> bool:
+        """Write a meta row through the writer: True once storage works again."""
+        try:
+            await self._enqueue(None)
+        except StorageError:
+            return False
+        return True
+
+    async def _enqueue(self, entry: dict[str, Any] | None) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(entry, future))
         if self._writer is None or self._writer.done():
@@ -130,96 +145,95 @@ class Store:
         await future
 
     async def _write_groups(self) -> None:
-        """The single writer: one journal line + one fsync per group of waiting batches."""
-        assert self._journal is not None
+        """The single writer: one transaction per group; never dies on a failed group."""
         while self._pending:
-            group, self._pending = self._pending, []
-            line = json.dumps([p.entry for p in group], separators=(",", ":")) + "\n"
+            pendings, self._pending = self._pending, []
             try:
-                await asyncio.to_thread(self._journal.append, line.encode())
-            except OSError as exc:
-                for pending in group:
-                    pending.future.set_exception(StorageError(f"state not stored: {exc}"))
+                group = self._group([p.entry for p in pendings if p.entry is not None])
+                removed = await asyncio.to_thread(self._journal.write, group)
+            except Exception as exc:
+                self.failing = f"{type(exc).__name__}: {exc}"
+                log.error("state not stored (%d requests answered 503): %s",
+                          len(pendings), self.failing)
+                for pending in pendings:
+                    if not pending.future.done():
+                        pending.future.set_exception(
+                            StorageError(f"state not stored: {self.failing}"))
                 continue
+            except BaseException:
+                for pending in pendings + self._pending:
+                    pending.future.cancel()
+                raise
             with self._lock:
-                for pending in group:
-                    self._apply(pending.entry)
-                self._since_snapshot += len(group)
-            for pending in group:
-                pending.future.set_result(None)
-            if self._since_snapshot >= self._config.snapshot_every_entries:
-                await self._snapshot_now()
+                self._apply(group, removed)
+            self.failing = None
+            for pending in pendings:
+                if not pending.future.done():
+                    pending.future.set_result(None)
+            if self._journal.checkpoint_due():
+                try:
+                    await asyncio.to_thread(self._journal.checkpoint)
+                except Exception as exc:  # the WAL still holds everything
+                    log.warning("checkpoint failed: %s", exc)
 
-    async def _snapshot_now(self) -> None:
-        assert self._journal is not None
-        with self._lock:
-            doc = self._dump()
-        try:
-            await asyncio.to_thread(self._journal.write_snapshot, doc)
-            self._since_snapshot = 0
-        except OSError:
-            pass  # the journal still holds everything; try again after the next group
+    def _group(self, entries: list[dict[str, Any]]) -> Group:
+        """The rows the entries change, with their new values (nothing applied yet)."""
+        now = self._clock()
+        group = Group(meta={"probe": now}, expire_keys_before=(
+            now - self._config.idempotency_ttl_seconds))
+        totals, minutes = group.totals, group.minutes
+        for entry in entries:
+            current = self._totals[entry["kind"]]
+            for label, n in entry["totals"].items():
+                k = (entry["kind"], label)
+                totals[k] = totals.get(k, current.get(label, 0)) + n
+            for minute, label, n in entry["minutes"]:
+                m = (minute, label)
+                minutes[m] = minutes.get(m, self._minutes.get(minute, {}).get(label, 0)) + n
+            if entry["newest"] and entry["newest"] > group.meta.get("newest", self._newest or 0):
+                group.meta["newest"] = entry["newest"]
+            group.meta["last_push"] = max(entry["wall"],
+                                         group.meta.get("last_push", self._last_push or 0.0))
+            if entry["key"] is not None:
+                response = entry["response"]
+                group.keys.append((entry["key"], entry["digest"], entry["wall"],
+                                   response["accepted"], response["transactions"]))
+        kept = self._config.minutes_kept
+        every = set(self._minutes) | {m for m, _ in minutes}
+        if len(every) > 2 * kept:
+            group.prune_minutes_before = sorted(every)[-kept]
+        group.keys_before, group.max_keys = self._key_count, self._config.idempotency_max_keys
+        return group
 
-    def _apply(self, entry: dict[str, Any]) -> None:
-        totals = self._totals[entry["kind"]]
-        for label, n in entry["totals"].items():
-            totals[label] = totals.get(label, 0) + n
-        minutes = self._minutes
-        for minute, label, n in entry["minutes"]:
-            bucket = minutes.get(minute)
-            if bucket is None:
-                bucket = minutes[minute] = {}
-            bucket[label] = bucket.get(label, 0) + n
-        if len(minutes) > 2 * self._config.minutes_kept:
-            for minute in sorted(minutes)[: -self._config.minutes_kept]:
-                del minutes[minute]
-        if entry["newest"] and (self._newest is None or entry["newest"] > self._newest):
-            self._newest = entry["newest"]
-        self._last_push = max(self._last_push or 0.0, entry["wall"])
-        if entry["key"] is not None:
-            self._keys.put(entry["key"], Remembered(entry["digest"], entry["wall"],
-                                                    entry["response"]), entry["wall"])
-
-    # ---- persistence --------------------------------------------------------------------
-    def _dump(self) -> dict[str, Any]:
-        return {"version": 1, "totals": self._totals, "newest": self._newest,
-                "last_push": self._last_push, "keys": self._keys.dump(),
-                "minutes": [[m, label, n] for m, bucket in self._minutes.items()
-                            for label, n in bucket.items()]}
-
-    def _load(self, doc: dict[str, Any]) -> None:
-        for kind in contract.KINDS:
-            self._totals[kind.name].update(doc["totals"][kind.name])
-        for minute, label, n in doc["minutes"]:
-            self._minutes.setdefault(minute, {})[label] = n
-        self._newest, self._last_push = doc["newest"], doc["last_push"]
-        self._keys.load(doc["keys"], self._clock())
+    def _apply(self, group: Group, keys_removed: int) -> None:
+        for (kind, label), value in group.totals.items():
+            self._totals[kind][label] = value
+        for (minute, label), value in group.minutes.items():
+            self._minutes.setdefault(minute, {})[label] = value
+        if group.prune_minutes_before is not None:
+            for minute in [m for m in self._minutes if m < group.prune_minutes_before]:
+                del self._minutes[minute]
+        self._newest = group.meta.get("newest", self._newest)
+        self._last_push = group.meta.get("last_push", self._last_push)
+        self._key_count += len(group.keys) - keys_removed
 
     async def drain(self) -> None:
-        """Wait until the writer has nothing left (including a due snapshot)."""
+        """Wait until the writer has nothing left."""
         while self._writer is not None and not self._writer.done():
             await self._writer
 
     async def close(self) -> None:
-        """Wait for the writer, write a final snapshot and close the files."""
-        if self._journal is None:
-            return
+        """Wait for the writer, checkpoint and close the database (releases the dir lock)."""
         await self.drain()
-        await self._snapshot_now()
-        self._journal.close()
+        await asyncio.to_thread(self._journal.close)
 
     # ---- reads --------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
         now = self._clock()
         with self._lock:
             totals = {kind: dict(values) for kind, values in self._totals.items()}
-            newest_minute = max(self._minutes) if self._minutes else None
-            complete = None
-            if newest_minute is not None:
-                complete = newest_minute
-                if newest_minute + 60 > now:  # the current minute is still filling up
-                    older = [m for m in self._minutes if m < newest_minute]
-                    complete = max(older) if older else None
+            # Only a minute that has ended is complete (data may lead the clock).
+            complete = max((m for m in self._minutes if m + 60 <= now), default=None)
             last = dict(self._minutes[complete]) if complete is not None else {}
             return Snapshot(totals, last, complete, self._newest, self._last_push,
-                            len(self._keys))
+                            self._key_count)

@@ -1,15 +1,24 @@
-"""Crash safety with a real exporter process: kill -9, restart, exact totals."""
+"""Durable state with real processes and a real SQLite file: kill -9, two owners, corruption."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
+import shutil
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from tests.conftest import metric_value
-from txwatch.exporter.journal import JOURNAL_NAME
+from tests.conftest import REPO, metric_value
+from txwatch.exporter.config import Config
+from txwatch.exporter.journal import DB_NAME, Journal
+from txwatch.exporter.lockfile import StateDirError
+from txwatch.exporter.parsing import Batch
+from txwatch.exporter.store import Store
 
 TX = "/api/v1/transactions"
 
@@ -35,21 +44,19 @@ def test_kill9_restart_preserves_exact_totals_and_keys(exporter_process, tmp_pat
     ex = exporter_process(f"--state.dir={state}").start()
 
     def client(n: int) -> int:
-        acked = 0
-        with requests.Session():
-            for i in range(25):
-                if push(ex.url, "approved", n + 1, key=f"c{n}-{i}").status_code == 200:
-                    acked += n + 1
-        return acked
+        return sum(n + 1 for i in range(25)
+                   if push(ex.url, "approved", n + 1, key=f"c{n}-{i}").status_code == 200)
 
     with ThreadPoolExecutor(8) as pool:
         approved = sum(pool.map(client, range(8)))
     assert push(ex.url, "failed", 5, key="once").status_code == 200
     before = totals(ex.url)
     assert before == {"approved": approved, "failed": 5, "denied": 0}
-    assert (state / JOURNAL_NAME).stat().st_size > 0
+    assert (state / (DB_NAME + "-wal")).stat().st_size > 0
 
     ex.kill9()
+    with open(state / (DB_NAME + "-wal"), "ab") as wal:
+        wal.write(b"\x00" * 24 + b"a frame torn by the crash")
     ex.start()
     assert totals(ex.url) == before
     retry = push(ex.url, "failed", 5, key="once")
@@ -57,23 +64,10 @@ def test_kill9_restart_preserves_exact_totals_and_keys(exporter_process, tmp_pat
     assert totals(ex.url) == before
     assert push(ex.url, "failed", 1).status_code == 200
 
-    ex.stop()  # clean shutdown compacts the journal into a snapshot
-    assert (state / JOURNAL_NAME).stat().st_size == 0
+    ex.stop()  # a clean stop checkpoints the WAL into the database
+    assert not (state / (DB_NAME + "-wal")).exists()
     ex.start()
     assert totals(ex.url) == {**before, "failed": 6}
-
-
-def test_torn_journal_tail_is_dropped_not_fatal(exporter_process, tmp_path):
-    state = tmp_path / "state"
-    ex = exporter_process(f"--state.dir={state}").start()
-    assert push(ex.url, "denied", 4).status_code == 200
-    ex.kill9()
-    with open(state / JOURNAL_NAME, "ab") as handle:
-        handle.write(b'[{"kind":"transactions","key":null,"tot')  # a write cut by the crash
-    ex.start()
-    assert totals(ex.url)["denied"] == 4
-    assert push(ex.url, "denied", 1).status_code == 200
-    assert totals(ex.url)["denied"] == 5
 
 
 def test_memory_mode_starts_from_zero(exporter_process):
@@ -84,24 +78,83 @@ def test_memory_mode_starts_from_zero(exporter_process):
     assert totals(ex.url)["failed"] == 0
 
 
-def test_unwritable_state_dir_answers_error_and_acknowledges_nothing(start_exporter, tmp_path):
-    from txwatch.exporter.config import Config
+def _refusal(*args: str) -> str:
+    """Run the exporter expecting it to refuse to start; return its stderr."""
+    proc = subprocess.run([sys.executable, "-m", "txwatch.exporter",
+                           "--web.listen-address=127.0.0.1:0", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    return proc.stderr
 
-    ex = start_exporter(Config(state_dir=tmp_path / "s"))
-    assert push(ex.url, "failed", 2).status_code == 200
-    journal = ex.store._journal  # simulate a full disk: writes fail from now on
-    real_file = journal._file
 
-    class FullDisk:
-        def write(self, data: bytes) -> int:
-            raise OSError(28, "No space left on device")
+def test_second_exporter_on_the_same_state_dir_refuses_to_start(exporter_process, tmp_path):
+    state = tmp_path / "state"
+    first = exporter_process(f"--state.dir={state}").start()
+    assert push(first.url, "denied", 2).status_code == 200
+    err = _refusal(f"--state.dir={state}")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{state} is in use by another exporter (pid {first.proc.pid})" in err
+    assert push(first.url, "denied", 3).status_code == 200
+    first.kill9()  # the kernel drops the lock with the process
+    first.start()
+    assert totals(first.url)["denied"] == 5
 
-        def __getattr__(self, name: str):
-            return getattr(real_file, name)
 
-    journal._file = FullDisk()
-    r = push(ex.url, "failed", 3)
-    assert r.status_code == 503 and r.json()["error"] == "storage_error"
-    assert totals(ex.url)["failed"] == 2
-    assert push(ex.url, "failed", 1).status_code == 200  # rollback reopened a good file
-    assert totals(ex.url)["failed"] == 3
+def _fill(path) -> tuple[dict[str, dict[str, int]], list[str]]:
+    store = Store(Config(state_dir=path), lambda: 1_752_400_000.0, Journal(path))
+    keys = [f"k{i}" for i in range(60)]
+
+    async def feed() -> None:
+        await asyncio.gather(*(store.commit("transactions", Batch(
+            {"approved": 10 + i}, {(1_752_327_900 + 60 * (i % 5), "approved"): 10 + i}, 1,
+            1_752_327_900.0), key, "d") for i, key in enumerate(keys)))
+        await store.close()
+
+    asyncio.run(feed())
+    return store.snapshot().totals, keys
+
+
+@pytest.mark.slow
+def test_flipped_bytes_are_refused_or_recovered_exactly(tmp_path):
+    """300 single-byte corruptions of the database: never silently changed totals."""
+    good = tmp_path / "good"
+    expected, keys = _fill(good)
+    data = (good / DB_NAME).read_bytes()
+    rng = random.Random(12)
+    outcomes = {"refused": 0, "exact": 0}
+    for trial in range(300):
+        bad = tmp_path / f"t{trial}"
+        bad.mkdir()
+        corrupt = bytearray(data)
+        corrupt[rng.randrange(len(data))] ^= rng.randrange(1, 256)
+        (bad / DB_NAME).write_bytes(corrupt)
+        try:
+            store = Store(Config(state_dir=bad), lambda: 1_752_400_000.0, Journal(bad))
+        except StateDirError as exc:
+            assert "corrupt" in str(exc) and "restore" in str(exc)
+            outcomes["refused"] += 1
+            continue
+        assert store.snapshot().totals == expected
+        replays = asyncio.run(_replay_all(store, keys))
+        assert all(replays), "a remembered key was lost: a retry would count twice"
+        outcomes["exact"] += 1
+        shutil.rmtree(bad)
+    assert outcomes["refused"] > 0 and outcomes["exact"] > 0, outcomes
+    print(outcomes)
+
+
+async def _replay_all(store: Store, keys: list[str]) -> list[bool]:
+    found = [(await store.commit("transactions", Batch({"approved": 1}, {}, 1, 0.0), k, "d"))[1]
+             for k in keys]
+    await store.close()
+    return found
+
+
+def test_corrupt_state_is_refused_in_one_line_with_recovery(tmp_path):
+    _fill(tmp_path)
+    with open(tmp_path / DB_NAME, "r+b") as db:
+        db.seek(0)
+        db.write(b"not an sqlite file at all")
+    err = _refusal(f"--state.dir={tmp_path}")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "corrupt" in err and "restore" in err and str(tmp_path) in err

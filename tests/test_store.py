@@ -1,74 +1,156 @@
-"""Units of the state owner: key cache bounds, journal compaction and recovery."""
+"""Units of the state owner on a real SQLite database: group commit, recovery, keys, faults."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+
+import pytest
 
 from txwatch.exporter.config import Config
-from txwatch.exporter.idempotency import KeyCache, Remembered
-from txwatch.exporter.journal import JOURNAL_NAME, SNAPSHOT_NAME, Journal
+from txwatch.exporter.journal import DB_NAME, Journal
+from txwatch.exporter.legacy import JOURNAL_NAME, SNAPSHOT_NAME
+from txwatch.exporter.lockfile import StateDirError
 from txwatch.exporter.parsing import Batch
-from txwatch.exporter.store import Store
+from txwatch.exporter.store import KeyConflict, StorageError, Store
+
+NOW = 1_752_400_000.0
 
 
-def test_keys_live_at_least_ttl_then_expire():
-    cache = KeyCache(ttl_seconds=86_400, max_keys=10)
-    cache.put("a", Remembered("d", 0.0, {"accepted": 1}), now=0.0)
-    assert cache.get("a", now=86_399.0) is not None
-    assert cache.get("a", now=86_401.0) is None
-    cache.expire(now=86_401.0)
-    assert len(cache) == 0
+def _batch(status: str, n: int, minute: int = 1_752_327_900) -> Batch:
+    return Batch(totals={status: n}, minutes={(minute, status): n}, records=1,
+                 newest_timestamp=float(minute))
 
 
-def test_key_count_is_bounded_oldest_first():
-    cache = KeyCache(ttl_seconds=86_400, max_keys=3)
-    for i in range(5):
-        cache.put(f"k{i}", Remembered("d", float(i), {}), now=float(i))
-    assert len(cache) == 3
-    assert cache.get("k0", 5.0) is None and cache.get("k4", 5.0) is not None
+def _store(path, fault=None, **config) -> Store:
+    return Store(Config(state_dir=path, **config), lambda: NOW, Journal(path, fault=fault))
 
 
-def _batch(status: str, n: int) -> Batch:
-    return Batch(totals={status: n}, minutes={(1_752_327_900, status): n}, records=1,
-                 newest_timestamp=1_752_327_900.0)
-
-
-def test_compaction_then_recovery_is_exact(tmp_path):
-    config = Config(state_dir=tmp_path, snapshot_every_entries=5)
-
+def test_group_commit_then_recovery_is_exact(tmp_path):
     async def feed() -> Store:
-        store = Store(config, lambda: 1_752_400_000.0, Journal(tmp_path))
-        for first in (1, 5, 9):  # three commit groups of four concurrent batches
+        store = _store(tmp_path)
+        for first in (1, 5, 9):  # three groups of four concurrent batches
             await asyncio.gather(*(store.commit("transactions", _batch("failed", i),
                                                 key=f"k{i}") for i in range(first, first + 4)))
-        await store.drain()
+        await store.close()
         return store
 
-    store = asyncio.run(feed())
-    assert (tmp_path / SNAPSHOT_NAME).exists()
-    journal_lines = (tmp_path / JOURNAL_NAME).read_bytes().count(b"\n")
-    assert journal_lines < 12  # compacted part lives in the snapshot
-    again = Store(config, lambda: 1_752_400_000.0, Journal(tmp_path))
-    assert again.snapshot().totals == store.snapshot().totals
+    first = asyncio.run(feed())
+    again = _store(tmp_path)
+    assert again.snapshot().totals == first.snapshot().totals
     assert again.snapshot().totals["transactions"]["failed"] == sum(range(1, 13))
     assert again.snapshot().idempotency_keys == 12
 
     async def retry() -> tuple[dict, bool]:
-        return await again.commit("transactions", _batch("failed", 3), key="k3")
+        response = await again.commit("transactions", _batch("failed", 3), key="k3")
+        await again.close()
+        return response
 
     _, replayed = asyncio.run(retry())
     assert replayed and again.snapshot().totals["transactions"]["failed"] == 78
 
 
-def test_current_minute_is_not_complete():
+def test_keys_expire_by_age_and_count_without_loading_them(tmp_path):
+    clock = [NOW]
+    store = Store(Config(state_dir=tmp_path, idempotency_ttl_seconds=100,
+                         idempotency_max_keys=3), lambda: clock[0], Journal(tmp_path))
+
+    async def feed() -> None:
+        for i in range(5):
+            clock[0] = NOW + i
+            await store.commit("transactions", _batch("approved", 1), key=f"k{i}")
+        assert store.snapshot().idempotency_keys == 3
+        _, replayed = await store.commit("transactions", _batch("approved", 1), key="k0")
+        assert not replayed  # forgotten: the oldest went first
+        clock[0] = NOW + 1000  # every key is past its TTL
+        await store.commit("transactions", _batch("approved", 1), key="late")
+        assert store.snapshot().idempotency_keys == 1
+        await store.close()
+
+    asyncio.run(feed())
+
+
+def test_same_key_different_body_concurrently_is_a_conflict():
+    store = Store(Config(), lambda: NOW)
+
+    async def race() -> list:
+        return await asyncio.gather(
+            store.commit("transactions", _batch("approved", 1), "k", "digest-a"),
+            store.commit("transactions", _batch("approved", 2), "k", "digest-b"),
+            store.commit("transactions", _batch("approved", 1), "k", "digest-a"),
+            return_exceptions=True)
+
+    first, second, third = asyncio.run(race())
+    assert first == ({"accepted": 1, "transactions": 1}, False)
+    assert isinstance(second, KeyConflict)
+    assert third == (first[0], True)
+    assert store.snapshot().totals["transactions"]["approved"] == 1
+
+
+def test_only_complete_minutes_are_reported_even_with_future_data():
     store = Store(Config(), lambda: 1_752_327_930.0)  # 30 s into the 13:45 minute
 
     async def feed() -> None:
-        await store.commit("transactions", Batch({"approved": 5}, {(1_752_327_840, "approved"): 5},
-                                                 1, 1_752_327_840.0))
-        await store.commit("transactions", Batch({"approved": 7}, {(1_752_327_900, "approved"): 7},
-                                                 1, 1_752_327_900.0))
+        for minute, n in ((1_752_327_840, 5), (1_752_327_900, 7), (1_752_328_080, 9)):
+            await store.commit("transactions", _batch("approved", n, minute))
 
-    asyncio.run(feed())
+    asyncio.run(feed())  # 13:44 complete, 13:45 filling, 13:48 in the future
     snap = store.snapshot()
     assert snap.last_minute_start == 1_752_327_840 and snap.last_minute == {"approved": 5}
+
+
+@pytest.mark.parametrize("error", [OSError(24, "Too many open files"), RuntimeError("boom")])
+def test_a_failed_group_fails_its_requests_and_the_next_one_succeeds(tmp_path, error):
+    armed = [True]
+
+    def fault(step: str) -> None:
+        if step == "write" and armed[0]:
+            armed[0] = False
+            raise error
+
+    store = _store(tmp_path, fault)
+
+    async def run() -> None:
+        with pytest.raises(StorageError):
+            await store.commit("transactions", _batch("denied", 4), key="a")
+        assert store.failing is not None
+        assert store.snapshot().totals["transactions"]["denied"] == 0
+        assert await store.commit("transactions", _batch("denied", 4), key="a") == (
+            {"accepted": 1, "transactions": 4}, False)
+        assert store.failing is None
+        await store.close()
+
+    asyncio.run(run())
+    assert _store(tmp_path).snapshot().totals["transactions"]["denied"] == 4
+
+
+def test_second_owner_of_a_state_dir_is_refused(tmp_path):
+    first = Journal(tmp_path)
+    with pytest.raises(StateDirError, match=f"{tmp_path} is in use by .*pid {os.getpid()}"):
+        Journal(tmp_path)
+    first.close()
+    Journal(tmp_path).close()  # released on close
+
+
+def test_v1_state_dir_is_migrated_once_exactly(tmp_path):
+    (tmp_path / SNAPSHOT_NAME).write_text(json.dumps({
+        "version": 1, "totals": {"transactions": {"approved": 10}, "auth_codes": {"51": 2}},
+        "newest": 1_752_327_900.0, "last_push": NOW - 5,
+        "keys": [["transactions:old", "d0", NOW - 5, {"accepted": 1, "transactions": 10}]],
+        "minutes": [[1_752_327_900, "approved", 10]]}))
+    entry = {"kind": "transactions", "key": "transactions:j1", "digest": "d1", "wall": NOW - 1,
+             "newest": 1_752_327_960.0, "totals": {"failed": 3},
+             "minutes": [[1_752_327_960, "failed", 3]],
+             "response": {"accepted": 1, "transactions": 3}}
+    (tmp_path / JOURNAL_NAME).write_text(json.dumps([entry]) + "\n" + '[{"kind":"tra')
+    for _ in range(2):  # the second start must not add the old files again
+        store = _store(tmp_path)
+        snap = store.snapshot()
+        assert snap.totals["transactions"]["approved"] == 10
+        assert snap.totals["transactions"]["failed"] == 3
+        assert snap.totals["auth_codes"]["51"] == 2 and snap.idempotency_keys == 2
+        asyncio.run(store.close())
+    assert (tmp_path / (JOURNAL_NAME + ".migrated")).exists()
+    assert not (tmp_path / SNAPSHOT_NAME).exists()
+    assert (tmp_path / DB_NAME).exists()
