@@ -61,6 +61,10 @@ class Score:
     false_episodes: int = 0
     false_alerts: list[str] = field(default_factory=list)
     days: float = 0.0
+    false_critical: int = 0  # false paging episodes by severity (a page vs a chat message)
+    false_warning: int = 0
+    kinds: dict[str, list[int | None]] = field(default_factory=dict)  # delay per incident kind
+    pages: list[int] = field(default_factory=list)  # paging episodes per caught incident
 
     @property
     def recall(self) -> float:
@@ -135,9 +139,11 @@ def score(episodes: list[Episode], incidents: list[Incident], origin: pd.Timesta
     for start, end, incident in windows:
         delays = [max(0, e.start - start) for e in paging
                   if _about(e, incident) and e.start <= end + grace and e.end >= start]
+        result.kinds.setdefault(incident.kind, []).append(min(delays) if delays else None)
         if delays:
             result.caught += 1
             result.delays.append(min(delays))
+            result.pages.append(len(delays))
         else:
             result.missed.append(f"{incident.kind} {incident.start:%Y-%m-%d %H:%M}")
     false = [e for e in paging
@@ -146,6 +152,8 @@ def score(episodes: list[Episode], incidents: list[Incident], origin: pd.Timesta
     result.false_alerts = [f"{e.alertname}{{status={e.labels.get('status')}}} "
                            f"@{(origin + pd.Timedelta(minutes=e.start)):%Y-%m-%d %H:%M} "
                            f"({e.end - e.start + 1} min)" for e in false]
+    result.false_critical = sum(e.severity == "critical" for e in false)
+    result.false_warning = sum(e.severity == "warning" for e in false)
     merged_end = -1
     for e in sorted(false, key=lambda e: e.start):
         if e.start > merged_end:

@@ -30,8 +30,7 @@ def expected_rate(profile: Profile, index: pd.DatetimeIndex, seed: int) -> np.nd
     """Expected transactions per minute: daily cycle x weekend / holiday x hourly wobble."""
     minute_of_day = np.asarray(index.hour * 60 + index.minute, dtype=float)
     rate = traffic_rate(minute_of_day, profile.peak, profile.trough)
-    rate = rate * np.where(np.asarray(index.day_of_week) >= 5, profile.weekend, 1.0)
-    rate = rate * holiday_factor(profile, len(index))
+    rate = rate * day_factor(profile, index)
     if profile.wobble:  # its own random stream: the main one stays as it was
         hours = len(index) // 60 + 1
         factor = np.random.default_rng([seed, 1]).lognormal(0.0, profile.wobble, hours)
@@ -39,16 +38,22 @@ def expected_rate(profile: Profile, index: pd.DatetimeIndex, seed: int) -> np.nd
     return rate
 
 
-def holiday_factor(profile: Profile, minutes: int) -> np.ndarray:
-    """Volume factor of holidays, eased in and out over the nights around them (22:00 to
-    06:00), as real holidays are: the morning ramp does not come, no step at midnight."""
-    factor = np.ones(minutes)
-    t = np.arange(minutes)
-    for day in profile.holidays:
-        start = day * 1440
-        knots = [start - 120, start + 360, start + 1440 - 120, start + 1440 + 360]
-        factor *= np.interp(t, knots, [1.0, profile.holiday, profile.holiday, 1.0])
-    return factor
+def day_factor(profile: Profile, index: pd.DatetimeIndex) -> np.ndarray:
+    """Volume factor of weekends and holidays, eased from one day's level to the next over
+    the night between them (22:00 to 06:00), as real traffic does: the morning ramp does
+    not come, and there is no step at midnight."""
+    days = len(index) // 1440 + 1
+    level = []
+    first = index[0].normalize()
+    for day in range(-1, days + 1):
+        weekday = (first + pd.Timedelta(days=day)).day_of_week
+        value = profile.weekend if weekday >= 5 else 1.0
+        level.append(value * (profile.holiday if day in profile.holidays else 1.0))
+    knots, values = [], []
+    for day in range(days + 1):
+        knots += [day * 1440 - 120, day * 1440 + 360]
+        values += [level[day], level[day + 1]]
+    return np.interp(np.arange(len(index)), knots, values)
 
 
 def _business_day(profile: Profile, index: pd.DatetimeIndex, day: int) -> bool:

@@ -8,9 +8,10 @@ selector, the runbook link and the confidence level a description names from one
 
 from __future__ import annotations
 
-from txwatch.contract import LAST_PUSH_TIMESTAMP, TRANSACTIONS
+from txwatch.contract import AUTH_CODE_COUNTS, LAST_PUSH_TIMESTAMP, TRANSACTIONS
 
-from .recording import bounds, name
+from .inline import counts, minutes, poisson_upper, share, share_lower_bound
+from .normals import limit
 from .settings import Settings
 from .yamltext import Group, Rule, block
 
@@ -32,91 +33,102 @@ def _alert(settings: Settings, alert: str, expr: str, summary: str, description:
 
 
 def ratio_alerts(s: Settings) -> list[Rule]:
-    fast, slow, codes = bounds(s)
-    ratio5m = name(TRANSACTIONS, "status", "ratio_rate5m")
-    limit = name(TRANSACTIONS, "status", "ratio_baseline_limit")
-    codes_fast = "threshold:payment_auth_codes:ratio_fast"
+    """Shares against each deployment's learned normal, computed inline from the counters."""
+    tx, ac = TRANSACTIONS, AUTH_CODE_COUNTS
+    fast = share_lower_bound(tx, s, "5m", s.status_5m.z)
+    slow = share_lower_bound(tx, s, s.slow_window, s.status_slow.z)
+    codes = share_lower_bound(ac, s, s.auth_code_window, s.auth_code.z)
     return [
-        _alert(s, "PaymentRatioHighFast", block(f"""
-            {fast.record}
-              > on (status) group_left (severity) {TABLE}ratio_fast
+        _alert(s, "PaymentRatioHighFast", fast + block(f"""
+              > on (status) group_left (severity) {limit(tx, "fast")}
+            and on (job, status) {counts(tx, s, "5m", "job, status")} >= {s.min_events}
             """), "{{ $labels.status }} share jumped: at least " + AT_LEAST + " over 5m",
-            f"The lower {fast.confidence.text} confidence bound of the {{{{ $labels.status }}}}"
+            f"The lower {s.status_5m.text} confidence bound of the {{{{ $labels.status }}}}"
             f" share of all transactions over the last 5 minutes is {AT_LEAST}, above the "
-            "fast threshold of the table.",
+            "fast limit (the deployment's normal share x factor + margin, within the "
+            "table's floor and cap).",
             for_="0s", for_note="the 5m Wilson bound is the guard; pages within a minute "
             "(see runbook)"),
-        _alert(s, "PaymentRatioHighSlow", block(f"""
-            (
-                {slow.record}
-                  > on (status) group_left (severity) {TABLE}ratio_slow
-            )
-            and on (job, status)
-            (
-                {ratio5m}
-                  > on (status) group_left {TABLE}ratio_slow
-            )
-            """), "{{ $labels.status }} share high for an hour: at least " + AT_LEAST,
-            f"The lower {slow.confidence.text} confidence bound of the {{{{ $labels.status }}}}"
-            f" share over the last hour is {AT_LEAST}, above the slow threshold, and the last "
-            "5 minutes are above it too (a sustained drift, not a blip).", for_="5m"),
-        _alert(s, "PaymentRatioAboveBaseline", block(f"""
-            {slow.record}
-              > on (status) group_left (severity) {limit}
-            """), "{{ $labels.status }} share well above its usual level: " + AT_LEAST,
-            "Over the last hour the {{ $labels.status }} share is at least "
-            f"{AT_LEAST}, above its baseline (same hour yesterday or last week; the table's "
-            "normal share during warm-up) times the factor plus margin.", for_="10m"),
-        _alert(s, "PaymentAuthCodeShareHigh", block(f"""
-            {codes.record}
-              > on (auth_code) group_left (severity, status) {codes_fast}
+        _alert(s, "PaymentRatioHighSlow", (
+            f"(\n{_indent(slow)}\n    > on (status) group_left (severity) {limit(tx, 'slow')}\n)"
+            f"\nand on (job, status)\n(\n    {share(tx, s, '5m')}\n"
+            f"      > on (status) group_left {limit(tx, 'slow')}\n)\nand on (job, status) "
+            f"{counts(tx, s, s.slow_window, 'job, status')} >= {s.min_events}\n"),
+            "{{ $labels.status }} share high for " + s.slow_window + ": at least " + AT_LEAST,
+            f"The lower {s.status_slow.text} confidence bound of the {{{{ $labels.status }}}}"
+            f" share over the last {s.slow_window} is {AT_LEAST}, above the slow limit (the "
+            "deployment's normal share x factor + margin), and the last 5 minutes are above "
+            "it too (a sustained rise or drift, not a blip).", for_="2m"),
+        _alert(s, "PaymentAuthCodeShareHigh", codes + block(f"""
+              > on (auth_code) group_left (severity) {limit(ac, "fast")}
+            and on (job, auth_code)
+              {counts(ac, s, s.auth_code_window, "job, auth_code")} >= {s.min_events}
             """), "auth code {{ $labels.auth_code }} share high: at least " + AT_LEAST,
-            f"Issuer auth code {{{{ $labels.auth_code }}}} is at least {AT_LEAST} of all auth "
-            "codes over the last 5 minutes (51 = insufficient funds, 59 = suspected fraud).",
-            for_="2m"),
+            f"The lower {s.auth_code.text} confidence bound of issuer auth code "
+            f"{{{{ $labels.auth_code }}}}'s share of all auth codes over the last "
+            f"{s.auth_code_window} is {AT_LEAST}, above its limit (its normal share x factor "
+            "+ margin): the code mix shifted (51 = insufficient funds, 59 = suspected fraud).",
+            for_="2m", labels={"status": "denied"}),
     ]
+
+
+def _indent(text: str, pad: str = "    ") -> str:
+    return "\n".join(pad + line for line in text.rstrip("\n").splitlines())
+
+
+def _stopped(s: Settings, window: str) -> str:
+    """No transaction in ``window`` while the hour before it had enough for that to be
+    improbable (expected count >= the table's busy_min: P(0) < e^-busy_min)."""
+    tx = TRANSACTIONS
+    expected = f"{counts(tx, s, '1h', 'job', offset=window)} * {minutes(window) / 60:.6g}"
+    return (f"(\n  {counts(tx, s, window, 'job')} < 1\n  and on (job)\n"
+            f"  {expected} >= scalar({TABLE}busy_min)\n)")
+
+
+def _traffic_low(s: Settings, window: str) -> str:
+    """All transactions in ``window`` materially low (at most the table's drop factor x the
+    level of the ``volume_reference`` before the window) and significantly low (their
+    Poisson upper bound below ``volume_allowance`` x that level, which leaves room for the
+    daily cycle's slope), when that level is large enough for the test to mean something.
+    Total, not approved, volume: approvals that fall because denials rise are the share
+    alerts' incident, not a second page. The recent level, not a seasonal one: a weekend or
+    holiday eases in over a night and is no drop, while an outage is sudden."""
+    tx = TRANSACTIONS
+    now = counts(tx, s, window, "job")
+    reference = s.volume_reference
+    expected = (f"({counts(tx, s, reference, 'job', offset=window)}"
+                f" * {minutes(window) / minutes(reference):.6g})")
+    return block(f"""
+        (
+            {now}
+          <= on (job) {expected} * scalar({TABLE}volume_drop_factor)
+          and on (job)
+            ({poisson_upper(now, s.volume.z)} < on (job) {expected} * {s.volume_allowance:g})
+          and on (job)
+            ({expected} >= scalar({TABLE}busy_min))
+        )""").rstrip("\n")
 
 
 def volume_alerts(s: Settings) -> list[Rule]:
     tx = TRANSACTIONS
-    inc10m, base10m = name(tx, "status", "increase10m"), name(tx, "status", "increase10m_baseline")
-    approved = '{status="approved"}'
+    stopped = "\nor\n".join(_stopped(s, w) for w in s.stop_windows) + "\n"
+    recently_stopped = (f"min_over_time(({counts(tx, s, s.stop_windows[0], 'job')})"
+                        f"[20m:1m]) < 1")
+    low = "\nor\n".join(_traffic_low(s, w) for w in s.volume_windows)
     return [
-        _alert(s, "PaymentTrafficStopped", block(f"""
-            {name(tx, "job", "increase5m")} < 1
-            and on (job)
-            (
-                {name(tx, "job", "increase1h_baseline")}
-              or
-                max_over_time({name(tx, "job", "increase1h")}[3h])
-            ) > scalar({TABLE}busy_min1h)
-            """), "No transactions for 5 minutes while traffic is normally flowing",
-            "{{ $value }} transactions in the last 5 minutes; the same hour is normally busy. "
-            "Pushes still arrive (otherwise PaymentDataStale fires), so the flow itself "
-            "stopped.", for_="1m", labels=ALL),
-        _alert(s, "PaymentApprovedVolumeLow", block(f"""
-            (
-                {inc10m}{approved}
-              < on (job, status) group_left (severity)
-                (
-                    {base10m}{approved}
-                  * on (status) group_left (severity) {TABLE}volume_drop_factor
-                )
-            )
-            or
-            (
-                {inc10m}{approved}
-              < on (status) group_left (severity)
-                (
-                    avg_over_time({inc10m}{approved}[2h] offset 30m)
-                  * on (status) group_left (severity) {TABLE}volume_drop_factor
-                )
-              unless on (job, status) {base10m}
-            )
-            """), 'Approved volume collapsed: {{ $value | printf "%.0f" }} in 10m',
-            '{{ $value | printf "%.0f" }} approved transactions in the last 10 minutes, below '
-            "the drop factor of the table times the baseline (same time yesterday / last "
-            "week, or the previous two hours during warm-up).", for_="3m"),
+        _alert(s, "PaymentTrafficStopped", stopped,
+               "No transactions while traffic was flowing",
+               "{{ $value }} transactions in the last minutes, while the hour before had "
+               "enough that an empty stretch this long is improbable. Pushes still arrive "
+               "(otherwise PaymentDataStale fires), so the flow itself stopped.",
+               labels=ALL),
+        _alert(s, "PaymentTrafficLow",
+               f"(\n{_indent(low, '  ')}\n)\nunless on (job) {recently_stopped}\n",
+               'Transaction volume collapsed: {{ $value | printf "%.0f" }} in the last minutes',
+               "Transactions over the last minutes are significantly below the drop factor of "
+               "the table times the level just before (Poisson bound at "
+               f"{s.volume.text}): a partial outage. A full stop is paged by "
+               "PaymentTrafficStopped instead.", labels=ALL),
     ]
 
 

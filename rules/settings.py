@@ -66,9 +66,23 @@ class Settings:
 
     job: str = contract.JOB
     runbook_base: str = RUNBOOK_BASE
-    status_5m: Confidence = Confidence(3.09)
+    status_5m: Confidence = Confidence(3.54)
     status_1h: Confidence = Confidence(2.33)
     auth_code_5m: Confidence = Confidence(2.33)
+    # The paging alerts (computed inline from the counters, see rules/inline.py):
+    slow_window: str = "30m"  # the slow share alert's window (drifts, moderate rises)
+    status_slow: Confidence = Confidence(3.09)
+    auth_code_window: str = "10m"
+    auth_code: Confidence = Confidence(2.33)
+    volume: Confidence = Confidence(4.0)  # Poisson bound of PaymentTrafficLow
+    volume_windows: tuple[str, ...] = ("3m", "5m", "15m", "30m")
+    volume_reference: str = "30m"  # the level a window is compared with: the 30m before it
+    volume_allowance: float = 0.85  # significantly below 85% of it (the daily cycle's slope)
+    min_events: int = 3  # a share alert needs at least this many events of its status
+    stop_windows: tuple[str, ...] = ("2m", "3m", "5m", "10m", "30m")
+    normal_range: str = "7d"  # history the normal shares are learned from
+    normal_min_hours: int = 3  # below this much history, the share of the hours so far
+    normal_min_events: int = 1000  # a learned normal needs this many events behind it
 
     @property
     def job_selector(self) -> str:

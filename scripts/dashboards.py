@@ -54,32 +54,29 @@ def series_panel(title: str, description: str, unit: str, pos: tuple[int, int, i
 
 
 def share_panel(status: str, pos: tuple[int, int, int, int]) -> timeseries.Panel:
-    """Share of one status with the table's thresholds and the baseline band."""
+    """Share of one status against its learned normal and the two limits the alerts use."""
     s = f'status="{status}"'
     panel = series_panel(
         f"{status} share", f"Share of {status} in all transactions over 5 minutes, its lower "
-        f"{RULES.status_5m.text} bound, the fast / slow thresholds of rules/thresholds.yml "
-        "(dashed) and the baseline band (same hour yesterday / last week, up to the baseline "
-        "alert's limit).",
+        f"{RULES.status_5m.text} bound, the deployment's normal share (learned from its own "
+        "history) and the fast / slow limits derived from it with rules/thresholds.yml "
+        "(dashed).",
         "percentunit", pos, [
             query(f"status:payment_transactions:ratio_rate5m{{{s}}}", "share 5m", "A"),
             query(f"status:payment_transactions:ratio_wilson_lower5m{{{s}}}", "lower bound 5m",
                   "B"),
-            query(f"threshold:payment_transactions:ratio_fast{{{s}}}", "fast threshold", "C"),
-            query(f"threshold:payment_transactions:ratio_slow{{{s}}}", "slow threshold", "D"),
-            query(f"status:payment_transactions:ratio_rate1h_baseline{{{s}}}", "baseline", "E"),
-            query(f"status:payment_transactions:ratio_baseline_limit{{{s}}}", "baseline limit",
-                  "F")])
+            query(f"max(status:payment_transactions:ratio_normal{{{s}}})", "normal", "C"),
+            query(f"status:payment_transactions:ratio_limit_fast{{{s}}}", "fast limit", "D"),
+            query(f"status:payment_transactions:ratio_limit_slow{{{s}}}", "slow limit", "E")])
     panel = colour(panel, "share 5m", COLOURS.get(status, "red"))
-    for name in ("fast threshold", "slow threshold"):
+    panel = colour(panel, "normal", "blue")
+    for name in ("fast limit", "slow limit"):
         panel = panel.override_by_name(name, [
             dm.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash",
                                                                     "dash": [10, 10]}),
             dm.DynamicConfigValue(id_val="color", value={"mode": "fixed",
                                                          "fixedColor": "dark-red"})])
-    return panel.override_by_name("baseline", [
-        dm.DynamicConfigValue(id_val="custom.fillBelowTo", value="baseline limit"),
-        dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "blue"})])
+    return panel
 
 
 def alerts_table(pos: tuple[int, int, int, int], selector: str = "") -> table.Panel:
@@ -113,12 +110,14 @@ def overview() -> dashboard.Dashboard:
     for i, status in enumerate(SHARES):
         board = board.with_panel(share_panel(status, (8, 12, 12 * (i % 2), 8 + 8 * (i // 2))))
     approved = series_panel(
-        "Approved volume vs baseline", "Approved transactions in the last 10 minutes, and the "
-        "same window yesterday / last week.", "short", (8, 12, 0, 24), [
+        "Approved volume vs its recent level", "Approved transactions in the last 10 minutes, "
+        "and the level of the half hour before them, which the approved-volume alert compares "
+        "with (a drop to the table's volume_drop_factor of it pages).", "short",
+        (8, 12, 0, 24), [
             query('status:payment_transactions:increase10m{status="approved"}', "approved 10m",
                   "A"),
-            query('status:payment_transactions:increase10m_baseline{status="approved"}',
-                  "baseline", "B")])
+            query('status:payment_transactions:increase10m{status="approved"} offset 10m',
+                  "10m before", "B")])
     codes = series_panel(
         "Auth-code mix", "Share of issuer auth codes over 5 minutes (00 approved, 51 "
         "insufficient funds, 59 suspected fraud).", "percentunit", (8, 12, 12, 24),
@@ -147,13 +146,14 @@ def drilldown() -> dashboard.Dashboard:
             query(f"status:payment_transactions:rate5m{{{s}}} * 60", "$status", "A"),
             query("job:payment_transactions:rate5m * 60", "all", "B")])
     bounds = series_panel(
-        "$status share: 5 minutes and 1 hour", "Share over 1 hour and its lower "
-        f"{RULES.status_1h.text} bound, which the slow and baseline alerts compare, and the "
-        "slow threshold.", "percentunit", (8, 12, 12, 8), [
+        "$status share over 1 hour", "Share over 1 hour and its lower "
+        f"{RULES.status_1h.text} bound, against the learned normal share and the slow "
+        "limit.", "percentunit", (8, 12, 12, 8), [
             query(f"status:payment_transactions:ratio_rate1h{{{s}}}", "share 1h", "A"),
             query(f"status:payment_transactions:ratio_wilson_lower1h{{{s}}}", "lower bound 1h",
                   "B"),
-            query(f"threshold:payment_transactions:ratio_slow{{{s}}}", "slow threshold", "C")])
+            query(f"max(status:payment_transactions:ratio_normal{{{s}}})", "normal", "C"),
+            query(f"status:payment_transactions:ratio_limit_slow{{{s}}}", "slow limit", "D")])
     return (dashboard.Dashboard("txwatch status drill-down").uid("txwatch-status")
             .tags(["txwatch", "payments"]).refresh("30s").time("now-6h", "now")
             .with_variable(variable).annotation(alert_annotations())

@@ -110,12 +110,14 @@ def test_shipped_rules_levels_and_alert_needs():
         assert all(depth[d] < depth[rule.record]
                    for d in referenced(rule.expr, records) - {rule.record})
     assert depth["status:payment_transactions:increase5m"] == 0
-    assert depth["status:payment_transactions:ratio_wilson_lower5m"] == 3
+    assert depth["status:payment_transactions:ratio_wilson_lower5m"] == 2
+    assert depth["status:payment_transactions:ratio_limit_fast"] == \
+        depth["status:payment_transactions:ratio_normal"] + 1
     needs = set().union(*(referenced(str(r["expr"]), records)
                           for g in rules.alert_groups for r in g["rules"]))
     kept = {r.record for r in needed_by(rules.recording, needs)}
-    assert "status:payment_transactions:ratio_baseline_limit" in kept
-    assert "job:payment_transactions:rate5m_zscore1d" not in kept  # dashboards only
+    assert "status:payment_transactions:ratio_normal" in kept  # via the limits
+    assert "status:payment_transactions:ratio_wilson_lower5m" not in kept  # boards only
     assert "Watchdog" in rules.alert_names()
 
 

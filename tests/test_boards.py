@@ -69,24 +69,30 @@ def test_provisioning_layout_matches_compose_mounts():
 def test_every_series_a_board_reads_exists(path: Path):
     known = known_series()
     for expr in exprs(json.loads(path.read_text())):
-        for token in IDENT.findall(re.sub(r'"[^"]*"|\{\{[^}]*\}\}|\$\w+|\[[^]]*\]', "", expr)):
+        bare = re.sub(r'"[^"]*"|\{\{[^}]*\}\}|\$\w+|\[[^]]*\]|\b\d+[smhdwy]\b', "", expr)
+        for token in IDENT.findall(bare):
             if token.lower() in KEYWORDS or token in {"status_", "offset"}:
                 continue
             assert token in known, f"{token} in {expr!r} is neither exported nor recorded"
 
 
-def test_share_panels_draw_the_threshold_table():
+def test_share_panels_draw_the_limits_the_alerts_use():
+    """Each share panel draws the fast and slow limits: the recorded series the paging
+    alerts compare with, derived from the threshold table's rows."""
     board = json.loads((REPO / "grafana/dashboards/overview.json").read_text())
-    table = {r["record"] for g in yaml.safe_load((REPO / "rules/thresholds.yml").read_text())[
-        "groups"] for r in g["rules"]}
+    recording = {r["record"]: r["expr"] for g in yaml.safe_load(
+        (REPO / "rules/recording.yml").read_text())["groups"] for r in g["rules"]}
+    alerts = (REPO / "rules/alerts.yml").read_text()
     share = [p for p in panels(board) if p["title"].endswith(" share")]
     assert {p["title"] for p in share} == {f"{s} share" for s in
                                            ("failed", "denied", "reversed", "backend_reversed")}
     for panel in share:
-        lines = {t["expr"].split("{")[0] for t in panel["targets"]
-                 if t["expr"].startswith("threshold:")}
-        assert lines == {"threshold:payment_transactions:ratio_fast",
-                         "threshold:payment_transactions:ratio_slow"} and lines <= table
+        lines = {t["expr"].split("{")[0] for t in panel["targets"] if "ratio_limit" in t["expr"]}
+        assert lines == {"status:payment_transactions:ratio_limit_fast",
+                         "status:payment_transactions:ratio_limit_slow"}
+        for line in lines:
+            assert "threshold:payment_transactions:" in recording[line]
+            assert line in alerts
 
 
 @pytest.mark.slow

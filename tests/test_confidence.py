@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from statistics import NormalDist
 
+import promql_parser
 import pytest
 import yaml
 
@@ -40,11 +41,32 @@ EVAL_MINUTES = 90
 
 
 def wilson_lower(k: float, n: float, z: float) -> float:
-    """Textbook Wilson score interval, lower end (Wilson 1927; Agresti & Coull 1998)."""
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return centre - half
+    """Textbook Wilson score interval with continuity correction, lower end (Newcombe 1998,
+    "Two-sided confidence intervals for the single proportion", method 4)."""
+    if k == 0:
+        return 0.0
+    root = math.sqrt(z * z - 2 - 1 / n + 4 * (k / n) * (n * (1 - k / n) + 1))
+    return max(0.0, (2 * n * (k / n) + z * z - 1 - z * root) / (2 * (n + z * z)))
+
+
+def inline_bounds(expr: str) -> list[str]:
+    """Bounds an alert computes inline from the counters: every ``clamp_min(...)`` call of
+    its syntax tree (read with promql-parser) that takes a square root."""
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, promql_parser.Call) and node.func.name == "clamp_min" and \
+                "sqrt" in str(node):
+            found.append(str(node))
+            return
+        for attr in ("lhs", "rhs", "expr"):
+            if hasattr(node, attr):
+                walk(getattr(node, attr))
+        for arg in getattr(node, "args", []) or []:
+            walk(arg)
+
+    walk(promql_parser.parse(expr))
+    return found
 
 
 def named_levels(text: str) -> set[float]:
@@ -65,19 +87,31 @@ def claims(alerts: Path, recording: Path, boards: list[Path]) -> list[tuple[str,
             texts.append((f"{board.name} panel {panel.get('title')!r}",
                           f"{panel.get('title', '')} {panel.get('description', '')}",
                           " ".join(t.get("expr", "") for t in panel.get("targets", []))))
-    return [(where, level, set(IDENT.findall(expr)) & bounds) for where, text, expr in texts
-            for level in named_levels(text)] + [
+    def read(where: str, expr: str) -> set[str]:
+        inline = inline_bounds(expr) if where.startswith("alert ") else []
+        return (set(IDENT.findall(expr)) & bounds) | set(inline)
+
+    return [(where, level, read(where, expr))
+            for where, text, expr in texts for level in named_levels(text)] + [
         (where, math.nan, set()) for where, text, _ in texts if len(named_levels(text)) > 1]
 
 
 def window_minutes(series: str) -> int:
-    value, unit = re.search(r"(\d+)([mh])$", series).groups()
+    """The window of a recorded bound (its name ends in it) or of an inline one (its range)."""
+    found = re.search(r"(\d+)([mh])$", series) or re.search(r"\[(\d+)([mh])\]", series)
+    value, unit = found.groups()
     return int(value) * (60 if unit == "h" else 1)
+
+
+def kind_of(series: str) -> contract.Kind:
+    if series in contract.KIND_BY_LABEL or ":" in series.split("(")[0]:
+        return contract.KIND_BY_LABEL[series.split(":")[0]]
+    return next(k for k in contract.KINDS if k.counter in series)
 
 
 def bound_matches(recording: Path, series: str, level: float, tmp: Path) -> str:
     """'' when promtool finds ``series`` equal to the Wilson bound at ``level``, else why not."""
-    kind = contract.KIND_BY_LABEL[series.split(":")[0]]
+    kind = kind_of(series)
     bad, good = ("failed", "approved") if kind is contract.TRANSACTIONS else ("59", "00")
     minutes = window_minutes(series)
     k, n = PER_MINUTE["k"] * minutes, PER_MINUTE["n"] * minutes
@@ -90,16 +124,17 @@ def bound_matches(recording: Path, series: str, level: float, tmp: Path) -> str:
                           "values": f"0+{rate}x{EVAL_MINUTES + 10}"}
                          for value, rate in per_minute.items()],
         "promql_expr_test": [{
-            "expr": f'abs({series}{{{kind.label}="{bad}"}} - {expected!r}) < bool {TOLERANCE}',
+            "expr": f'abs(({series}) - {expected!r}) < bool {TOLERANCE} and on ({kind.label}) '
+                    f'{kind.counter}{{{kind.label}="{bad}"}}',
             "eval_time": f"{EVAL_MINUTES}m",
             "exp_samples": [{"labels": f'{{job="{contract.JOB}",{kind.label}="{bad}"}}',
                              "value": 1}]}]}]}
-    path = tmp / f"{series.replace(':', '_')}_{level}.yml"
+    path = tmp / f"bound_{abs(hash(series)) % 10**9}_{level}.yml"
     path.write_text(yaml.safe_dump(suite, sort_keys=False))
     result = subprocess.run([require_binary("promtool"), "test", "rules", str(path)],
                             capture_output=True, text=True, timeout=60)
     return "" if result.returncode == 0 else (
-        f"{series} is not the Wilson bound at {level:.4%} (k={k}, n={n}, expected "
+        f"{series[:80]} is not the Wilson bound at {level:.4%} (k={k}, n={n}, expected "
         f"{expected:.6f}):\n{result.stdout}{result.stderr}")
 
 
@@ -124,6 +159,7 @@ def test_shipped_texts_name_the_level_of_the_bound_they_show(tmp_path):
     assert {"alert PaymentRatioHighFast", "alert PaymentRatioHighSlow"} <= where
     assert sum(w.startswith("overview.json") for w in where) == 4  # the four share panels
     assert sum(w.startswith("status.json") for w in where) == 2
+    assert "alert PaymentAuthCodeShareHigh" in where
     assert problems(RULES / "alerts.yml", RULES / "recording.yml", BOARDS, tmp_path) == []
 
 
@@ -150,7 +186,12 @@ def drifted(tmp_path: Path, recording: Settings = DEFAULT, alerts: Settings = DE
 
 
 def test_catches_alert_text_with_the_wrong_level(tmp_path):
-    alerts, recording = drifted(tmp_path, alerts=Settings(status_5m=Confidence(2.33)))
+    alerts, recording = drifted(tmp_path)
+    level = DEFAULT.status_5m.text
+    text = alerts.read_text()
+    assert f"lower {level} confidence bound" in text
+    alerts.write_text(text.replace(f"lower {level} confidence bound",
+                                   "lower 99% confidence bound", 1))
     found = problems(alerts, recording, [], tmp_path)
     assert len(found) == 1 and found[0].startswith("alert PaymentRatioHighFast:"), found
 
@@ -158,13 +199,14 @@ def test_catches_alert_text_with_the_wrong_level(tmp_path):
 def test_catches_a_bound_retuned_without_its_text(tmp_path):
     alerts, recording = drifted(tmp_path, recording=Settings(status_1h=Confidence(3.09)))
     found = problems(alerts, recording, BOARDS, tmp_path)
-    assert {f.split(":")[0] for f in found} == {
-        "alert PaymentRatioHighSlow", "status.json panel '$status share"}, found
+    assert {f.split(":")[0] for f in found} == {"status.json panel '$status share over 1 hour'"}, \
+        found
 
 
 def test_catches_a_board_with_the_wrong_level(tmp_path):
     board = tmp_path / "overview.json"
-    board.write_text(BOARDS[0].read_text().replace("lower 99.9% bound", "lower 99% bound"))
+    level = DEFAULT.status_5m.text
+    board.write_text(BOARDS[0].read_text().replace(f"lower {level} bound", "lower 99% bound"))
     found = problems(RULES / "alerts.yml", RULES / "recording.yml", [board], tmp_path)
     assert len(found) == 4 and all("ratio_wilson_lower5m" in f for f in found), found
 
@@ -227,7 +269,8 @@ def test_cli_renders_job_and_runbook_everywhere(tmp_path):
                 if "alert" in rule:
                     assert rule["annotations"]["runbook_url"] == f"{base}#{rule['alert'].lower()}"
     assert {"PaymentDataStale", "PaymentExporterDown", "PaymentExporterAbsent"} <= readers
-    assert len(readers) == 9  # 6 recording rules read the two counters
+    # 6 recording rules read the two counters; every paging alert reads them directly
+    assert len(readers) == 14
     shutil.copy(RULES / "thresholds.yml", out)
     check = subprocess.run([require_binary("promtool"), "check", "rules",
                             *map(str, sorted(out.glob("*.yml")))], capture_output=True, text=True)

@@ -41,7 +41,7 @@ def test_suites_fail_when_a_threshold_changes(tmp_path):
     shutil.copytree(RULES, copy)
     table = copy / "thresholds.yml"
     text = table.read_text()
-    needle = ('"threshold:payment_transactions:ratio_fast", expr: vector(0.005), '
+    needle = ('"threshold:payment_transactions:ratio_fast_floor", expr: vector(0.005), '
               'labels: {status: failed')
     assert needle in text
     table.write_text(text.replace(needle, needle.replace("0.005", "0.5")))
@@ -77,7 +77,8 @@ def test_threshold_table_complete_for_every_ratio_status():
         status = rule.get("labels", {}).get("status")
         if rule["record"].startswith("threshold:payment_transactions:") and status:
             rows.setdefault(status, set()).add(rule["record"].rsplit(":", 1)[1])
-    needed = {"ratio_fast", "ratio_slow", "ratio_normal", "baseline_factor", "baseline_margin"}
+    needed = {"ratio_normal", "ratio_factor", "ratio_fast_margin", "ratio_fast_floor",
+              "ratio_slow_margin", "ratio_slow_floor", "ratio_cap"}
     for status in ("failed", "denied", "reversed", "backend_reversed"):
         assert needed <= rows[status], status
 

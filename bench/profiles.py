@@ -1,0 +1,129 @@
+"""Detection quality on every traffic profile: the shipped rules backtested on each merchant.
+
+For each profile of ``txwatch.history.profiles`` (and the real data set when present next to
+the checkout), generates its full length (7-14 days, fixed seed), backtests the shipped
+rules with the project's engine and reports incidents caught, median delay per incident
+class, false critical pages per week and false warnings per day, against the bar of the
+detection issue. Writes results/profiles.json and results/profiles.png.
+Run: .venv/bin/python bench/profiles.py [--seed N] [profile ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+
+from common import RESULTS, save
+
+from txwatch import contract
+from txwatch.backtest.run import run
+from txwatch.backtest.scoring import load_incidents
+from txwatch.history.dataset import load_dataset
+from txwatch.history.generate import write
+from txwatch.history.profiles import PROFILES
+from txwatch.resources import rules_dir
+
+REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+INCIDENTS = Path(__file__).resolve().parent.parent / "docs" / "incidents" / "real-2025-07.json"
+CLASSES = {"full outage": ("outage", "full_outage"), "partial outage": ("partial_outage",
+                                                                         "approved_drop"),
+           "slow drift": ("reversed_drift", "failed_ramp")}
+BAR = {"spike": 3, "full outage": 3, "partial outage": 5, "slow drift": 30}
+
+
+def incident_class(kind: str) -> str:
+    return next((name for name, kinds in CLASSES.items() if kind in kinds), "spike")
+
+
+def one(name: str, files: list[Path], incidents: Path) -> dict[str, object]:
+    started = time.monotonic()
+    data = load_dataset(files, contract.STATUSES, contract.AUTH_CODES)
+    result = run(data, rules_dir(), load_incidents(incidents))
+    s = result.score
+    assert s is not None
+    delays: dict[str, list[int]] = {}
+    for kind, found in s.kinds.items():
+        delays.setdefault(incident_class(kind), []).extend(d for d in found if d is not None)
+    return {"profile": name, "days": round(s.days, 1), "incidents": s.incidents,
+            "caught": s.caught, "missed": s.missed,
+            "false_critical_per_week": round(s.false_critical / s.days * 7, 2),
+            "false_warning_per_day": round(s.false_warning / s.days, 2),
+            "median_delay": {c: median(d) for c, d in sorted(delays.items()) if d},
+            "pages_per_incident": median(s.pages) if s.pages else None,
+            "seconds": round(time.monotonic() - started, 1)}
+
+
+def meets(row: dict[str, object]) -> bool:
+    delays = row["median_delay"]
+    assert isinstance(delays, dict)
+    return (row["caught"] == row["incidents"] and row["false_critical_per_week"] <= 1
+            and row["false_warning_per_day"] <= 1
+            and all(v <= BAR[c] for c, v in delays.items()))
+
+
+def chart(rows: list[dict[str, object]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [str(r["profile"]) for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 0.45 * len(rows) + 2), sharey=True)
+    caught = [100 * int(r["caught"]) / max(1, int(r["incidents"])) for r in rows]
+    axes[0].barh(names, caught, color=["#2a9d8f" if meets(r) else "#e76f51" for r in rows])
+    axes[0].set_xlabel("incidents caught, %  (green: meets the whole bar)")
+    width = 0.4
+    ys = range(len(rows))
+    axes[1].barh([y - width / 2 for y in ys], [r["false_critical_per_week"] for r in rows],
+                 width, label="false critical / week", color="#d62728")
+    axes[1].barh([y + width / 2 for y in ys], [r["false_warning_per_day"] for r in rows],
+                 width, label="false warnings / day", color="#ffbf00")
+    axes[1].axvline(1, ls="--", color="black", lw=0.8)
+    axes[1].legend(fontsize=7)
+    for cls, colour in zip(BAR, ("#264653", "#e9c46a", "#f4a261", "#9d4edd"), strict=True):
+        values = [r["median_delay"].get(cls) for r in rows]  # type: ignore[union-attr]
+        axes[2].scatter([v for v in values if v is not None],
+                        [y for y, v in zip(ys, values, strict=True) if v is not None],
+                        label=f"{cls} (bar {BAR[cls]})", color=colour)
+    axes[2].set_xscale("symlog")
+    axes[2].set_xlabel("median detection delay, data minutes")
+    axes[2].legend(fontsize=7)
+    fig.suptitle("txwatch shipped rules, backtested per traffic profile")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("profiles", nargs="*", default=[n for n in PROFILES if n != "demo"])
+    args = p.parse_args()
+    rows = []
+    if (REAL / "transactions.csv").exists():
+        rows.append(one("real data", [REAL / "transactions.csv",
+                                      REAL / "transactions_auth_codes.csv"], INCIDENTS))
+        print(rows[-1], flush=True)
+    else:
+        print(f"real data not found at {REAL}; skipping it", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.profiles:
+            paths = write(Path(tmp) / name, None, args.seed, profile=name)
+            rows.append(one(name, [paths["transactions"], paths["auth_codes"]],
+                            paths["incidents"]))
+            print(rows[-1], flush=True)
+    save("profiles", {"seed": args.seed, "bar": BAR, "rows": rows})
+    chart(rows, RESULTS / "profiles.png")
+    for r in rows:
+        print(f"{r['profile']:<14} {'meets' if meets(r) else 'MISSES':<7} caught "
+              f"{r['caught']}/{r['incidents']}, false crit/week {r['false_critical_per_week']}, "
+              f"false warn/day {r['false_warning_per_day']}, delays {r['median_delay']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

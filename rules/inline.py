@@ -1,0 +1,52 @@
+"""PromQL read straight from the exported counters, for the paging alerts.
+
+A paging alert must not sit at the end of a chain of recorded series: an engine that
+records asynchronously (vmalert) evaluates each level at a different moment, which gives
+shares above 100% and late or false pages. So the paging alerts compute counts, shares and
+their confidence bounds here, inline from the counters; only slow-moving learned levels
+(the normal share, the limits) are read from recorded series.
+"""
+
+from __future__ import annotations
+
+from txwatch.contract import Kind
+
+from .settings import Settings
+from .wilson import number, wilson_lower
+
+
+def counts(kind: Kind, s: Settings, window: str, by: str, matcher: str = "",
+           offset: str = "") -> str:
+    """``sum by (<by>) (increase(<counter>{job, <matcher>}[window] offset ...))``."""
+    selector = ", ".join(m for m in (s.job_selector, matcher) if m)
+    shift = f" offset {offset}" if offset else ""
+    return f"sum by ({by}) (increase({kind.counter}{{{selector}}}[{window}]{shift}))"
+
+
+def share(kind: Kind, s: Settings, window: str) -> str:
+    """Each label value's share of all events of the kind over ``window`` (no share when
+    there were no events)."""
+    label = kind.label
+    return (f"({counts(kind, s, window, f'job, {label}')}"
+            f" / ignoring ({label}) group_left () ({counts(kind, s, window, 'job')} > 0))")
+
+
+def share_lower_bound(kind: Kind, s: Settings, window: str, z: float) -> str:
+    """The Wilson lower bound of each label value's share over ``window``, from the counter
+    (the same formula as the recorded bounds the boards draw, :mod:`.wilson`)."""
+    return wilson_lower(counts(kind, s, window, f"job, {kind.label}"),
+                        counts(kind, s, window, "job"), kind.label, z)
+
+
+def poisson_upper(count: str, z: float) -> str:
+    """The score upper bound of a Poisson mean given an observed ``count``:
+    k + z^2/2 + z*sqrt(k + z^2/4). Below an expected level, the count is significantly low
+    (at one-sided confidence z) rather than a quiet stretch of normal traffic."""
+    return (f"({count} + {number(z * z / 2)} + {number(z)} * sqrt({count} + "
+            f"{number(z * z / 4)}))")
+
+
+def minutes(window: str) -> float:
+    """Minutes in a PromQL duration of one unit (``5m``, ``1h``)."""
+    value, unit = float(window[:-1]), window[-1]
+    return value * {"s": 1 / 60, "m": 1, "h": 60, "d": 1440}[unit]

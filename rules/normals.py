@@ -1,0 +1,95 @@
+"""Each deployment's own normal, learned from its history, and the limits derived from it.
+
+The normal share of a status (or auth code) is its pooled share over the last week (its
+events over all events, from hourly increases sampled once an hour, so the cost is 168
+points per series); incidents, being short, move it little, and the cap bounds what they
+can do. In the first hours the share of the hours so far stands in, and before a quarter
+of an hour of history the table's warm-up default. The limits the alerts compare with are
+``normal x factor + margin``, never below the table's floor and never above its cap, so a
+merchant who declines 12% as a matter of course is judged against 12%, and a slow rise
+that becomes "normal" over a week is still caught at the cap.
+"""
+
+from __future__ import annotations
+
+from txwatch.contract import AUTH_CODE_COUNTS, TRANSACTIONS, Kind
+
+from .names import name
+from .settings import Settings
+from .yamltext import Group, Rule, block
+
+
+def table(kind: Kind, row: str) -> str:
+    return f"threshold:{kind.family}:{row}"
+
+
+def normal(kind: Kind) -> str:
+    return name(kind, kind.label, "ratio_normal")
+
+
+def limit(kind: Kind, which: str) -> str:
+    return name(kind, kind.label, f"ratio_limit_{which}")
+
+
+def _pooled(kind: Kind, window: str, step: str, operation: str, min_samples: int,
+            min_events: int) -> str:
+    """Events of each label value / all events over ``window``, from the recorded
+    ``operation`` increases sampled every ``step``; only with ``min_samples`` of them and
+    ``min_events`` events in all (a share of a handful of events is no normal)."""
+    def total(level: str) -> str:
+        return f"sum_over_time({name(kind, level, operation)}[{window}:{step}])"
+    return block(f"""
+        (
+            {total(kind.label)}
+          / ignoring ({kind.label}) group_left ()
+            ({total("job")} >= {min_events})
+        )
+          and on (job, {kind.label})
+        count_over_time({name(kind, kind.label, operation)}[{window}:{step}])
+          >= {min_samples}
+        """).rstrip("\n")
+
+
+def _normal_rule(kind: Kind, s: Settings) -> Rule:
+    """The pooled share over the learning range (a week of hourly increases: 168 points),
+    or while less than ``normal_min_hours`` exist, over the last hours at 5-minute steps
+    (from a quarter of an hour of history on). Pooled, not a median of hourly shares: a
+    rare status (one failure every few hours) has a median of 0, which would page on noise."""
+    week = _pooled(kind, s.normal_range, "1h", "increase1h", s.normal_min_hours,
+                   s.normal_min_events)
+    young = _pooled(kind, f"{s.normal_min_hours}h", "5m", "increase5m", 3,
+                    s.normal_min_events)
+    return Rule(record=normal(kind), expr=f"{week}\nor\n{young}\n")
+
+
+def _limit_rule(kind: Kind, which: str, severity: str) -> Rule:
+    """clamp(normal x factor + margin, floor, cap), the normal falling back to the table;
+    one series per label value whichever branch holds (``max by`` drops job and name)."""
+    on = f"on ({kind.label})"
+    raw = block(f"""
+        (
+            ({normal(kind)} or {on} {table(kind, "ratio_normal")})
+          * {on} group_left {table(kind, "ratio_factor")}
+          + {on} group_left {table(kind, f"ratio_{which}_margin")}
+        )""").rstrip("\n")
+    capped = f"(\n{_indent(raw)}\n  < {on} group_left {table(kind, 'ratio_cap')}\n" \
+             f"  or {on} {table(kind, 'ratio_cap')}\n)"
+    floor = table(kind, f"ratio_{which}_floor")
+    clamped = f"{capped}\n  > {on} group_left {floor}\nor {on} {floor}"
+    return Rule(record=limit(kind, which), labels={"severity": severity},
+                expr=f"max by ({kind.label}) (\n{_indent(clamped)}\n)\n")
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def group(s: Settings) -> Group:
+    tx, ac = TRANSACTIONS, AUTH_CODE_COUNTS
+    rules = [_normal_rule(tx, s), _normal_rule(ac, s),
+             _limit_rule(tx, "fast", "critical"), _limit_rule(tx, "slow", "warning"),
+             _limit_rule(ac, "fast", "warning")]
+    return Group("txwatch.normals", rules, comment=(
+        "Learned normal shares and the limits the paging alerts compare with (see the\n"
+        "module txwatch.rules.normals). They move slowly, so reading them recorded adds no\n"
+        "meaningful lag even on an engine that records asynchronously."))
