@@ -13,7 +13,7 @@ from txwatch.contract import AUTH_CODE_COUNTS, LAST_PUSH_TIMESTAMP, TRANSACTIONS
 from .inline import counts, minutes, poisson_upper, share, share_lower_bound
 from .normals import limit
 from .settings import Settings
-from .yamltext import Group, Rule, block
+from .yamltext import Group, Rule, block, indent
 
 HEADER_NOTE = """\
 Alert rules. Thresholds live in thresholds.yml; severities come from its rows.
@@ -50,7 +50,7 @@ def ratio_alerts(s: Settings) -> list[Rule]:
             for_="0s", for_note="the 5m Wilson bound is the guard; pages within a minute "
             "(see runbook)"),
         _alert(s, "PaymentRatioHighSlow", (
-            f"(\n{_indent(slow)}\n    > on (status) group_left (severity) {limit(tx, 'slow')}\n)"
+            f"(\n{indent(slow)}\n    > on (status) group_left (severity) {limit(tx, 'slow')}\n)"
             f"\nand on (job, status)\n(\n    {share(tx, s, '5m')}\n"
             f"      > on (status) group_left {limit(tx, 'slow')}\n)\nand on (job, status) "
             f"{counts(tx, s, s.slow_window, 'job, status')} >= {s.min_events}\n"),
@@ -70,10 +70,6 @@ def ratio_alerts(s: Settings) -> list[Rule]:
             "+ margin): the code mix shifted (51 = insufficient funds, 59 = suspected fraud).",
             for_="2m", labels={"status": "denied"}),
     ]
-
-
-def _indent(text: str, pad: str = "    ") -> str:
-    return "\n".join(pad + line for line in text.rstrip("\n").splitlines())
 
 
 def _stopped(s: Settings, window: str) -> str:
@@ -123,7 +119,7 @@ def volume_alerts(s: Settings) -> list[Rule]:
                "(otherwise PaymentDataStale fires), so the flow itself stopped.",
                labels=ALL),
         _alert(s, "PaymentTrafficLow",
-               f"(\n{_indent(low, '  ')}\n)\nunless on (job) {recently_stopped}\n",
+               f"(\n{indent(low, '  ')}\n)\nunless on (job) {recently_stopped}\n",
                'Transaction volume collapsed: {{ $value | printf "%.0f" }} in the last minutes',
                "Transactions over the last minutes are significantly below the drop factor of "
                "the table times the level just before (Poisson bound at "

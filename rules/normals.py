@@ -16,7 +16,7 @@ from txwatch.contract import AUTH_CODE_COUNTS, TRANSACTIONS, Kind
 
 from .names import name
 from .settings import Settings
-from .yamltext import Group, Rule, block
+from .yamltext import Group, Rule, block, indent
 
 
 def table(kind: Kind, row: str) -> str:
@@ -72,16 +72,12 @@ def _limit_rule(kind: Kind, which: str, severity: str) -> Rule:
           * {on} group_left {table(kind, "ratio_factor")}
           + {on} group_left {table(kind, f"ratio_{which}_margin")}
         )""").rstrip("\n")
-    capped = f"(\n{_indent(raw)}\n  < {on} group_left {table(kind, 'ratio_cap')}\n" \
+    capped = f"(\n{indent(raw, '  ')}\n  < {on} group_left {table(kind, 'ratio_cap')}\n" \
              f"  or {on} {table(kind, 'ratio_cap')}\n)"
     floor = table(kind, f"ratio_{which}_floor")
     clamped = f"{capped}\n  > {on} group_left {floor}\nor {on} {floor}"
     return Rule(record=limit(kind, which), labels={"severity": severity},
-                expr=f"max by ({kind.label}) (\n{_indent(clamped)}\n)\n")
-
-
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())
+                expr=f"max by ({kind.label}) (\n{indent(clamped, '  ')}\n)\n")
 
 
 def group(s: Settings) -> Group:

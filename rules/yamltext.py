@@ -25,6 +25,11 @@ def block(text: str) -> str:
     return textwrap.dedent(text).strip("\n") + "\n"
 
 
+def indent(text: str, pad: str = "    ") -> str:
+    """Every line of a PromQL fragment shifted right, to nest it inside another."""
+    return "\n".join(pad + line for line in text.rstrip("\n").splitlines())
+
+
 @dataclass(frozen=True)
 class Rule:
     """One recording rule (``alert`` empty) or alerting rule (``record`` empty).
