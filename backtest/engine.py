@@ -9,7 +9,8 @@ staleness marker.
 
 Stage 2 (alerting rules): ``promtool test rules`` evaluates only the alerting rules, fed
 with the series they read (staleness marked), in windows around the steps where an alert
-expression holds, which honours ``for`` exactly; see :mod:`txwatch.prom.promtool`.
+expression holds (and the ``keep_firing_for`` after them), which honours ``for`` and
+``keep_firing_for`` exactly; see :mod:`txwatch.prom.promtool`.
 
 What a rule reads, the order of the levels and each alert's look-back come from
 :mod:`txwatch.backtest.ruleset`; this module only orchestrates.
@@ -35,7 +36,7 @@ from txwatch.backtest.ruleset import (
     windows,
 )
 from txwatch.prom import remote_write
-from txwatch.prom.promtool import Firing, evaluate
+from txwatch.prom.promtool import Firing, evaluate, parse_duration
 from txwatch.prom.series import Series
 from txwatch.prom.server import ThrowawayPrometheus
 
@@ -100,11 +101,22 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
     return firings, recorded, always
 
 
+def kept_on(candidates: np.ndarray, steps: int) -> np.ndarray:
+    """Candidates widened ``steps`` forward: an alert with ``keep_firing_for`` may still fire
+    that long after its expression last held, so those steps are evaluated too."""
+    widened = candidates.copy()
+    for shift in range(1, min(steps, len(candidates)) + 1):
+        widened[shift:] |= candidates[:-shift]
+    return widened
+
+
 def _alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
                  steps: int, candidates: np.ndarray, always: list[str], work: Path,
                  workers: int, say: Callable[[str], None]) -> list[Firing]:
     """promtool over windows around the steps where an alert expression holds."""
-    groups = [{**g, "rules": [r for r in g["rules"] if r["alert"] not in always]}
+    # Annotations are dropped: their templates (which may query) change no firing.
+    groups = [{**g, "rules": [{k: v for k, v in r.items() if k != "annotations"}
+                              for r in g["rules"] if r["alert"] not in always]}
               for g in rules.alert_groups]
     groups = [g for g in groups if g["rules"]]
     if not groups or not candidates.any():
@@ -118,6 +130,9 @@ def _alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
             needed |= referenced(str(rule["expr"]), set(by_name))
             history = max(history, history_needed(str(rule["expr"]), rule.get("for")))
     inputs = [s for name in sorted(needed) for s in by_name[name]]
+    kept = max((parse_duration(str(r.get("keep_firing_for", "0s")))
+                for g in groups for r in g["rules"]), default=0.0)
+    candidates = kept_on(candidates, int(kept // STEP))
     spans = windows(candidates, int(history // STEP) + 2, steps)
     say(f"alerting rules: {sum(len(g['rules']) for g in groups)} alerts in "
         f"{len(spans)} windows, {int(sum(c - a for a, _, c in spans))} of {steps} steps")

@@ -9,6 +9,7 @@ backtest, and change in rules/settings.py with the rule tests.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -29,6 +30,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runbook-base", default=DEFAULT.runbook_base, metavar="URL",
                    help="runbook page; alerts link to <base>#<alertname in lower case> "
                         "(default: %(default)s)")
+    p.add_argument("--keep-firing-for", default=DEFAULT.keep_firing_for, metavar="DURATION",
+                   help="how long a payment alert stays firing after its condition clears, "
+                        "so a flapping incident is one page (default: %(default)s)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="directory to write the files to")
     return p
@@ -38,9 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if not args.job:
         parser().error("--job must not be empty")
-    settings = Settings(job=args.job, runbook_base=args.runbook_base.rstrip("#"))
+    if not re.fullmatch(r"(\d+[smhd])+", args.keep_firing_for):
+        parser().error(f"--keep-firing-for: not a duration like 10m: {args.keep_firing_for!r}")
+    settings = Settings(job=args.job, runbook_base=args.runbook_base.rstrip("#"),
+                        keep_firing_for=args.keep_firing_for)
     command = "python -m txwatch.rules " + shlex.join(
-        ["--job", settings.job, "--runbook-base", settings.runbook_base, "--out", "DIR"])
+        ["--job", settings.job, "--runbook-base", settings.runbook_base,
+         "--keep-firing-for", settings.keep_firing_for, "--out", "DIR"])
     args.out.mkdir(parents=True, exist_ok=True)
     for file_name, render in RENDERED.items():
         path = args.out / file_name

@@ -11,6 +11,7 @@ from __future__ import annotations
 from txwatch.contract import AUTH_CODE_COUNTS, LAST_PUSH_TIMESTAMP, TRANSACTIONS
 
 from .inline import counts, minutes, poisson_upper, share, share_lower_bound
+from .messages import COUNT, asked, data_minute, ratio_text, volume_text
 from .normals import limit
 from .settings import Settings
 from .yamltext import Group, Rule, block, indent
@@ -21,13 +22,13 @@ Every alert carries severity and status labels and summary / description / runbo
 
 TABLE = "threshold:payment_transactions:"
 ALL = {"severity": "critical", "status": "all"}  # volume and health alerts: not per status
-AT_LEAST = "{{ $value | humanizePercentage }}"
 
 
 def _alert(settings: Settings, alert: str, expr: str, summary: str, description: str,
            for_: str | None = None, labels: dict[str, str] | None = None,
-           for_note: str = "") -> Rule:
-    return Rule(alert=alert, expr=expr, for_=for_, for_note=for_note, labels=labels or {},
+           for_note: str = "", keep: str | None = None) -> Rule:
+    return Rule(alert=alert, expr=expr, for_=for_, for_note=for_note, keep_firing_for=keep,
+                labels=labels or {},
                 annotations={"summary": summary, "description": description,
                              "runbook_url": settings.runbook_url(alert)})
 
@@ -42,33 +43,23 @@ def ratio_alerts(s: Settings) -> list[Rule]:
         _alert(s, "PaymentRatioHighFast", fast + block(f"""
               > on (status) group_left (severity) {limit(tx, "fast")}
             and on (job, status) {counts(tx, s, "5m", "job, status")} >= {s.min_events}
-            """), "{{ $labels.status }} share jumped: at least " + AT_LEAST + " over 5m",
-            f"The lower {s.status_5m.text} confidence bound of the {{{{ $labels.status }}}}"
-            f" share of all transactions over the last 5 minutes is {AT_LEAST}, above the "
-            "fast limit (the deployment's normal share x factor + margin, within the "
-            "table's floor and cap).",
+            """), *ratio_text(tx, s, "5m", "fast", "", s.status_5m.text),
             for_="0s", for_note="the 5m Wilson bound is the guard; pages within a minute "
-            "(see runbook)"),
+            "(see runbook)", keep=s.keep_firing_for),
         _alert(s, "PaymentRatioHighSlow", (
             f"(\n{indent(slow)}\n    > on (status) group_left (severity) {limit(tx, 'slow')}\n)"
             f"\nand on (job, status)\n(\n    {share(tx, s, '5m')}\n"
             f"      > on (status) group_left {limit(tx, 'slow')}\n)\nand on (job, status) "
             f"{counts(tx, s, s.slow_window, 'job, status')} >= {s.min_events}\n"),
-            "{{ $labels.status }} share high for " + s.slow_window + ": at least " + AT_LEAST,
-            f"The lower {s.status_slow.text} confidence bound of the {{{{ $labels.status }}}}"
-            f" share over the last {s.slow_window} is {AT_LEAST}, above the slow limit (the "
-            "deployment's normal share x factor + margin), and the last 5 minutes are above "
-            "it too (a sustained rise or drift, not a blip).", for_="2m"),
+            *ratio_text(tx, s, s.slow_window, "slow", "sustained", s.status_slow.text),
+            for_="2m", keep=s.keep_firing_for),
         _alert(s, "PaymentAuthCodeShareHigh", codes + block(f"""
               > on (auth_code) group_left (severity) {limit(ac, "fast")}
             and on (job, auth_code)
               {counts(ac, s, s.auth_code_window, "job, auth_code")} >= {s.min_events}
-            """), "auth code {{ $labels.auth_code }} share high: at least " + AT_LEAST,
-            f"The lower {s.auth_code.text} confidence bound of issuer auth code "
-            f"{{{{ $labels.auth_code }}}}'s share of all auth codes over the last "
-            f"{s.auth_code_window} is {AT_LEAST}, above its limit (its normal share x factor "
-            "+ margin): the code mix shifted (51 = insufficient funds, 59 = suspected fraud).",
-            for_="2m", labels={"status": "denied"}),
+            """), *ratio_text(ac, s, s.auth_code_window, "fast", "issuer auth",
+                              s.auth_code.text),
+            for_="2m", labels={"status": "denied"}, keep=s.keep_firing_for),
     ]
 
 
@@ -114,17 +105,21 @@ def volume_alerts(s: Settings) -> list[Rule]:
     return [
         _alert(s, "PaymentTrafficStopped", stopped,
                "No transactions while traffic was flowing",
-               "{{ $value }} transactions in the last minutes, while the hour before had "
-               "enough that an empty stretch this long is improbable. Pushes still arrive "
-               "(otherwise PaymentDataStale fires), so the flow itself stopped.",
-               labels=ALL),
+               "No transaction in the last minutes, while the last hour had "
+               + asked(counts(tx, s, "1h", "job"), COUNT) + ", enough that an empty stretch "
+               "this long is improbable. Pushes still arrive (otherwise PaymentDataStale "
+               "fires), so the flow itself stopped." + data_minute(s),
+               labels=ALL, keep=s.keep_firing_for),
         _alert(s, "PaymentTrafficLow",
                f"(\n{indent(low, '  ')}\n)\nunless on (job) {recently_stopped}\n",
-               'Transaction volume collapsed: {{ $value | printf "%.0f" }} in the last minutes',
+               "Transaction volume collapsed: "
+               + volume_text(tx, s, "5m", s.volume_reference, when=False),
                "Transactions over the last minutes are significantly below the drop factor of "
                "the table times the level just before (Poisson bound at "
-               f"{s.volume.text}): a partial outage. A full stop is paged by "
-               "PaymentTrafficStopped instead.", labels=ALL),
+               f"{s.volume.text}): a partial outage. "
+               + volume_text(tx, s, "5m", s.volume_reference)
+               + " A full stop is paged by PaymentTrafficStopped instead.", labels=ALL,
+               keep=s.keep_firing_for),
     ]
 
 

@@ -78,6 +78,7 @@ class Settings:
     volume_windows: tuple[str, ...] = ("3m", "5m", "15m", "30m")
     volume_reference: str = "30m"  # the level a window is compared with: the 30m before it
     volume_allowance: float = 0.85  # significantly below 85% of it (the daily cycle's slope)
+    keep_firing_for: str = "10m"  # a payment alert stays firing this long after it clears
     min_events: int = 3  # a share alert needs at least this many events of its status
     stop_windows: tuple[str, ...] = ("2m", "3m", "5m", "10m", "30m")
     normal_range: str = "7d"  # history the normal shares are learned from

@@ -35,7 +35,9 @@ class Rule:
     """One recording rule (``alert`` empty) or alerting rule (``record`` empty).
 
     ``comment`` lines are written above the rule (``gap`` adds a blank line first); a
-    ``for_note`` becomes a trailing comment on the ``for`` line.
+    ``for_note`` becomes a trailing comment on the ``for`` line; ``keep_firing_for`` keeps
+    a firing alert firing that long after its condition stops holding (one page per
+    incident rather than one per flap).
     """
 
     expr: str
@@ -43,6 +45,7 @@ class Rule:
     alert: str = ""
     for_: str | None = None
     for_note: str = ""
+    keep_firing_for: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     comment: str = ""
@@ -55,6 +58,8 @@ class Rule:
         data["expr"] = self.expr
         if self.for_ is not None:
             data["for"] = self.for_
+        if self.keep_firing_for is not None:
+            data["keep_firing_for"] = self.keep_firing_for
         if self.labels:
             data["labels"] = dict(self.labels)
         if self.annotations:
@@ -118,6 +123,8 @@ def _rule_lines(rule: Rule, indent: int) -> list[str]:
     if rule.for_ is not None:
         note = f"  # {rule.for_note}" if rule.for_note else ""
         lines.append(f"{inner}for: {rule.for_}{note}")
+    if rule.keep_firing_for is not None:
+        lines.append(f"{inner}keep_firing_for: {rule.keep_firing_for}")
     for key in ("labels", "annotations"):
         mapping: dict[str, str] = getattr(rule, key)
         if mapping:

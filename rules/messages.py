@@ -1,0 +1,92 @@
+"""What a paging alert says: the actual share and counts, the limit, the bound, the data minute.
+
+An alert's value is the number it judged (a confidence bound, a count); an operator needs
+more: how many of how many, against which limit, at which minute of the data. Prometheus
+alert templates may ``query`` the server, so each message asks for those numbers with the
+same PromQL builders the expressions use (:mod:`.inline`, :mod:`.normals`): the text cannot
+describe a different window or limit than the alert evaluated.
+"""
+
+from __future__ import annotations
+
+from txwatch.contract import LAST_MINUTE_TIMESTAMP, Kind
+
+from .inline import counts, minutes
+from .normals import limit, normal, table
+from .settings import Settings
+
+PERCENT = "humanizePercentage"
+COUNT = 'printf "%.0f"'
+_SLOT = "\x00"  # where the alert's own label value goes (printf's %s)
+
+
+def asked(promql: str, shown: str, label: str | None = None, before: str = "",
+          after: str = "") -> str:
+    """A template that runs ``promql`` at evaluation and shows its first value ``shown``
+    between ``before`` and ``after`` (all three left out when the query finds nothing).
+
+    With ``label``, the alert's value of that label is put where :data:`_SLOT` stands (a
+    Go raw string keeps PromQL's quotes as they are)."""
+    escaped = promql.replace("%", "%%").replace(_SLOT, "%s")
+    if label:
+        source = f"printf `{escaped}`" + f" $labels.{label}" * promql.count(_SLOT)
+    else:
+        source = f"`{promql}`"
+    return (f"{{{{ with {source} | query }}}}{before}{{{{ . | first | value | {shown} }}}}"
+            f"{after}{{{{ end }}}}")
+
+
+def _own(kind: Kind) -> str:
+    return f'{kind.label}="{_SLOT}"'
+
+
+def share_facts(kind: Kind, s: Settings, window: str, which: str) -> dict[str, str]:
+    """Templates for one label value's share over ``window``: k, n, share, limit, normal."""
+    k = counts(kind, s, window, "job", _own(kind))
+    n = counts(kind, s, window, "job")
+    mine = f"{{{_own(kind)}}}"
+    return {
+        "k": asked(k, COUNT, kind.label),
+        "n": asked(n, COUNT),
+        "share": asked(f"{k} / ({n} > 0)", PERCENT, kind.label),
+        "limit": asked(f"max({limit(kind, which)}{mine})", PERCENT, kind.label),
+        "normal": asked(f"max({normal(kind)}{mine}) or max({table(kind, 'ratio_normal')}"
+                        f"{mine})", PERCENT, kind.label),
+    }
+
+
+def data_minute(s: Settings) -> str:
+    """The newest complete data minute, which is what the alert saw (not the wall clock: a
+    replay or a late backlog runs behind it)."""
+    return asked(f"max({LAST_MINUTE_TIMESTAMP}{{{s.job_selector}}})", "humanizeTimestamp",
+                 before=" Newest data minute: ", after=".")
+
+
+def ratio_text(kind: Kind, s: Settings, window: str, which: str, what: str,
+               confidence: str) -> tuple[str, str]:
+    """(summary, description) of a share alert over ``window`` against its ``which`` limit."""
+    f = share_facts(kind, s, window, which)
+    label = f"{{{{ $labels.{kind.label} }}}}"
+    if kind.label == "auth_code":
+        label = f"code {label}"
+    lead = f"{what} " if what else ""
+    summary = (f"{lead}{label} share {f['share']} over {window} ({f['k']} of {f['n']}), "
+               f"limit {f['limit']}")
+    description = (
+        f"{f['k']} of {f['n']} {kind.name.replace('_', ' ')} over the last {window} were {label} "
+        f"({f['share']}); this deployment's normal share is {f['normal']}. The lower "
+        f"{confidence} confidence bound of that share, {{{{ $value | {PERCENT} }}}}, is above "
+        f"the {which} limit {f['limit']} (normal x factor + margin, within the table's floor "
+        f"and cap).{data_minute(s)}")
+    return summary, description
+
+
+def volume_text(kind: Kind, s: Settings, window: str, reference: str,
+                when: bool = True) -> str:
+    """Transactions in the last ``window`` against what the ``reference`` before implied."""
+    now = counts(kind, s, window, "job")
+    before = counts(kind, s, reference, "job", offset=window)
+    scale = minutes(window) / minutes(reference)
+    return (f"{asked(now, COUNT)} transactions in the last {window}, where the {reference} "
+            f"before implied about {asked(f'{before} * {scale:.6g}', COUNT)}."
+            f"{data_minute(s) if when else ''}")
