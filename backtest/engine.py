@@ -67,7 +67,7 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
     with tempfile.TemporaryDirectory(prefix="txwatch-engine-") as tmp:
         work = Path(tmp)
         alert_rules = [r for g in rules.alert_groups for r in g["rules"]]
-        candidates = np.zeros(steps, dtype=bool)
+        candidates: dict[str, np.ndarray] = {}
         always: list[str] = []
         with ThrowawayPrometheus(work / "tsdb", lookback="59s", receiver=True) as prom, \
                 ThreadPoolExecutor(workers * 2) as pool:
@@ -93,10 +93,12 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
                 if not referenced(str(rule["expr"]), set(by_name)):
                     always.append(rule["alert"])
             evaluated = [r for r in alert_rules if r["alert"] not in always]
-            for found in pool.map(
-                    lambda r: prom.query_range(str(r["expr"]), 0.0, steps, STEP), evaluated):
+            answers = pool.map(
+                lambda r: prom.query_range(str(r["expr"]), 0.0, steps, STEP), evaluated)
+            for rule, found in zip(evaluated, answers, strict=True):
+                held = candidates.setdefault(rule["alert"], np.zeros(steps, dtype=bool))
                 for _labels, values in found:
-                    candidates |= ~np.isnan(values)
+                    held |= ~np.isnan(values)
         firings = _alert_stage(rules, by_name, steps, candidates, always, work, workers, say)
     return firings, recorded, always
 
@@ -111,39 +113,43 @@ def kept_on(candidates: np.ndarray, steps: int) -> np.ndarray:
 
 
 def _alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
-                 steps: int, candidates: np.ndarray, always: list[str], work: Path,
+                 steps: int, candidates: dict[str, np.ndarray], always: list[str], work: Path,
                  workers: int, say: Callable[[str], None]) -> list[Firing]:
-    """promtool over windows around the steps where an alert expression holds."""
-    # Annotations are dropped: their templates (which may query) change no firing.
-    groups = [{**g, "rules": [{k: v for k, v in r.items() if k != "annotations"}
-                              for r in g["rules"] if r["alert"] not in always]}
-              for g in rules.alert_groups]
-    groups = [g for g in groups if g["rules"]]
-    if not groups or not candidates.any():
-        return []
-    alert_file = work / "alerts-only.yml"
-    alert_file.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
-    needed: set[str] = set()
-    history = 0.0
-    for group in groups:
+    """promtool over windows around the steps where an alert expression holds, one alert at
+    a time: alerts do not read each other, and each then needs only its own inputs and
+    look-back around its own candidate steps (a volume alert's 90-minute look-back is not
+    paid around every share spike)."""
+    jobs: list[tuple[Path, list[Series], np.ndarray, tuple[int, int, int]]] = []
+    for group in rules.alert_groups:
         for rule in group["rules"]:
-            needed |= referenced(str(rule["expr"]), set(by_name))
-            history = max(history, history_needed(str(rule["expr"]), rule.get("for")))
-    inputs = [s for name in sorted(needed) for s in by_name[name]]
-    kept = max((parse_duration(str(r.get("keep_firing_for", "0s")))
-                for g in groups for r in g["rules"]), default=0.0)
-    candidates = kept_on(candidates, int(kept // STEP))
-    spans = windows(candidates, int(history // STEP) + 2, steps)
-    say(f"alerting rules: {sum(len(g['rules']) for g in groups)} alerts in "
-        f"{len(spans)} windows, {int(sum(c - a for a, _, c in spans))} of {steps} steps")
+            name = rule["alert"]
+            if name in always or not candidates.get(name, np.zeros(1, bool)).any():
+                continue
+            # Annotations are dropped: their templates (which may query) change no firing.
+            bare = {k: v for k, v in rule.items() if k != "annotations"}
+            alert_file = work / f"alert-{name}.yml"
+            alert_file.write_text(yaml.safe_dump(
+                {"groups": [{"name": group["name"], "rules": [bare]}]}, sort_keys=False),
+                encoding="utf-8")
+            needed = referenced(str(rule["expr"]), set(by_name))
+            inputs = [s for n in sorted(needed) for s in by_name[n]]
+            history = history_needed(str(rule["expr"]), rule.get("for"))
+            kept = parse_duration(str(rule.get("keep_firing_for", "0s")))
+            held = kept_on(candidates[name], int(kept // STEP))
+            jobs += [(alert_file, inputs, held, span)
+                     for span in windows(held, int(history // STEP) + 2, steps)]
+    if not jobs:
+        return []
+    say(f"alerting rules: {len(jobs)} windows of single alerts, "
+        f"{int(sum(c - a for *_, (a, _, c) in jobs))} steps")
 
-    def run(window: tuple[int, int, int]) -> list[Firing]:
-        first, exact, end = window
+    def run(job: tuple[Path, list[Series], np.ndarray, tuple[int, int, int]]) -> list[Firing]:
+        alert_file, inputs, held, (first, exact, end) = job
         sliced = [Series(s.name, s.labels, s.values[first:end]) for s in inputs]
         sliced = [s for s in sliced if not np.all(np.isnan(s.values))]
-        query = [st - first for st in range(exact, end) if candidates[st]]
+        query = [st - first for st in range(exact, end) if held[st]]
         found = evaluate([alert_file], sliced, end - first, int(STEP), query_steps=query)
         return [Firing(f.step + first, f.alertname, f.labels) for f in found]
 
     with ThreadPoolExecutor(workers) as pool:
-        return [f for chunk in pool.map(run, spans) for f in chunk]
+        return [f for chunk in pool.map(run, jobs) for f in chunk]
