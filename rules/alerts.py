@@ -146,8 +146,16 @@ def health_alerts(s: Settings) -> list[Rule]:
         _alert(s, "PaymentExporterDown", f"up{{{job}}} == 0",
                "txwatch exporter is down or not scraped",
                "Prometheus cannot scrape the txwatch exporter {{ $labels.instance }} "
-               "(up = {{ $value }}); no payment alert can be trusted until it is back.",
+               "(up = {{ $value }}): what is pushed to it is refused until it is back, and "
+               "with a single replica no payment alert can be trusted.",
                for_="1m", labels=ALL),
+        _alert(s, "PaymentExportersAllDown", f"max by (job) (up{{{job}}}) == 0",
+               "Every txwatch exporter replica is down",
+               "No exporter replica of the job answers scrapes: the payment alerts have no "
+               "data. Not notified by itself (each replica pages as PaymentExporterDown); "
+               "it is what silences the payment alerts in Alertmanager, so losing one of "
+               "several replicas mutes nothing.",
+               for_="1m", labels={"severity": "info", "status": "all"}),
         _alert(s, "PaymentExporterAbsent", f"absent(up{{{job}}})",
                "No txwatch scrape target in Prometheus",
                f"Prometheus has no up series for job {s.job} (absent = {{{{ $value }}}}): the "

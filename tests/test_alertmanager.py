@@ -45,10 +45,11 @@ def test_amtool_routes(labels, receiver):
                   f"--verify.receivers={wrong}", *labels).returncode != 0
 
 
-def _post(am: str, labels: dict[str, str]) -> None:
+def _post(am: str, labels: dict[str, str], minutes: int = 10) -> None:
     now = datetime.now(UTC)
     body = [{"labels": labels, "annotations": {"summary": "test"},
-             "startsAt": now.isoformat(), "endsAt": (now + timedelta(minutes=10)).isoformat()}]
+             "startsAt": (now - timedelta(minutes=1)).isoformat(),
+             "endsAt": (now + timedelta(minutes=minutes)).isoformat()}]
     requests.post(f"{am}/api/v2/alerts", json=body, timeout=5).raise_for_status()
 
 
@@ -95,10 +96,24 @@ def test_inhibition_in_a_real_alertmanager(tmp_path):
                    "status": "denied"})
         _wait(lambda: _inhibited(am, "PaymentRatioHighSlow", "failed"))
         assert not _inhibited(am, "PaymentRatioHighSlow", "denied")  # other status: delivered
+        # One replica of several down pages about itself and mutes no payment alert ...
+        _post(am, {**base, "alertname": "PaymentExporterDown", "severity": "critical",
+                   "status": "all", "instance": "e:2"})
+        time.sleep(1.0)
+        assert not _inhibited(am, "PaymentRatioHighSlow", "denied")
+        assert not _inhibited(am, "PaymentRatioHighFast", "failed")
+        # ... every replica down mutes them all.
+        _post(am, {**base, "alertname": "PaymentExportersAllDown", "severity": "info",
+                   "status": "all"})
+        _wait(lambda: _inhibited(am, "PaymentRatioHighSlow", "denied"))
+        assert _inhibited(am, "PaymentRatioHighFast", "failed")
+        assert not _inhibited(am, "PaymentExporterDown", "all")
+        _post(am, {**base, "alertname": "PaymentExportersAllDown", "severity": "info",
+                   "status": "all"}, minutes=0)  # resolved: the payment alerts come back
+        _wait(lambda: not _inhibited(am, "PaymentRatioHighSlow", "denied"))
         _post(am, {**base, "alertname": "PaymentDataStale", "severity": "critical",
                    "status": "all"})
         _wait(lambda: _inhibited(am, "PaymentRatioHighSlow", "denied"))  # no data: all quiet
         assert _inhibited(am, "PaymentRatioHighFast", "failed")
-        assert not _inhibited(am, "PaymentDataStale", "all")
     finally:
         stop_process(proc)

@@ -268,9 +268,10 @@ def test_cli_renders_job_and_runbook_everywhere(tmp_path):
                     readers.add(rule.get("alert") or rule.get("record"))
                 if "alert" in rule:
                     assert rule["annotations"]["runbook_url"] == f"{base}#{rule['alert'].lower()}"
-    assert {"PaymentDataStale", "PaymentExporterDown", "PaymentExporterAbsent"} <= readers
+    assert {"PaymentDataStale", "PaymentExporterDown", "PaymentExportersAllDown",
+            "PaymentExporterAbsent"} <= readers
     # 6 recording rules read the two counters; every paging alert reads them directly
-    assert len(readers) == 14
+    assert len(readers) == 15
     shutil.copy(RULES / "thresholds.yml", out)
     check = subprocess.run([require_binary("promtool"), "check", "rules",
                             *map(str, sorted(out.glob("*.yml")))], capture_output=True, text=True)
