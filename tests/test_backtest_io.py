@@ -216,13 +216,27 @@ def test_backtest_cli_json(tmp_path):
     assert doc["data"]["start"] == "2025-01-06T00:00:00+00:00"
     a, b = doc["rule_sets"]["A"], doc["rule_sets"]["B"]
     assert a["score"]["caught"] == a["score"]["incidents"] == doc["incidents"] == 3
-    assert {"recall", "precision", "false_per_day", "median_delay"} <= set(a["score"])
+    assert {"recall", "precision", "false_per_day", "median_delay", "false_pages_per_week",
+            "false_warnings_per_day", "pages_per_incident", "notifications_per_day"} \
+        <= set(a["score"])
     assert a["always_firing"] == ["Watchdog"] and b["always_firing"] == []
-    assert a["episodes"] == len(a["episode_list"]) >= a["paging_episodes"] > 0
-    first = a["episode_list"][0]
+    listed = a["episode_list"]
+    assert a["episodes"] == len(listed) >= a["pages"] + a["warnings"] > 0
+    assert a["pages"] == sum(e["paging"] for e in listed) == sum(
+        e["severity"] == "critical" and e["alertname"] != "Watchdog" for e in listed)
+    assert a["warnings"] == sum(e["severity"] == "warning" for e in listed)
+    first = listed[0]
     assert pd.Timestamp(first["start"]) <= pd.Timestamp(first["end"])
     assert {e["alertname"] for e in b["episode_list"]} == {"AnyFailed"}
-    assert doc["comparison"]["caught"] == {"A": 3, "B": b["score"]["caught"]}
+    comparison = doc["comparison"]
+    assert comparison["figures"]["caught"] == {"A": "3/3", "B": f"{b['score']['caught']}/3"}
+    assert comparison["figures"]["pages"] == {"A": a["pages"], "B": 0}
+    labels = json.loads(paths["incidents"].read_text())["incidents"]
+    assert [r["incident"] for r in comparison["incidents"]] == [
+        f"{i['kind']} {i['start'][:16].replace('T', ' ')}" for i in labels]
+    # no alert is in both rule sets: every notifying episode of each side is only its own
+    assert len(comparison["episodes"]["disappear"]) == a["pages"] + a["warnings"]
+    assert len(comparison["episodes"]["appear"]) == b["warnings"] > 0
     assert doc["elapsed_seconds"] >= a["seconds"] + b["seconds"] > 0
 
 
