@@ -73,8 +73,9 @@ def chart(results: list[Result], incidents: list[Incident] | None, path: Path) -
     ax.set_ylabel("volume / min")
     ax.legend(loc="upper left", fontsize=7)
     title = " vs ".join(f"{n} = {r.rules.name}" for n, r in zip(names, results, strict=False))
+    bands = "; A fires in the top band, B in the one below" if len(results) > 1 else ""
     fig.suptitle(f"backtest {title or 'of ' + str(first.rules)}: shaded = alert firing "
-                 "(red critical, amber warning), black bars = labelled incidents")
+                 f"(red critical, amber warning){bands}; black bars = labelled incidents")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

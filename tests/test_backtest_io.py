@@ -208,7 +208,8 @@ def test_backtest_cli_json(tmp_path):
     b_rules.write_text(B_RULES)
     out = subprocess.run([sys.executable, "-m", "txwatch.replay", "backtest", "--json",
                           "--data", str(paths["transactions"]), str(paths["auth_codes"]),
-                          "--incidents", str(paths["incidents"]), "--rules-b", str(b_rules)],
+                          "--incidents", str(paths["incidents"]), "--rules-b", str(b_rules),
+                          "--report", str(tmp_path / "report")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)  # the whole of stdout is one document
@@ -237,6 +238,12 @@ def test_backtest_cli_json(tmp_path):
     # no alert is in both rule sets: every notifying episode of each side is only its own
     assert len(comparison["episodes"]["disappear"]) == a["pages"] + a["warnings"]
     assert len(comparison["episodes"]["appear"]) == b["warnings"] > 0
+    # one report: the A/B table, each incident's delays, the episodes only one side has
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert page.count("<h2>A/B</h2>") == 1 and page.count("<img") == 1
+    assert f"Episodes only in B (new with B): {b['warnings']}" in page
+    for row in comparison["incidents"]:
+        assert f"<td>{row['incident']}</td><td>{row['A']}</td>" in page
     assert doc["elapsed_seconds"] >= a["seconds"] + b["seconds"] > 0
 
 
