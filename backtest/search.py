@@ -10,11 +10,15 @@ union of those knobs' episodes in those runs, plus those of the alerts no knob d
 :func:`txwatch.backtest.scoring.score` and checks the chosen mix with one more backtest.
 
 The choice, among mixes within the false-page budget (or the least over it, when none is):
-with labelled incidents, the most incidents caught, then paged, then the smallest total
-detection delay, then the fewest false pages and warnings, then the most sensitive values
-(a knob no labelled incident needed gets the lowest limit that adds no false alarm, not the
-highest, which would leave it blind to incidents the history does not show). Without
-labels every episode counts as false: the most sensitive mix within the budget. A
+with labelled incidents, the most incidents caught, then paged, then the lowest *cost* in
+data minutes: the detection delays (under ``GOOD_DELAY`` counting as ``GOOD_DELAY``: a
+minute saved on a spike already paged within three is not worth a limit at the edge of the
+noise), plus ``REFIRE_MINUTES`` for every page beyond the first about one incident (an
+alert that resolves and fires again), plus ``FALSE_PAGE_MINUTES`` per false page and
+``FALSE_WARNING_MINUTES`` per false warning (within the budget, still not free); then the
+mix closest to the current table (a knob the history gives no reason to move stays where
+the operator put it). Without labels every episode counts as false,
+so only the budget can be judged: the mix closest to the current table within it. A
 coordinate search (one knob at a time, until no change helps) from a few starting mixes
 keeps the work small; every mix it scores is exact.
 """
@@ -29,6 +33,10 @@ from txwatch.backtest.scoring import Episode, Score
 from txwatch.backtest.table import PREFIX, Key
 
 MAX_SWEEPS = 20
+GOOD_DELAY = 3  # data minutes: the detection bar for spikes and full outages
+REFIRE_MINUTES = 5  # what one more page about the same incident costs, in delay
+FALSE_PAGE_MINUTES = 30
+FALSE_WARNING_MINUTES = 5
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,13 @@ def knob_of(episode: Episode, margins: dict[str, list[tuple[str, str]]],
     return Knob(family, label, value, which) if value is not None else None
 
 
+def cost(s: Score) -> float:
+    """Delays, re-fires and false alerts in data minutes (module docstring)."""
+    return (sum(max(d, GOOD_DELAY) for d in s.delays)
+            + REFIRE_MINUTES * sum(max(0, p - 1) for p in s.pages)
+            + FALSE_PAGE_MINUTES * s.false_critical + FALSE_WARNING_MINUTES * s.false_warning)
+
+
 Choice = dict[Knob, int]  # knob -> index of the candidate run it takes its value from
 
 
@@ -102,22 +117,22 @@ def combine(choice: Choice, by_run: Sequence[dict[Knob | None, list[Episode]]]
 
 
 def search(options: dict[Knob, list[int]], evaluate: Callable[[Choice], Score],
-           budget: Budget, labelled: bool, sensitivity: Callable[[Knob, int], int],
+           budget: Budget, labelled: bool, distance: Callable[[Knob, int], float],
            starts: list[Choice]) -> tuple[Choice, Score]:
     """The best mix found by coordinate search from each start (module docstring).
-    ``sensitivity(knob, run)`` ranks a knob's candidate values: 0 = the lowest limit."""
+    ``distance(knob, run)`` says how far a knob's value in that run is from the current
+    table's (0: the same)."""
     seen: dict[tuple[tuple[Knob, int], ...], tuple[tuple[float, ...], Score]] = {}
 
     def key(choice: Choice) -> tuple[tuple[float, ...], Score]:
         frozen = tuple(sorted(choice.items(), key=lambda kv: kv[0].title))
         if frozen not in seen:
             s = evaluate(choice)
-            rank = sum(sensitivity(k, r) for k, r in choice.items())
+            moved = round(sum(distance(k, r) for k, r in choice.items()), 9)
             order: tuple[float, ...] = (round(budget.excess(s), 9),)
             if labelled:
-                order += (-s.caught, -s.paged, sum(s.delays), s.false_critical,
-                          s.false_warning)
-            order += (rank,)
+                order += (-s.caught, -s.paged, cost(s))
+            order += (moved,)
             seen[frozen] = (order, s)
         return seen[frozen]
 

@@ -16,6 +16,7 @@ the false-page budget and one last backtest of the chosen table is the judge.
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -78,8 +79,9 @@ def knobs(table: Table) -> list[Knob]:
 
 
 def ladder(which: str, rungs: int) -> list[float]:
+    """``rungs`` margins spaced evenly in log scale, two significant digits each."""
     low, high = LADDER[which]
-    return [float(v) for v in np.geomspace(low, high, rungs)] if rungs > 1 else [low]
+    return [float(f"{v:.2g}") for v in np.geomspace(low, high, rungs)] if rungs > 1 else [low]
 
 
 def _capped(table: Table, knob: Knob, value: float) -> float:
@@ -168,15 +170,17 @@ def tune(data: Dataset, rules: Path, table_path: Path, incidents: list[Incident]
             return score(combine(choice, by_run), scored, data.start, steps)
 
         def limit(knob: Knob, index: int) -> float:
-            return max(cands[index].margins[knob], cands[index].floors[knob])
+            return max(cands[index].margins[knob], cands[index].floors[knob], 1e-9)
 
-        ranks = {k: sorted(range(len(cands)), key=lambda i, k=k: limit(k, i)) for k in found}
+        def distance(knob: Knob, index: int) -> float:  # 0 for the current table's value
+            return abs(math.log(limit(knob, index) / limit(knob, 0)))
+
         options = {k: list(range(len(cands))) for k in found}
-        starts = [{k: ranks[k][-1] for k in found}, dict.fromkeys(found, 0),
-                  dict.fromkeys(found, 1)]
+        least = {k: max(options[k], key=lambda i, k=k: limit(k, i)) for k in found}
+        starts = [dict.fromkeys(found, 0), least, dict.fromkeys(found, 1)]
         say("searching mixes of the candidates")
         choice, predicted = search(options, evaluate, budget, incidents is not None,
-                                   lambda k, i: ranks[k].index(i), starts)
+                                   distance, starts)
         changes = _changes(table, {k: cands[i] for k, i in choice.items()}, normals)
         text = table.with_values(changes)
         after = backtest("tuned", text)

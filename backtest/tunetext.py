@@ -13,14 +13,17 @@ from txwatch.history.analyze import COLUMNS, FALLING, statistics, suggest
 from txwatch.history.dataset import Dataset
 
 NO_LABELS = ("no labelled incidents (--incidents): every alert episode counts as false, so "
-             "tune can only bound false pages; it picked the most sensitive table within the "
-             "budget and cannot tell whether incidents are still caught")
+             "tune can only bound false pages; it changed the table only as far as the budget "
+             "required and cannot tell whether incidents are still caught")
 TUNE_COLUMNS = {
     "current": "the value in the table now",
     "statistics": "what the share statistics of this history suggest (txwatch-replay "
                   "analyze): normal = pooled share rounded up; margin = robust limit of the "
                   "5m (fast) / 30m (slow) share above normal x factor",
-    "tuned": "the value tune chose: the candidate whose backtest fits the budget best",
+    "tuned": "the value tune chose: within the budget, the most incidents caught and paged, "
+             "then the lowest cost in data minutes (delays, 3 or less counting as 3; 5 per "
+             "page beyond the first about an incident; 30 per false page, 5 per false "
+             "warning), then the least change from the current table",
 }
 
 

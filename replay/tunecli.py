@@ -109,10 +109,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         return 2
     try:
         data = _history(args)
-    except (ValueError, OSError) as error:  # unreadable files, bad times, Prometheus refusals
-        print(f"tune: {error}", file=sys.stderr)
+        incidents = load_incidents(args.incidents) if args.incidents else None
+    except (ValueError, KeyError, OSError) as error:  # unreadable files or labels, bad
+        print(f"tune: {error!r}", file=sys.stderr)  # times, Prometheus refusals
         return 2
-    incidents = load_incidents(args.incidents) if args.incidents else None
     budget = Budget(args.max_false_pages_per_week, args.max_false_warnings_per_day)
     bar = tqdm(desc="tune", file=sys.stderr, unit="backtest", total=args.rungs + 4)
 

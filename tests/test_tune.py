@@ -114,18 +114,26 @@ def test_search_mixes_candidates_within_the_budget():
                                     origin, steps)
 
     options = {failed: [0, 1, 2], denied: [0, 1, 2]}
-    least = {failed: 2, denied: 2}
     budget = Budget(pages_per_week=1, warnings_per_day=1)
-    choice, s = search(options, evaluate(True), budget, True, lambda k, r: r, [least])
+
+    def from_current(current: int):  # distance of a run's values from the current table's
+        return lambda knob, run: abs(run - current)
+
+    starts = [{failed: 0, denied: 0}, {failed: 2, denied: 2}]
+    choice, s = search(options, evaluate(True), budget, True, from_current(0), starts)
     # failed: caught with no false page at run 1; denied: the warning is false, run 2 is quiet
     assert choice == {failed: 1, denied: 2}
     assert (s.caught, s.false_critical, s.false_warning) == (1, 0, 0)
-    # without labels the incident's own page is false; the budget allows it and one warning
-    choice, s = search(options, evaluate(False), budget, False, lambda k, r: r, [least])
+    # without labels only the budget is judged: the nearest mix to the current table (run 0,
+    # 6 false pages) within it; the incident's own page counts as false, one page is allowed
+    choice, s = search(options, evaluate(False), budget, False, from_current(0), starts)
     assert choice == {failed: 1, denied: 1} and (s.false_critical, s.false_warning) == (1, 1)
     tight = Budget(pages_per_week=0, warnings_per_day=0)
-    choice, s = search(options, evaluate(False), tight, False, lambda k, r: r, [least])
+    choice, s = search(options, evaluate(False), tight, False, from_current(0), starts)
     assert choice == {failed: 2, denied: 2} and s.false_critical == 0
+    # a current table already within the budget stays as it is without labels
+    choice, s = search(options, evaluate(False), budget, False, from_current(2), starts)
+    assert choice == {failed: 2, denied: 2}
 
 
 # ---- analyze --------------------------------------------------------------------------------
@@ -176,7 +184,14 @@ def test_tune_refuses_bad_input_and_writes_nothing(tmp_path, capsys):
                  str(tmp_path / "missing.yml"), "--out", str(out)]) == 2
     assert main(["tune", "--data", str(paths["transactions"]),
                  "--out", str(tmp_path / "no" / "t.yml")]) == 2
-    assert "no threshold table" in capsys.readouterr().err and not out.exists()
+    broken = tmp_path / "incidents.json"
+    broken.write_text('{"incidents": [{"start": "2025-01-06 00:00"}]}')
+    assert main(["tune", "--data", str(paths["transactions"]), "--incidents", str(broken),
+                 "--out", str(out)]) == 2
+    assert main(["tune", "--prometheus", "http://127.0.0.1:9", "--start", "not a time",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no threshold table" in err and "KeyError" in err and not out.exists()
 
 
 # ---- end to end -----------------------------------------------------------------------------
@@ -243,3 +258,14 @@ def test_history_read_back_from_prometheus_equals_the_csv(tmp_path):
     assert got.transactions.to_numpy().tolist() == data.transactions.to_numpy().tolist()
     assert got.auth_codes.to_numpy().tolist() == data.auth_codes.to_numpy().tolist()
     assert bool(got.pushed.all())
+
+
+def test_cost_weighs_refires_and_false_alerts_against_delay():
+    from txwatch.backtest.scoring import Score
+    from txwatch.backtest.search import cost
+
+    early_but_refiring = Score(delays=[4], pages=[3])  # 2 pages beyond the first
+    later_once = Score(delays=[8], pages=[1])
+    assert cost(early_but_refiring) == 4 + 2 * 5 > cost(later_once) == 8
+    assert cost(Score(delays=[0, 1], pages=[1, 1])) == 6  # under 3 minutes counts as 3
+    assert cost(Score(false_critical=1, false_warning=2)) == 30 + 2 * 5
