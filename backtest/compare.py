@@ -22,6 +22,9 @@ _FIGURES: list[tuple[str, str]] = [
     ("false_critical", "false pages"), ("false_pages_per_week", "false pages / week"),
     ("false_warning", "false warnings"), ("false_warnings_per_day", "false warnings / day"),
     ("precision", "precision")]
+# meaningless without labelled incidents (scored against none, every episode is false)
+_LABELLED_ONLY = frozenset({"caught", "paged", "median_delay", "pages_per_incident",
+                            "precision"})
 
 
 def _counts(r: Result) -> dict[str, Any]:
@@ -35,10 +38,12 @@ def figures(r: Result) -> dict[str, Any]:
     out: dict[str, Any] = {"rules": str(r.rules), **_counts(r)}
     if r.score is not None:
         for key, _title in _FIGURES:
-            value = getattr(r.score, key)
-            out[key] = round(value, 2) if isinstance(value, float) else value
-        out["caught"] = f"{r.score.caught}/{r.score.incidents}"
-        out["paged"] = f"{r.score.paged}/{r.score.incidents}"
+            if r.score.incidents or key not in _LABELLED_ONLY:
+                value = getattr(r.score, key)
+                out[key] = round(value, 2) if isinstance(value, float) else value
+        if r.score.incidents:
+            out["caught"] = f"{r.score.caught}/{r.score.incidents}"
+            out["paged"] = f"{r.score.paged}/{r.score.incidents}"
     return out
 
 

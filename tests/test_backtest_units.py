@@ -262,3 +262,12 @@ def test_comparison_delays_and_episodes_only_one_side_has():
     assert doc["figures"]["false_critical"] == {"A": 1, "B": 1}
     text = "\n".join(comparison_lines(a, b))
     assert "denied_spike 2025-01-01 10:00" in text and "episodes only in B (new with B): 2" in text
+
+
+def test_comparison_without_labels_shows_no_detection_figures():
+    from txwatch.backtest.compare import figures
+
+    crit = {"status": "failed", "severity": "critical"}
+    found = figures(_result("a", [Episode("Fast", crit, 5, 6)], []))
+    assert found["false_critical"] == 1 and found["pages"] == 1
+    assert not {"caught", "paged", "median_delay", "precision"} & set(found)
