@@ -2,13 +2,19 @@
 
 Definitions (also in docs/runbook.md, "Backtesting"):
 * an *episode* is a maximal run of consecutive steps in which one alert (name + labels) fires;
-* *paging* episodes are those of severity critical or warning, Watchdog excluded;
-* an incident is *caught* when a paging episode about one of its statuses (or about
+* a *page* is a critical episode (Alertmanager routes critical to the pager), a *warning*
+  a warning episode (routed to chat); both *notify*; Watchdog and info alerts do not;
+* an incident is *caught* when a notifying episode about one of its statuses (or about
   ``status="all"``) is firing at some point between its start and its end + grace;
-  the delay is first firing step - start, in data minutes (0 if already firing);
-* a paging episode is *false* when it overlaps no incident window it is about
+  the delay is first firing step - start, in data minutes (0 if already firing); it is
+  *paged* when a critical one is;
+* a notifying episode is *false* when it overlaps no incident window it is about
   ([start, end + grace]); overlapping false episodes are merged into one *false alert
-  episode* (what an operator experiences as one page storm).
+  episode* (what an operator experiences as one page storm);
+* *notifications* are what Alertmanager would send: one per alert group (the route's
+  ``group_by``: alertname and status; auth-code alerts of several codes share one group)
+  per span in which any alert of the group fires. Repeats while an alert keeps firing,
+  resolved messages and inhibition are not counted.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import pandas as pd
 
 from txwatch.prom.promtool import Firing
 
-PAGING = frozenset({"critical", "warning"})
+NOTIFYING = frozenset({"critical", "warning"})
 GRACE_MINUTES = 60
 
 
@@ -47,34 +53,53 @@ class Episode:
         return self.labels.get("severity", "")
 
     @property
+    def notifies(self) -> bool:
+        """Reaches a person: the pager (critical) or chat (warning)."""
+        return self.severity in NOTIFYING and self.alertname != "Watchdog"
+
+    @property
     def paging(self) -> bool:
-        return self.severity in PAGING and self.alertname != "Watchdog"
+        """Pages someone: critical only; a warning is a chat message, not a page."""
+        return self.notifies and self.severity == "critical"
+
+    def about(self) -> str:
+        """``Alert{status=..}`` (and the auth code): what the episode says is wrong."""
+        keys = [k for k in ("status", "auth_code") if k in self.labels]
+        return self.alertname + "{" + ",".join(f"{k}={self.labels[k]}" for k in keys) + "}"
 
 
 @dataclass
 class Score:
     incidents: int = 0
-    caught: int = 0
+    caught: int = 0   # by a page or a warning
+    paged: int = 0    # by a page (critical)
     delays: list[int] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
-    paging_episodes: int = 0
+    critical_episodes: int = 0  # pages
+    warning_episodes: int = 0   # chat messages
+    notifications: int = 0      # alert-group spans (module docstring)
     false_episodes: int = 0
     false_alerts: list[str] = field(default_factory=list)
     days: float = 0.0
-    false_critical: int = 0  # false paging episodes by severity (a page vs a chat message)
+    false_critical: int = 0  # false episodes by severity (a page vs a chat message)
     false_warning: int = 0
     kinds: dict[str, list[int | None]] = field(default_factory=dict)  # delay per incident kind
-    pages: list[int] = field(default_factory=list)  # paging episodes per caught incident
+    pages: list[int] = field(default_factory=list)  # critical episodes per caught incident
+    per_incident: dict[str, dict[str, int | None]] = field(default_factory=dict)
 
     @property
     def recall(self) -> float:
         return self.caught / self.incidents if self.incidents else 1.0
 
     @property
+    def notified_episodes(self) -> int:
+        return self.critical_episodes + self.warning_episodes
+
+    @property
     def precision(self) -> float:
-        if not self.paging_episodes:
+        if not self.notified_episodes:
             return 1.0
-        return 1 - self.false_alert_count / self.paging_episodes
+        return 1 - self.false_alert_count / self.notified_episodes
 
     @property
     def false_alert_count(self) -> int:
@@ -82,7 +107,26 @@ class Score:
 
     @property
     def false_per_day(self) -> float:
+        """Merged false alert episodes (storms) per day."""
         return self.false_episodes / self.days if self.days else 0.0
+
+    @property
+    def false_pages_per_week(self) -> float:
+        return self.false_critical / self.days * 7 if self.days else 0.0
+
+    @property
+    def false_warnings_per_day(self) -> float:
+        return self.false_warning / self.days if self.days else 0.0
+
+    @property
+    def notifications_per_day(self) -> float:
+        return self.notifications / self.days if self.days else 0.0
+
+    @property
+    def pages_per_incident(self) -> float | None:
+        """Critical episodes about the caught incidents / incidents caught: 1 is one page
+        per incident; more means the alert resolved and fired again (or two alerts paged)."""
+        return sum(self.pages) / self.caught if self.caught else None
 
     @property
     def median_delay(self) -> float | None:
@@ -90,7 +134,11 @@ class Score:
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "recall": self.recall, "precision": self.precision,
-                "false_per_day": self.false_per_day, "median_delay": self.median_delay}
+                "false_per_day": self.false_per_day, "median_delay": self.median_delay,
+                "false_pages_per_week": self.false_pages_per_week,
+                "false_warnings_per_day": self.false_warnings_per_day,
+                "notifications_per_day": self.notifications_per_day,
+                "pages_per_incident": self.pages_per_incident}
 
 
 def load_incidents(path: Path) -> list[Incident]:
@@ -123,33 +171,64 @@ def to_episodes(firings: list[Firing]) -> list[Episode]:
     return sorted(episodes, key=lambda e: (e.start, e.alertname))
 
 
+def incident_label(incident: Incident) -> str:
+    return f"{incident.kind} {incident.start:%Y-%m-%d %H:%M}"
+
+
 def _about(episode: Episode, incident: Incident) -> bool:
     status = episode.labels.get("status", "")
     return status == "all" or status in incident.statuses
 
 
+def notifications(episodes: list[Episode]) -> int:
+    """Alertmanager notifications: one per alert group (alertname, status) per span in which
+    any of its alerts fires (spans that touch or overlap are one)."""
+    spans: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    for e in episodes:
+        if e.notifies:
+            spans[(e.alertname, e.labels.get("status", ""))].append((e.start, e.end))
+    count = 0
+    for found in spans.values():
+        last = None
+        for start, end in sorted(found):
+            if last is None or start > last + 1:
+                count += 1
+            last = end if last is None else max(last, end)
+    return count
+
+
 def score(episodes: list[Episode], incidents: list[Incident], origin: pd.Timestamp,
           steps: int, grace: int = GRACE_MINUTES) -> Score:
-    """Score paging episodes against incidents on a timeline starting at ``origin``."""
+    """Score notifying episodes against incidents on a timeline starting at ``origin``.
+    With no incidents every notifying episode is false."""
     result = Score(incidents=len(incidents), days=steps / 1440)
     windows = [(int((i.start - origin) / pd.Timedelta(minutes=1)),
                 int((i.end - origin) / pd.Timedelta(minutes=1)), i) for i in incidents]
-    paging = [e for e in episodes if e.paging]
-    result.paging_episodes = len(paging)
+    notifying = [e for e in episodes if e.notifies]
+    result.critical_episodes = sum(e.paging for e in notifying)
+    result.warning_episodes = len(notifying) - result.critical_episodes
+    result.notifications = notifications(notifying)
     for start, end, incident in windows:
-        delays = [max(0, e.start - start) for e in paging
+        during = [e for e in notifying
                   if _about(e, incident) and e.start <= end + grace and e.end >= start]
-        result.kinds.setdefault(incident.kind, []).append(min(delays) if delays else None)
-        if delays:
+        delay = min((max(0, e.start - start) for e in during), default=None)
+        pages = sum(e.paging for e in during)
+        result.kinds.setdefault(incident.kind, []).append(delay)
+        result.per_incident[incident_label(incident)] = {
+            "delay": delay, "pages": pages, "warnings": len(during) - pages,
+            "page_delay": min((max(0, e.start - start) for e in during if e.paging),
+                              default=None)}
+        if delay is not None:
             result.caught += 1
-            result.delays.append(min(delays))
-            result.pages.append(len(delays))
+            result.paged += pages > 0
+            result.delays.append(delay)
+            result.pages.append(pages)
         else:
-            result.missed.append(f"{incident.kind} {incident.start:%Y-%m-%d %H:%M}")
-    false = [e for e in paging
+            result.missed.append(incident_label(incident))
+    false = [e for e in notifying
              if not any(_about(e, inc) and e.start <= end + grace and e.end >= start
                         for start, end, inc in windows)]
-    result.false_alerts = [f"{e.alertname}{{status={e.labels.get('status')}}} "
+    result.false_alerts = [f"{e.about()} {e.severity} "
                            f"@{(origin + pd.Timedelta(minutes=e.start)):%Y-%m-%d %H:%M} "
                            f"({e.end - e.start + 1} min)" for e in false]
     result.false_critical = sum(e.severity == "critical" for e in false)

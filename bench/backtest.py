@@ -42,7 +42,11 @@ def backtest(files: list[Path], incidents: Path) -> dict[str, object]:
             "recall": score["recall"], "median delay": score["median_delay"],
             "delays": score["delays"], "false episodes": score["false_episodes"],
             "false per day": score["false_per_day"], "precision": score["precision"],
-            "paging episodes": doc["rule_sets"]["A"]["paging_episodes"],
+            "pages": doc["rule_sets"]["A"]["pages"],
+            "warnings": doc["rule_sets"]["A"]["warnings"],
+            "false pages per week": score["false_pages_per_week"],
+            "false warnings per day": score["false_warnings_per_day"],
+            "notifications per day": score["notifications_per_day"],
             "load average before": load}
 
 
@@ -63,8 +67,9 @@ def main() -> int:
                 data / "incidents.json")
     for name, r in results.items():
         print(f"{name:<20} {r['seconds']:6.1f} s  caught {r['caught']}/{r['incidents']}; "
-              f"median delay {r['median delay']}; false episodes {r['false episodes']} "
-              f"({r['false per day']:.2f}/day); precision {r['precision']:.2f}; "
+              f"median delay {r['median delay']}; {r['pages']} pages, {r['warnings']} "
+              f"warnings; false pages {r['false pages per week']:.2f}/week, false warnings "
+              f"{r['false warnings per day']:.2f}/day; precision {r['precision']:.2f}; "
               f"load average before {r['load average before']:.1f}")
     save("backtest", results)
     bar_chart("backtest", list(results), [r["seconds"] for r in results.values()],

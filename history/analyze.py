@@ -1,18 +1,50 @@
-"""Per-status statistics of a transactions CSV and the thresholds they suggest.
+"""Share statistics of a history, and the threshold-table values they suggest.
 
-Rerunnable version of the threshold derivation (docs/runbook.md explains the shipped
-values). For each status: the per-minute share distribution and the share over 5-minute
-and 1-hour windows. Incidents sit in the tails, so suggestions use robust statistics that
-incidents barely move: median + 6 robust standard deviations (1.4826 x MAD) of the
-5-minute share (fast) and of the 1-hour share (slow), never below a floor of 0.3% / 0.2%,
-so that statuses that are 0 outside incidents (failed) still get a sensitive threshold.
+The quick, statistics-only half of ``txwatch-replay tune`` (which then lets the backtest
+judge): ``tune`` tries the values suggested here as one of its candidates, and ``analyze``
+prints them next to the table's current values. Every figure is a share of all
+transactions (statuses) or of all auth codes (codes), so it lies in [0, 1].
+
+Per status and auth code (COLUMNS explains each column in the output):
+* the *normal* is the pooled share over the whole history (its events over all events), the
+  same estimator the rules learn from a week of history (rules/normals.py); the suggested
+  warm-up ``ratio_normal`` is that share rounded up to two significant digits, so the
+  warm-up default is slightly conservative;
+* incidents sit in the tails, so the spread uses robust statistics they barely move: the
+  *high* (for approved: low) limit of the 5-minute and 30-minute shares is the median +
+  (-) 6 robust standard deviations (1.4826 x MAD), clipped to [0, 1];
+* the suggested margins are how far that high limit sits above ``normal x factor`` (the
+  table's factor), at least ``MIN_MARGIN``: what the noise of this history would need.
+  Only windows with enough events count, so a small shop gets no margin suggestion (its
+  noise is chance, which the alerts' confidence bounds already allow for).
+Approved (and auth code 00, which equals it) is a falling metric (a low share is bad): it
+gets a low limit and no suggestion, since the table has no rows for it (a collapse of
+approvals is the volume alerts' case).
 """
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from txwatch.history.dataset import read_frame, to_wide
+
+FALLING = frozenset({"approved", "00"})  # approved, and auth code 00 (= approved)
+MIN_WINDOW_EVENTS = 100  # a window's share counts only with this many events behind it
+MIN_WINDOWS = 20  # fewer such windows: too little volume for a spread (shown as -)
+MIN_MARGIN = {"fast": 0.001, "slow": 0.0005}
+WINDOWS = {"fast": 5, "slow": 30}  # minutes: the fast and slow alerts' windows
+COLUMNS = {
+    "per min": "mean events per minute",
+    "zero min": "fraction of minutes with no event of this label",
+    "normal": "pooled share over the whole history (what the rules learn as the normal)",
+    "p50 5m": f"median share over 5-minute windows (of at least {MIN_WINDOW_EVENTS} events)",
+    "limit 5m": "robust limit of the 5-minute share: median + 6 x 1.4826 x MAD (approved: "
+                "median - ..., a low share is bad), within [0, 1]",
+    "limit 30m": "the same over 30-minute windows (- : fewer than "
+                 f"{MIN_WINDOWS} windows hold enough events)",
+}
 
 
 def minute_table(path: str) -> pd.DataFrame:
@@ -21,44 +53,59 @@ def minute_table(path: str) -> pd.DataFrame:
     return to_wide(frame, label)
 
 
-def _robust_limit(values: pd.Series, k: float = 6.0) -> float:
-    median = float(values.median())
-    mad = float((values - median).abs().median())
-    return median + k * 1.4826 * mad
+def round_up(value: float, digits: int = 2) -> float:
+    """``value`` rounded up to ``digits`` significant digits (0 stays 0)."""
+    if value <= 0:
+        return 0.0
+    scale = 10 ** (digits - 1 - math.floor(math.log10(value)))
+    return math.ceil(value * scale - 1e-9) / scale
 
 
-def analyze(wide: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
-    """Return (statistics table, suggested thresholds per status) of a minute table."""
+def _windowed(counts: pd.Series, total: pd.Series, minutes: int) -> pd.Series:
+    """Shares over sliding windows that hold at least MIN_WINDOW_EVENTS events (a share of
+    a dozen transactions says more about chance than about the merchant)."""
+    events = counts.rolling(minutes).sum()
+    everything = total.rolling(minutes).sum()
+    return (events / everything.where(everything >= MIN_WINDOW_EVENTS)).dropna()
+
+
+def _limit(shares: pd.Series, falling: bool, k: float = 6.0) -> float:
+    if len(shares) < MIN_WINDOWS:
+        return float("nan")
+    middle = float(shares.median())
+    spread = k * 1.4826 * float((shares - middle).abs().median())
+    return min(1.0, max(0.0, middle - spread if falling else middle + spread))
+
+
+def statistics(wide: pd.DataFrame) -> pd.DataFrame:
+    """The columns of COLUMNS for every label of one minute table (statuses or codes)."""
     total = wide.sum(axis=1)
+    everything = float(total.sum())
     rows = []
-    suggestions: dict[str, dict[str, float]] = {}
     for column in wide.columns:
-        minute_share = (wide[column] / total.where(total > 0)).dropna()
-        w5 = (wide[column].rolling(5).sum() / total.rolling(5).sum()).dropna()
-        w60 = (wide[column].rolling(60).sum() / total.rolling(60).sum()).dropna()
-        zero = float((wide[column] == 0).mean())
+        falling = column in FALLING
+        w5, w30 = (_windowed(wide[column], total, m) for m in WINDOWS.values())
         rows.append({
-            "label": column, "mean/min": wide[column].mean(), "std/min": wide[column].std(),
-            "share mean": minute_share.mean(), "share p50": minute_share.quantile(0.5),
-            "share p99": minute_share.quantile(0.99), "5m p99.9": w5.quantile(0.999),
-            "1h p99.5": w60.quantile(0.995), "zero minutes": zero})
-        suggestions[str(column)] = {
-            "ratio_fast": round(max(0.003, _robust_limit(w5)), 4),
-            "ratio_slow": round(max(0.002, _robust_limit(w60)), 4),
-            "ratio_normal": round(float(minute_share.median()), 4),
-        }
-    table = pd.DataFrame(rows).set_index("label")
-    return table, suggestions
+            "label": str(column), "per min": float(wide[column].mean()),
+            "zero min": float((wide[column] == 0).mean()),
+            "normal": float(wide[column].sum()) / everything if everything else 0.0,
+            "p50 5m": float(w5.median()) if not w5.empty else float("nan"),
+            "limit 5m": _limit(w5, falling), "limit 30m": _limit(w30, falling)})
+    return pd.DataFrame(rows).set_index("label")
 
 
-def report(path: str) -> str:
-    wide = minute_table(path)
-    table, suggestions = analyze(wide)
-    total = wide.sum(axis=1)
-    out = [f"{path}: {len(wide)} minutes from {wide.index[0]} to {wide.index[-1]}",
-           f"transactions per minute: mean {total.mean():.1f}, min {total.min()}, "
-           f"max {total.max()}", "", table.to_string(float_format=lambda v: f"{v:.4f}"), "",
-           "suggested thresholds (robust to incidents; compare with rules/thresholds.yml):"]
-    for label, values in suggestions.items():
-        out.append(f"  {label:<18} " + "  ".join(f"{k}={v}" for k, v in values.items()))
-    return "\n".join(out)
+def suggest(stats: pd.DataFrame, factors: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Suggested ``ratio_normal`` and fast / slow margins per label (rising labels only);
+    ``factors`` holds the table's ``ratio_factor`` per label (1 when absent)."""
+    out: dict[str, dict[str, float]] = {}
+    for label, row in stats.iterrows():
+        if label in FALLING:
+            continue
+        base = row["normal"] * factors.get(str(label), 1.0)
+        found = {"ratio_normal": round_up(row["normal"])}
+        for which, column in (("fast", "limit 5m"), ("slow", "limit 30m")):
+            if not math.isnan(row[column]):  # no suggestion without enough volume
+                excess = row[column] - base
+                found[f"ratio_{which}_margin"] = round_up(max(MIN_MARGIN[which], excess))
+        out[str(label)] = found
+    return out

@@ -1,4 +1,4 @@
-"""``txwatch-replay``: push, generate, backfill, backtest and analyze transaction history."""
+"""``txwatch-replay``: push, generate, backfill, backtest, tune and analyze transaction history."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from txwatch import contract
 from txwatch.history.profiles import PROFILES
+from txwatch.replay.tunecli import add_parsers, cmd_analyze, cmd_tune
 from txwatch.resources import rules_dir
 
 
@@ -62,15 +63,15 @@ def parser() -> argparse.ArgumentParser:
     bt.add_argument("--json", action="store_true",
                     help="print one JSON document (scores, episodes, comparison) instead "
                          "of text; progress stays on stderr")
-    an = sub.add_parser("analyze", help="per-status statistics and suggested thresholds")
-    an.add_argument("file")
+    add_parsers(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     return {"push": cmd_push, "generate": cmd_generate, "backfill": cmd_backfill,
-            "backtest": cmd_backtest, "analyze": cmd_analyze}[args.command](args)
+            "backtest": cmd_backtest, "tune": cmd_tune,
+            "analyze": cmd_analyze}[args.command](args)
 
 
 def _progress(iterator, total):  # type: ignore[no-untyped-def]
@@ -117,7 +118,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from txwatch.backtest.run import comparison, comparison_lines, run
+    from txwatch.backtest.compare import comparison, comparison_lines
+    from txwatch.backtest.run import run
     from txwatch.backtest.scoring import load_incidents
 
     started = time.monotonic()
@@ -160,13 +162,6 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if page:
         print(f"report: {page}")
     print(f"finished in {time.monotonic() - started:.1f} s")
-    return 0
-
-
-def cmd_analyze(args: argparse.Namespace) -> int:
-    from txwatch.history.analyze import report
-
-    print(report(args.file))
     return 0
 
 

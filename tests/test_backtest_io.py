@@ -208,7 +208,8 @@ def test_backtest_cli_json(tmp_path):
     b_rules.write_text(B_RULES)
     out = subprocess.run([sys.executable, "-m", "txwatch.replay", "backtest", "--json",
                           "--data", str(paths["transactions"]), str(paths["auth_codes"]),
-                          "--incidents", str(paths["incidents"]), "--rules-b", str(b_rules)],
+                          "--incidents", str(paths["incidents"]), "--rules-b", str(b_rules),
+                          "--report", str(tmp_path / "report")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)  # the whole of stdout is one document
@@ -216,13 +217,33 @@ def test_backtest_cli_json(tmp_path):
     assert doc["data"]["start"] == "2025-01-06T00:00:00+00:00"
     a, b = doc["rule_sets"]["A"], doc["rule_sets"]["B"]
     assert a["score"]["caught"] == a["score"]["incidents"] == doc["incidents"] == 3
-    assert {"recall", "precision", "false_per_day", "median_delay"} <= set(a["score"])
+    assert {"recall", "precision", "false_per_day", "median_delay", "false_pages_per_week",
+            "false_warnings_per_day", "pages_per_incident", "notifications_per_day"} \
+        <= set(a["score"])
     assert a["always_firing"] == ["Watchdog"] and b["always_firing"] == []
-    assert a["episodes"] == len(a["episode_list"]) >= a["paging_episodes"] > 0
-    first = a["episode_list"][0]
+    listed = a["episode_list"]
+    assert a["episodes"] == len(listed) >= a["pages"] + a["warnings"] > 0
+    assert a["pages"] == sum(e["paging"] for e in listed) == sum(
+        e["severity"] == "critical" and e["alertname"] != "Watchdog" for e in listed)
+    assert a["warnings"] == sum(e["severity"] == "warning" for e in listed)
+    first = listed[0]
     assert pd.Timestamp(first["start"]) <= pd.Timestamp(first["end"])
     assert {e["alertname"] for e in b["episode_list"]} == {"AnyFailed"}
-    assert doc["comparison"]["caught"] == {"A": 3, "B": b["score"]["caught"]}
+    comparison = doc["comparison"]
+    assert comparison["figures"]["caught"] == {"A": "3/3", "B": f"{b['score']['caught']}/3"}
+    assert comparison["figures"]["pages"] == {"A": a["pages"], "B": 0}
+    labels = json.loads(paths["incidents"].read_text())["incidents"]
+    assert [r["incident"] for r in comparison["incidents"]] == [
+        f"{i['kind']} {i['start'][:16].replace('T', ' ')}" for i in labels]
+    # no alert is in both rule sets: every notifying episode of each side is only its own
+    assert len(comparison["episodes"]["disappear"]) == a["pages"] + a["warnings"]
+    assert len(comparison["episodes"]["appear"]) == b["warnings"] > 0
+    # one report: the A/B table, each incident's delays, the episodes only one side has
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert page.count("<h2>A/B</h2>") == 1 and page.count("<img") == 1
+    assert f"Episodes only in B (new with B): {b['warnings']}" in page
+    for row in comparison["incidents"]:
+        assert f"<td>{row['incident']}</td><td>{row['A']}</td>" in page
     assert doc["elapsed_seconds"] >= a["seconds"] + b["seconds"] > 0
 
 

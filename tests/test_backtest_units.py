@@ -20,7 +20,7 @@ from txwatch.backtest.ruleset import (
     referenced,
     windows,
 )
-from txwatch.backtest.scoring import Episode, Incident, score, to_episodes
+from txwatch.backtest.scoring import Episode, Incident, notifications, score, to_episodes
 from txwatch.prom.promtool import Firing
 from txwatch.resources import rule_files
 
@@ -167,12 +167,107 @@ def test_score_caught_missed_delays_and_false_episodes():
         ep("Slow", "reversed", "warning", 2003, 2010),
     ]
     s = score(episodes, incidents, origin, steps=2880)
-    assert (s.incidents, s.caught, s.delays) == (3, 2, [3, 60])
+    assert (s.incidents, s.caught, s.paged, s.delays) == (3, 2, 2, [3, 60])
     assert s.missed == ["spike 2025-01-01 16:40"]
-    assert s.paging_episodes == 7 and len(s.false_alerts) == 4 and s.false_episodes == 3
+    # pages are critical episodes only: Watchdog and info never notify, warnings are chat
+    assert (s.critical_episodes, s.warning_episodes, s.notified_episodes) == (5, 2, 7)
+    assert len(s.false_alerts) == 4 and s.false_episodes == 3
+    assert (s.false_critical, s.false_warning) == (3, 1)
+    assert s.false_pages_per_week == 10.5 and s.false_warnings_per_day == 0.5
+    assert s.pages == [1, 1] and s.pages_per_incident == 1.0  # the warning is no page
+    assert s.per_incident["spike 2025-01-01 01:40"] == {"delay": 3, "pages": 1, "warnings": 1,
+                                                         "page_delay": 3}
+    assert s.per_incident["spike 2025-01-01 16:40"]["delay"] is None
+    assert s.notifications == 7 and s.notifications_per_day == 3.5
     assert s.recall == pytest.approx(2 / 3) and s.precision == pytest.approx(1 - 4 / 7)
     assert s.false_per_day == 1.5 and s.median_delay == 31.5
-    assert s.false_alerts[0] == "Fast{status=denied} @2025-01-01 01:50 (3 min)"
+    assert s.false_alerts[0] == "Fast{status=denied} critical @2025-01-01 01:50 (3 min)"
     empty = score([], [], origin, steps=1440)
     assert (empty.recall, empty.precision, empty.median_delay) == (1.0, 1.0, None)
-    assert json.loads(json.dumps(s.as_dict()))["false_per_day"] == 1.5
+    assert empty.pages_per_incident is None
+    doc = json.loads(json.dumps(s.as_dict()))
+    assert doc["false_per_day"] == 1.5 and doc["false_pages_per_week"] == 10.5
+
+
+def test_without_incidents_every_notifying_episode_is_false():
+    origin = pd.Timestamp("2025-01-01 00:00", tz="UTC")
+    episodes = [Episode("Fast", {"status": "failed", "severity": "critical"}, 10, 12),
+                Episode("Slow", {"status": "failed", "severity": "warning"}, 11, 30),
+                Episode("Note", {"status": "failed", "severity": "info"}, 11, 30)]
+    s = score(episodes, [], origin, steps=1440)
+    assert (s.false_critical, s.false_warning, s.false_episodes) == (1, 1, 1)
+    assert s.false_pages_per_week == 7.0 and s.caught == 0
+
+
+def test_severity_decides_page_chat_or_nothing():
+    page = Episode("A", {"severity": "critical"}, 0, 1)
+    chat = Episode("A", {"severity": "warning"}, 0, 1)
+    quiet = Episode("A", {"severity": "info"}, 0, 1)
+    watchdog = Episode("Watchdog", {"severity": "critical"}, 0, 1)
+    assert [(e.paging, e.notifies) for e in (page, chat, quiet, watchdog)] == [
+        (True, True), (False, True), (False, False), (False, False)]
+
+
+def test_notifications_one_per_alert_group_and_span():
+    def ep(code: str, start: int, end: int, name: str = "Codes") -> Episode:
+        return Episode(name, {"status": "denied", "auth_code": code, "severity": "warning"},
+                       start, end)
+    # two codes in one group (alertname, status) overlapping: one notification; a span that
+    # starts the minute after the last one ended continues it; a gap starts a new one
+    episodes = [ep("51", 0, 5), ep("59", 3, 9), ep("51", 10, 12), ep("59", 20, 21),
+                ep("51", 0, 1, name="Other"), Episode("Quiet", {"severity": "info"}, 0, 50)]
+    assert notifications(episodes) == 3
+    assert notifications([]) == 0
+
+
+# ---- A/B comparison -----------------------------------------------------------------------
+
+def _result(name: str, episodes: list[Episode], incidents: list[Incident]):
+    from pathlib import Path
+
+    from txwatch.backtest.run import Result
+    from txwatch.history.dataset import Dataset
+
+    index = pd.date_range("2025-01-01", periods=1440, freq="min", tz="UTC")
+    data = Dataset(pd.DataFrame({"approved": 1}, index=index),
+                   pd.DataFrame({"00": 1}, index=index), pd.Series(True, index=index))
+    return Result(Path(name), data, episodes, [], {},
+                  score(episodes, incidents, index[0], len(index)))
+
+
+def test_comparison_delays_and_episodes_only_one_side_has():
+    from txwatch.backtest.compare import comparison, comparison_lines
+
+    origin = pd.Timestamp("2025-01-01", tz="UTC")
+    incidents = [Incident(origin + pd.Timedelta(minutes=100), origin + pd.Timedelta(minutes=120),
+                          "failed_spike", ("failed",)),
+                 Incident(origin + pd.Timedelta(minutes=600), origin + pd.Timedelta(minutes=610),
+                          "denied_spike", ("denied",))]
+    crit = {"status": "failed", "severity": "critical"}
+    a = _result("a", [Episode("Fast", crit, 104, 110), Episode("Fast", crit, 300, 301),
+                      Episode("Slow", {"status": "denied", "severity": "warning"}, 605, 609)],
+                incidents)
+    b = _result("b", [Episode("Fast", crit, 101, 103), Episode("Fast", crit, 900, 901)],
+                incidents)
+    doc = comparison(a, b)
+    assert doc["incidents"] == [
+        {"incident": "failed_spike 2025-01-01 01:40", "A": 4, "B": 1, "difference": -3,
+         "pages A": 1, "pages B": 1},
+        {"incident": "denied_spike 2025-01-01 10:00", "A": 5, "B": None, "difference": None,
+         "pages A": 0, "pages B": 0}]
+    # 104-110 and 101-103 do not overlap: different episodes, so each side has it alone
+    assert [x.split()[1] for x in doc["episodes"]["disappear"]] == ["01:44", "05:00", "10:05"]
+    assert [x.split()[1] for x in doc["episodes"]["appear"]] == ["01:41", "15:00"]
+    assert doc["figures"]["caught"] == {"A": "2/2", "B": "1/2"}
+    assert doc["figures"]["false_critical"] == {"A": 1, "B": 1}
+    text = "\n".join(comparison_lines(a, b))
+    assert "denied_spike 2025-01-01 10:00" in text and "episodes only in B (new with B): 2" in text
+
+
+def test_comparison_without_labels_shows_no_detection_figures():
+    from txwatch.backtest.compare import figures
+
+    crit = {"status": "failed", "severity": "critical"}
+    found = figures(_result("a", [Episode("Fast", crit, 5, 6)], []))
+    assert found["false_critical"] == 1 and found["pages"] == 1
+    assert not {"caught", "paged", "median_delay", "precision"} & set(found)
