@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from txwatch.backtest.notify import notifications
 from txwatch.backtest.run import Result
-from txwatch.backtest.scoring import Episode, notifications
+from txwatch.backtest.scoring import Episode
 
 # (Score attribute and key in the JSON document, row title)
 _FIGURES: list[tuple[str, str]] = [

@@ -11,11 +11,11 @@ from typing import Any
 import pandas as pd
 
 from txwatch.backtest.engine import evaluate_history
+from txwatch.backtest.notify import notifications
 from txwatch.backtest.scoring import (
     Episode,
     Incident,
     Score,
-    notifications,
     score,
     to_episodes,
 )

@@ -12,7 +12,7 @@ Definitions (also in docs/runbook.md, "Backtesting"):
   ([start, end + grace]); overlapping false episodes are merged into one *false alert
   episode* (what an operator experiences as one page storm);
 * *notifications* are what Alertmanager would send: one per alert group (the route's
-  ``group_by``: alertname and status; auth-code alerts of several codes share one group)
+  ``group_by``: alertname and job; the statuses and codes of one alert share one group)
   per span in which any alert of the group fires. Repeats while an alert keeps firing,
   resolved messages and inhibition are not counted.
 """
@@ -27,6 +27,7 @@ from statistics import median
 
 import pandas as pd
 
+from txwatch.backtest.notify import group_spans
 from txwatch.prom.promtool import Firing
 
 NOTIFYING = frozenset({"critical", "warning"})
@@ -180,23 +181,6 @@ def _about(episode: Episode, incident: Incident) -> bool:
     return status == "all" or status in incident.statuses
 
 
-def notifications(episodes: list[Episode]) -> int:
-    """Alertmanager notifications: one per alert group (alertname, status) per span in which
-    any of its alerts fires (spans that touch or overlap are one)."""
-    spans: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
-    for e in episodes:
-        if e.notifies:
-            spans[(e.alertname, e.labels.get("status", ""))].append((e.start, e.end))
-    count = 0
-    for found in spans.values():
-        last = None
-        for start, end in sorted(found):
-            if last is None or start > last + 1:
-                count += 1
-            last = end if last is None else max(last, end)
-    return count
-
-
 def score(episodes: list[Episode], incidents: list[Incident], origin: pd.Timestamp,
           steps: int, grace: int = GRACE_MINUTES) -> Score:
     """Score notifying episodes against incidents on a timeline starting at ``origin``.
@@ -207,12 +191,14 @@ def score(episodes: list[Episode], incidents: list[Incident], origin: pd.Timesta
     notifying = [e for e in episodes if e.notifies]
     result.critical_episodes = sum(e.paging for e in notifying)
     result.warning_episodes = len(notifying) - result.critical_episodes
-    result.notifications = notifications(notifying)
+    spans = group_spans(notifying)
+    result.notifications = len(spans)
     for start, end, incident in windows:
         during = [e for e in notifying
                   if _about(e, incident) and e.start <= end + grace and e.end >= start]
         delay = min((max(0, e.start - start) for e in during), default=None)
-        pages = sum(e.paging for e in during)
+        pages = sum(1 for x in spans if x.paging and ("all" in x.statuses or x.statuses
+                    & set(incident.statuses)) and x.start <= end + grace and x.end >= start)
         result.kinds.setdefault(incident.kind, []).append(delay)
         result.per_incident[incident_label(incident)] = {
             "delay": delay, "pages": pages, "warnings": len(during) - pages,

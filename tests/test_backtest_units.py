@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from txwatch.backtest.notify import GROUP_BY, notifications
 from txwatch.backtest.ruleset import (
     RecordingRule,
     history_needed,
@@ -20,7 +21,7 @@ from txwatch.backtest.ruleset import (
     referenced,
     windows,
 )
-from txwatch.backtest.scoring import Episode, Incident, notifications, score, to_episodes
+from txwatch.backtest.scoring import Episode, Incident, score, to_episodes
 from txwatch.prom.promtool import Firing
 from txwatch.resources import rule_files
 
@@ -178,7 +179,8 @@ def test_score_caught_missed_delays_and_false_episodes():
     assert s.per_incident["spike 2025-01-01 01:40"] == {"delay": 3, "pages": 1, "warnings": 1,
                                                          "page_delay": 3}
     assert s.per_incident["spike 2025-01-01 16:40"]["delay"] is None
-    assert s.notifications == 7 and s.notifications_per_day == 3.5
+    # grouped by alertname: Fast{failed} and Fast{denied} overlap, one notification
+    assert s.notifications == 6 and s.notifications_per_day == 3.0
     assert s.recall == pytest.approx(2 / 3) and s.precision == pytest.approx(1 - 4 / 7)
     assert s.false_per_day == 1.5 and s.median_delay == 31.5
     assert s.false_alerts[0] == "Fast{status=denied} critical @2025-01-01 01:50 (3 min)"
@@ -218,6 +220,18 @@ def test_notifications_one_per_alert_group_and_span():
                 ep("51", 0, 1, name="Other"), Episode("Quiet", {"severity": "info"}, 0, 50)]
     assert notifications(episodes) == 3
     assert notifications([]) == 0
+    # the failed and backend_reversed pages of one incident: one notification
+    both = [Episode("Fast", {"status": s, "severity": "critical"}, 0, 9)
+            for s in ("failed", "backend_reversed")]
+    assert notifications(both) == 1
+
+
+def test_notification_groups_are_the_shipped_routes():
+    import yaml
+
+    from tests.conftest import REPO
+    route = yaml.safe_load((REPO / "alertmanager" / "alertmanager.yml").read_text())["route"]
+    assert set(route["group_by"]) == {*GROUP_BY, "job"}
 
 
 # ---- A/B comparison -----------------------------------------------------------------------

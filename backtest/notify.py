@@ -1,0 +1,70 @@
+"""What Alertmanager would send for a backtest's episodes: one notification per alert group.
+
+The shipped route groups by ``alertname, job`` (``alertmanager/alertmanager.yml``), so the
+statuses of one incident (failed with backend_reversed) arrive as one page, and a receiver
+that deduplicates by group (PagerDuty) keeps it one incident. Pages per incident in the
+backtest are counted in these notifications, not in per-status episodes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Episode(Protocol):
+    """What grouping needs of an episode (:class:`txwatch.backtest.scoring.Episode`)."""
+
+    alertname: str
+    labels: dict[str, str]
+    start: int
+    end: int
+
+    @property
+    def notifies(self) -> bool: ...
+
+    @property
+    def paging(self) -> bool: ...
+
+GROUP_BY = ("alertname",)  # the route's group_by in alertmanager/alertmanager.yml, less job
+
+
+@dataclass(frozen=True)
+class Span:
+    """One alert group's notification span: the alerts of a group (same ``GROUP_BY``
+    labels) firing back to back or overlapping are one notification, listing them all."""
+
+    group: tuple[str, ...]
+    statuses: frozenset[str]
+    start: int
+    end: int
+    paging: bool
+
+
+def group_spans(episodes: list[Episode]) -> list[Span]:
+    """What Alertmanager would send: one notification per alert group per span in which any
+    of its alerts fires (a page when one of them is critical)."""
+    by_group: dict[tuple[str, ...], list[Episode]] = defaultdict(list)
+    for e in episodes:
+        if e.notifies:
+            key = tuple(e.alertname if k == "alertname" else e.labels.get(k, "")
+                        for k in GROUP_BY)
+            by_group[key].append(e)
+    spans: list[Span] = []
+    for key, found in by_group.items():
+        current: list[Episode] = []
+        for e in [*sorted(found, key=lambda x: x.start), None]:
+            if current and (e is None or e.start > max(c.end for c in current) + 1):
+                spans.append(Span(key, frozenset(c.labels.get("status", "") for c in current),
+                                  current[0].start, max(c.end for c in current),
+                                  any(c.paging for c in current)))
+                current = []
+            if e is not None:
+                current.append(e)
+    return sorted(spans, key=lambda x: x.start)
+
+
+def notifications(episodes: list[Episode]) -> int:
+    """Alertmanager notifications (:func:`group_spans`)."""
+    return len(group_spans(episodes))
