@@ -15,9 +15,9 @@ import requests
 
 from tests.conftest import REPO, metric_value
 from txwatch.exporter.config import Config
-from txwatch.exporter.journal import DB_NAME, Journal
 from txwatch.exporter.lockfile import StateDirError
 from txwatch.exporter.parsing import Batch
+from txwatch.exporter.statedb import DB_NAME, StateDB
 from txwatch.exporter.store import Store
 
 TX = "/api/v1/transactions"
@@ -101,7 +101,7 @@ def test_second_exporter_on_the_same_state_dir_refuses_to_start(exporter_process
 
 
 def _fill(path) -> tuple[dict[str, dict[str, int]], list[str]]:
-    store = Store(Config(state_dir=path), lambda: 1_752_400_000.0, Journal(path))
+    store = Store(Config(state_dir=path), lambda: 1_752_400_000.0, StateDB(path))
     keys = [f"k{i}" for i in range(60)]
 
     async def feed() -> None:
@@ -129,7 +129,7 @@ def test_flipped_bytes_are_refused_or_recovered_exactly(tmp_path):
         corrupt[rng.randrange(len(data))] ^= rng.randrange(1, 256)
         (bad / DB_NAME).write_bytes(corrupt)
         try:
-            store = Store(Config(state_dir=bad), lambda: 1_752_400_000.0, Journal(bad))
+            store = Store(Config(state_dir=bad), lambda: 1_752_400_000.0, StateDB(bad))
         except StateDirError as exc:
             assert "corrupt" in str(exc) and "restore" in str(exc)
             outcomes["refused"] += 1

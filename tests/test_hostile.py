@@ -17,7 +17,7 @@ from aiohttp import web
 from tests.conftest import metric_value
 from txwatch.exporter.app import build_app
 from txwatch.exporter.config import Config, Limits
-from txwatch.exporter.journal import Journal
+from txwatch.exporter.statedb import StateDB
 from txwatch.exporter.store import Store
 from txwatch.prom.procs import free_port
 
@@ -159,7 +159,7 @@ def faulty_exporter(tmp_path):
             raise OSError(24, "Too many open files")
 
     config = Config(state_dir=tmp_path, limits=Limits(max_future_seconds=1e10))
-    store = Store(config, time.time, Journal(tmp_path, fault=fault))
+    store = Store(config, time.time, StateDB(tmp_path, fault=fault))
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(build_app(config, store))
     thread = threading.Thread(target=loop.run_forever, daemon=True)

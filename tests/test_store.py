@@ -9,10 +9,10 @@ import os
 import pytest
 
 from txwatch.exporter.config import Config
-from txwatch.exporter.journal import DB_NAME, Journal
 from txwatch.exporter.legacy import JOURNAL_NAME, SNAPSHOT_NAME
 from txwatch.exporter.lockfile import StateDirError
 from txwatch.exporter.parsing import Batch
+from txwatch.exporter.statedb import DB_NAME, StateDB
 from txwatch.exporter.store import KeyConflict, StorageError, Store
 
 NOW = 1_752_400_000.0
@@ -24,7 +24,7 @@ def _batch(status: str, n: int, minute: int = 1_752_327_900) -> Batch:
 
 
 def _store(path, fault=None, **config) -> Store:
-    return Store(Config(state_dir=path, **config), lambda: NOW, Journal(path, fault=fault))
+    return Store(Config(state_dir=path, **config), lambda: NOW, StateDB(path, fault=fault))
 
 
 def test_group_commit_then_recovery_is_exact(tmp_path):
@@ -54,7 +54,7 @@ def test_group_commit_then_recovery_is_exact(tmp_path):
 def test_keys_expire_by_age_and_count_without_loading_them(tmp_path):
     clock = [NOW]
     store = Store(Config(state_dir=tmp_path, idempotency_ttl_seconds=100,
-                         idempotency_max_keys=3), lambda: clock[0], Journal(tmp_path))
+                         idempotency_max_keys=3), lambda: clock[0], StateDB(tmp_path))
 
     async def feed() -> None:
         for i in range(5):
@@ -126,11 +126,11 @@ def test_a_failed_group_fails_its_requests_and_the_next_one_succeeds(tmp_path, e
 
 
 def test_second_owner_of_a_state_dir_is_refused(tmp_path):
-    first = Journal(tmp_path)
+    first = StateDB(tmp_path)
     with pytest.raises(StateDirError, match=f"{tmp_path} is in use by .*pid {os.getpid()}"):
-        Journal(tmp_path)
+        StateDB(tmp_path)
     first.close()
-    Journal(tmp_path).close()  # released on close
+    StateDB(tmp_path).close()  # released on close
 
 
 def test_v1_state_dir_is_migrated_once_exactly(tmp_path):

@@ -65,7 +65,7 @@ class Group:
     max_keys: int = 1 << 62
 
 
-class Journal:
+class StateDB:
     """The state database; writes come from the store's single writer, one group at a time."""
 
     def __init__(self, directory: Path | None, fsync: bool = True,
