@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from txwatch.exporter.lockfile import StateDirError
-from txwatch.exporter.statedb import DB_NAME, Group, StateDB
+from txwatch.exporter.schema import Group
+from txwatch.exporter.statedb import DB_NAME, StateDB
 
 SNAPSHOT_NAME = "snapshot.json"
 JOURNAL_NAME = "journal.jsonl"

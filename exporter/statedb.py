@@ -3,66 +3,33 @@
 SQLite gives crash-consistent transactions and checksummed WAL frames; this module keeps only
 the schema, the writes of one commit group (one transaction, one fsync) and the start-up
 checks. Every stored row carries a CRC-32 of its values, checked at start, so a flipped byte
-in the database is refused instead of silently changing a total. Without a directory the same
-schema lives in memory. ``fault`` is a test hook called at every step of the commit path.
+in the database is refused instead of silently changing a total; every commit is numbered
+(meta ``commits``) and :mod:`~txwatch.exporter.guard` refuses a WAL or database that lost
+acknowledged ones. The checks run on a read-only connection, so a refusal changes nothing
+(a writable connection would checkpoint what SQLite kept and delete the WAL on close).
+Without a directory the same schema lives in memory. ``fault`` is a test hook called at
+every step of the commit path.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import sys
 import threading
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from txwatch.exporter import schema
+from txwatch.exporter.guard import MARK_NAME, CommitMark, MarkError, scan_wal
 from txwatch.exporter.lockfile import StateDirError, StateLock
+from txwatch.exporter.schema import Group, Loaded, RowError
 
 DB_NAME = "state.db"
-SCHEMA_VERSION = 2  # 1 was the JSON journal + snapshot (txwatch.exporter.legacy)
 CHECKPOINT_WAL_BYTES = 4 << 20
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value REAL, crc INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS totals(kind TEXT, label TEXT, value INTEGER NOT NULL,
-    crc INTEGER NOT NULL, PRIMARY KEY(kind, label)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS minutes(minute INTEGER, label TEXT, value INTEGER NOT NULL,
-    crc INTEGER NOT NULL, PRIMARY KEY(minute, label)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS keys(key TEXT PRIMARY KEY, digest TEXT NOT NULL, wall REAL NOT NULL,
-    accepted INTEGER NOT NULL, transactions INTEGER NOT NULL, crc INTEGER NOT NULL)
-    WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS keys_by_wall ON keys(wall);
-"""
 Fault = Callable[[str], None]
-
-
-def crc(*values: Any) -> int:
-    return zlib.crc32("\x1f".join(map(repr, values)).encode("utf-8", "surrogateescape"))
-
-
-@dataclass
-class Loaded:
-    """What the database holds, as read (and checked) at start."""
-
-    totals: dict[tuple[str, str], int] = field(default_factory=dict)
-    minutes: dict[tuple[int, str], int] = field(default_factory=dict)
-    meta: dict[str, float] = field(default_factory=dict)
-    keys: int = 0
-
-
-@dataclass
-class Group:
-    """The rows one commit group writes: new values, not increments."""
-
-    totals: dict[tuple[str, str], int] = field(default_factory=dict)
-    minutes: dict[tuple[int, str], int] = field(default_factory=dict)
-    meta: dict[str, float] = field(default_factory=dict)
-    keys: list[tuple[str, str, float, int, int]] = field(default_factory=list)
-    prune_minutes_before: int | None = None
-    expire_keys_before: float = float("-inf")
-    keys_before: int = 0  # how many the table held before this group
-    max_keys: int = 1 << 62
+log = logging.getLogger("txwatch.exporter")
 
 
 class StateDB:
@@ -76,20 +43,61 @@ class StateDB:
         self._fault = fault or (lambda step: None)
         self._lock: StateLock | None = None
         self._read_lock = threading.Lock()
+        self._loaded: Loaded | None = None  # what the start-up check read, until load()
+        self._mark: CommitMark | None = None
+        self.commits = 0
+        self._shm, self._page_size = -1, 4096
         if directory is None:
             self.path = ":memory:"
             self._writer = self._connect()
             self._reader, self._write_lock = self._writer, self._read_lock
-        else:
-            self._lock = StateLock(directory)
-            self.path = str(directory / DB_NAME)
-            self._write_lock = threading.Lock()
-            try:
-                self._writer = self._connect(fsync)
-                self._reader = self._connect(fsync)
-            except Exception as exc:  # a damaged file fails in odd ways (even decoding)
-                self._lock.release()
-                raise self.refusal(exc) from None
+            return
+        self._lock = StateLock(directory)
+        self.path = str(directory / DB_NAME)
+        self._write_lock = threading.Lock()
+        try:
+            self._loaded = self._check_before_opening()
+            self._writer = self._connect(fsync)
+            self._reader = self._connect(fsync)
+            self._page_size = self._writer.execute("PRAGMA page_size").fetchone()[0]
+            self.commits = int(self._loaded.meta.get("commits", 0)) if self._loaded else 0
+            self._mark = CommitMark(directory)
+            self._mark.open(self.commits, fsync)
+        except StateDirError:
+            self._lock.release()
+            raise
+        except Exception as exc:  # a damaged file fails in odd ways (even decoding)
+            self._lock.release()
+            raise self.refusal(exc) from None
+
+    def _check_before_opening(self) -> Loaded | None:
+        """Refuse lost commits and damage before SQLite may write (None: no database yet)."""
+        assert self.directory is not None
+        try:
+            marked = CommitMark(self.directory).read()
+        except MarkError as exc:
+            raise self.corrupt(str(exc)) from None
+        wal = Path(self.path + "-wal")
+        if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
+            if marked or (wal.exists() and wal.stat().st_size > 0):
+                raise self.corrupt(f"{DB_NAME} is missing or empty but {MARK_NAME} records "
+                                   f"{marked} commits or {wal.name} holds data")
+            return None
+        damage = scan_wal(wal)
+        if damage is not None and damage[1] >= 2:
+            raise self.corrupt(damage[0])
+        reader = sqlite3.connect(Path(self.path).as_uri() + "?mode=ro", uri=True)
+        try:
+            loaded = self._read(reader)
+        finally:
+            reader.close()  # read-only: no checkpoint, the WAL stays as it was
+        commits = int(loaded.meta.get("commits", 0))
+        if marked is not None and commits < marked:
+            raise self.corrupt(
+                f"{DB_NAME} and {wal.name} hold {commits} commits but {marked} were "
+                f"acknowledged ({MARK_NAME}): acknowledged pushes are missing"
+                + (f"; {damage[0]}" if damage else ""))
+        return loaded
 
     def _connect(self, fsync: bool = True) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
@@ -98,14 +106,15 @@ class StateDB:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'OFF'}")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the writer checkpoints (fault steps)
-        conn.executescript(_SCHEMA)
+        conn.executescript(schema.DDL)
         return conn
 
     def corrupt(self, detail: str) -> StateDirError:
         return StateDirError(
-            f"state dir {self.directory}: {DB_NAME} is corrupt ({detail[:200]}); nothing was "
-            f"changed. To recover, stop the exporter and restore {self.path} from a backup, "
-            f"or move {self.path}* aside to start again from zero totals")
+            f"state dir {self.directory}: {DB_NAME} is corrupt ({detail[:300]}); nothing was "
+            f"changed. To recover, stop the exporter and restore {self.path} from a backup "
+            f"(and delete {MARK_NAME}: pushes after the backup are lost), or move "
+            f"{self.path}* aside to start again from zero totals")
 
     def refusal(self, exc: Exception) -> StateDirError:
         """A directory that cannot be used now (full disk, permissions), or corruption."""
@@ -114,38 +123,24 @@ class StateDB:
         return self.corrupt(f"{type(exc).__name__}: {exc}")
 
     def load(self) -> Loaded:
-        """Check integrity and every row's checksum; return the stored state."""
-        loaded = Loaded()
+        """The stored state, checked at start (read again after a migration wrote)."""
+        if self._loaded is not None:
+            loaded, self._loaded = self._loaded, None
+            return loaded
+        with self._write_lock:
+            return self._read(self._writer)
+
+    def _read(self, conn: sqlite3.Connection) -> Loaded:
         try:
-            with self._write_lock:
-                conn = self._writer
-                problems = [row[0] for row in conn.execute("PRAGMA integrity_check(5)")]
-                if problems != ["ok"]:
-                    raise self.corrupt("; ".join(problems))
-                for kind, label, value, check in conn.execute("SELECT * FROM totals"):
-                    self._verify("totals", check, kind, label, value)
-                    loaded.totals[kind, label] = value
-                for minute, label, value, check in conn.execute("SELECT * FROM minutes"):
-                    self._verify("minutes", check, minute, label, value)
-                    loaded.minutes[minute, label] = value
-                for name, value, check in conn.execute("SELECT * FROM meta"):
-                    self._verify("meta", check, name, value)
-                    loaded.meta[name] = value
-                for row in conn.execute("SELECT * FROM keys"):
-                    self._verify("keys", row[-1], *row[:-1])
-                    loaded.keys += 1
-        except StateDirError:
-            raise
+            loaded = schema.read(conn)
+        except RowError as exc:
+            raise self.corrupt(str(exc)) from None
         except Exception as exc:
             raise self.refusal(exc) from None
-        if loaded.meta.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
+        if loaded.meta.get("schema", schema.VERSION) != schema.VERSION:
             raise StateDirError(f"state dir {self.directory}: schema "
-                                f"{loaded.meta['schema']:g} is not {SCHEMA_VERSION}")
+                                f"{loaded.meta['schema']:g} is not {schema.VERSION}")
         return loaded
-
-    def _verify(self, table: str, check: Any, *values: Any) -> None:
-        if check != crc(*values):
-            raise self.corrupt(f"checksum mismatch in table {table}: {values!r:.80}")
 
     def write(self, group: Group) -> int:
         """Apply one group in one transaction (durable on return); return keys removed."""
@@ -164,32 +159,16 @@ class StateDB:
     def _write(self, conn: sqlite3.Connection, group: Group) -> int:
         self._fault("begin")
         conn.execute("BEGIN IMMEDIATE")
-        # Values are normalised to the column types first, so the checksums read back equal.
-        meta = {n: float(v) for n, v in {"schema": SCHEMA_VERSION, **group.meta}.items()}
-        conn.executemany("INSERT OR REPLACE INTO meta VALUES (?,?,?)",
-                         [(n, v, crc(n, v)) for n, v in meta.items()])
-        conn.executemany("INSERT OR REPLACE INTO totals VALUES (?,?,?,?)",
-                         [(k, lb, v, crc(k, lb, v)) for (k, lb), v in group.totals.items()])
-        conn.executemany("INSERT OR REPLACE INTO minutes VALUES (?,?,?,?)",
-                         [(int(m), lb, v, crc(int(m), lb, v))
-                          for (m, lb), v in group.minutes.items()])
-        if group.prune_minutes_before is not None:
-            conn.execute("DELETE FROM minutes WHERE minute < ?", (group.prune_minutes_before,))
-        removed = 0
-        if group.keys:  # expired keys go first (by the wall-time index), then the new ones
-            removed = conn.execute("DELETE FROM keys WHERE wall < ?",
-                                   (group.expire_keys_before,)).rowcount
-            conn.executemany("INSERT OR REPLACE INTO keys VALUES (?,?,?,?,?,?)",
-                             [(k, d, float(w), a, t, crc(k, d, float(w), a, t))
-                              for k, d, w, a, t in group.keys])
-        excess = group.keys_before + len(group.keys) - removed - group.max_keys
-        if excess > 0:
-            removed += conn.execute(
-                "DELETE FROM keys WHERE key IN (SELECT key FROM keys ORDER BY wall LIMIT ?)",
-                (excess,)).rowcount
+        removed = schema.write(conn, group, self.commits + 1)
         self._fault("write")
         conn.execute("COMMIT")
         self._fault("commit")
+        self.commits += 1
+        if self._mark is not None:  # before the acknowledgement; a lower mark is harmless
+            try:
+                self._mark.write(self.commits)
+            except OSError as exc:
+                log.warning("%s not updated: %s", MARK_NAME, exc)
         return removed
 
     def _reopen(self, conn: sqlite3.Connection) -> sqlite3.Connection:
@@ -205,16 +184,27 @@ class StateDB:
             row = self._reader.execute("SELECT * FROM keys WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        self._verify("keys", row[-1], *row[:-1])
+        try:
+            schema.verify("keys", row[-1], *row[:-1])
+        except RowError as exc:
+            raise self.corrupt(str(exc)) from None
         return row[1], row[2], row[3], row[4]
 
     def checkpoint_due(self) -> bool:
+        """Whether the log in use outgrew the limit: its frame count in the wal-index header.
+
+        Not the WAL file's size: SQLite reuses the file from its start after a checkpoint,
+        so the size stays at its peak and would make every later group checkpoint again.
+        """
         if self.directory is None:
             return False
         try:
-            return os.path.getsize(self.path + "-wal") > self.checkpoint_wal_bytes
+            if self._shm < 0:
+                self._shm = os.open(self.path + "-shm", os.O_RDONLY)
+            frames = int.from_bytes(os.pread(self._shm, 4, 16), sys.byteorder)  # mxFrame
         except OSError:
             return False
+        return frames * (self._page_size + 24) > self.checkpoint_wal_bytes
 
     def checkpoint(self, mode: str = "PASSIVE") -> None:
         """Copy the WAL into the database file (SQLite's own checkpoint, fault-stepped)."""
@@ -234,6 +224,11 @@ class StateDB:
             pass  # the WAL keeps everything; the next start replays it
         for conn in {id(c): c for c in (self._reader, self._writer)}.values():
             conn.close()
+        if self._mark is not None:
+            self._mark.close()
+        if self._shm >= 0:
+            os.close(self._shm)
+            self._shm = -1
         if self._lock is not None:
             self._lock.release()
             self._lock = None

@@ -12,6 +12,7 @@ from txwatch.exporter.config import Config
 from txwatch.exporter.legacy import JOURNAL_NAME, SNAPSHOT_NAME
 from txwatch.exporter.lockfile import StateDirError
 from txwatch.exporter.parsing import Batch
+from txwatch.exporter.schema import Group
 from txwatch.exporter.statedb import DB_NAME, StateDB
 from txwatch.exporter.store import KeyConflict, StorageError, Store
 
@@ -154,3 +155,21 @@ def test_v1_state_dir_is_migrated_once_exactly(tmp_path):
     assert (tmp_path / (JOURNAL_NAME + ".migrated")).exists()
     assert not (tmp_path / SNAPSHOT_NAME).exists()
     assert (tmp_path / DB_NAME).exists()
+
+
+def test_checkpoint_follows_the_log_in_use_not_the_reused_file(tmp_path):
+    """After a checkpoint SQLite reuses the WAL file from its start: not due again at once."""
+    db = StateDB(tmp_path, checkpoint_wal_bytes=64 << 10)
+    db.write(Group())
+    db.checkpoint()  # the tables' first pages are in the database file
+    groups = 0
+    while not db.checkpoint_due():
+        groups += 1
+        db.write(Group(totals={("transactions", "approved"): groups}, keys=[
+            (f"k{groups}-{i}", "d", NOW, 1, 1) for i in range(50)]))
+    assert groups > 1
+    db.checkpoint()
+    db.write(Group(totals={("transactions", "approved"): groups + 1}))
+    assert (tmp_path / (DB_NAME + "-wal")).stat().st_size > 64 << 10  # the file kept its size
+    assert not db.checkpoint_due()
+    db.close()
