@@ -189,3 +189,35 @@ def test_storage_error_answers_503_then_recovers_without_hang(faulty_exporter):
     assert requests.post(url + TX, json={"status": "failed", "count": 4},
                          timeout=5).status_code == 200
     assert _total(url) == 5
+
+
+def test_large_body_is_parsed_while_health_probes_are_answered(start_exporter):
+    """A 10 MB body is parsed off the event loop: probes meanwhile wait for no parse."""
+    limits = Limits(max_records=200_000, max_future_seconds=1e10)
+    url = start_exporter(Config(limits=limits), now=NOW).url
+    record = {"timestamp": "2025-07-12 13:45:00", "status": "approved", "count": 1}
+    body = json.dumps([record] * 170_000).encode()
+    assert len(body) >= 10_000_000
+    finished: list[float] = []
+    answers: list[requests.Response] = []
+
+    def ingest() -> None:
+        answers.append(requests.post(url + TX, data=body, timeout=120,
+                                     headers={"Content-Type": "application/json"}))
+        finished.append(time.perf_counter())
+
+    started = time.perf_counter()
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    probes: list[float] = []
+    with requests.Session() as session:
+        while thread.is_alive():
+            sent = time.perf_counter()
+            assert session.get(url + "/-/healthy", timeout=60).status_code == 200
+            probes.append(time.perf_counter() - sent)
+            time.sleep(0.01)
+    thread.join()
+    assert answers[0].status_code == 200 and answers[0].json()["transactions"] == 170_000
+    took = finished[0] - started
+    print(f"ingest {took:.2f} s, {len(probes)} probes, slowest {max(probes):.3f} s")
+    assert len(probes) >= 5 and max(probes) < took / 4, (max(probes), took, len(probes))
