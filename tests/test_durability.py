@@ -166,9 +166,11 @@ def _damage(path, how: str) -> None:
     data = bytearray(path.read_bytes())
     if how == "cut":
         path.write_bytes(data[:len(data) // 2])
-    elif how == "digit":
+    elif how.startswith("digit"):  # digit1..digit4: four numbers spread over the file
         digits = [i for i, b in enumerate(data) if 0x31 <= b <= 0x38]
-        data[digits[len(digits) // 2]] += 1
+        values = [i for i in digits if data[i - 1] == ord(":")]  # "name":123 in a text format
+        digits = values if len(values) >= 5 else digits
+        data[digits[len(digits) * int(how[5:]) // 5]] += 1
         path.write_bytes(bytes(data))
     else:
         path.unlink()
@@ -203,7 +205,7 @@ def test_cut_changed_or_deleted_state_file_is_refused_or_exact(exporter_process,
     files = sorted(p.name for p in pristine.iterdir() if p.name != "lock" and p.stat().st_size)
     outcomes: dict[str, list[str]] = {"refused": [], "exact": []}
     for name in files:
-        for how in ("cut", "digit", "delete"):
+        for how in ("cut", "digit1", "digit2", "digit3", "digit4", "delete"):
             state = tmp_path / f"{name}-{how}"
             shutil.copytree(pristine, state)
             _damage(state / name, how)

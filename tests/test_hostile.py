@@ -88,12 +88,17 @@ def test_gzip_encoding_on_a_plain_body(start_exporter):
     assert r.status_code == 200
 
 
-def test_authorization_scheme_is_case_insensitive_and_bytes_are_refused(start_exporter):
+def test_authorization_scheme_is_case_insensitive(start_exporter):
     url = start_exporter(Config(token="s3cret"), now=NOW).url
     for scheme in ("bearer", "BEARER", "Bearer"):
         r = requests.post(url + TX, json={"status": "approved"}, timeout=5,
                           headers={"Authorization": f"{scheme} s3cret"})
         assert r.status_code == 200, scheme
+    assert _total(url) == 3
+
+
+def test_authorization_header_of_non_utf8_bytes_is_refused(start_exporter):
+    url = start_exporter(Config(token="s3cret"), now=NOW).url
     parsed = urlparse(url)
     with socket.create_connection((parsed.hostname, parsed.port), timeout=5) as conn:
         conn.sendall(b"POST " + TX.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
@@ -127,8 +132,9 @@ def test_future_minute_does_not_make_the_filling_minute_complete(start_exporter)
     assert metric_value(text, "payment_transactions_last_minute", status="approved") == 5
 
 
-def test_same_key_different_bodies_concurrently(start_exporter):
-    url = start_exporter(now=NOW).url
+def test_same_key_different_bodies_concurrently(start_exporter, tmp_path):
+    # With a state dir the first request waits for its fsync: the others arrive meanwhile.
+    url = start_exporter(Config(state_dir=tmp_path), now=NOW).url
     answers: list[requests.Response] = []
     barrier = threading.Barrier(8)
 
@@ -219,5 +225,5 @@ def test_large_body_is_parsed_while_health_probes_are_answered(start_exporter):
     thread.join()
     assert answers[0].status_code == 200 and answers[0].json()["transactions"] == 170_000
     took = finished[0] - started
-    print(f"ingest {took:.2f} s, {len(probes)} probes, slowest {max(probes):.3f} s")
-    assert len(probes) >= 5 and max(probes) < took / 4, (max(probes), took, len(probes))
+    # Parsed on the event loop, one probe would wait for nearly all of it.
+    assert len(probes) >= 3 and max(probes) < took / 2, (max(probes), took, len(probes))

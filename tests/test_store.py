@@ -74,8 +74,8 @@ def test_keys_expire_by_age_and_count_without_loading_them(tmp_path):
     asyncio.run(feed())
 
 
-def test_same_key_different_body_concurrently_is_a_conflict():
-    store = Store(Config(), lambda: NOW)
+def test_same_key_different_body_concurrently_is_a_conflict(tmp_path):
+    store = _store(tmp_path)  # the first commit waits for its fsync: the others race it
 
     async def race() -> list:
         return await asyncio.gather(
@@ -89,6 +89,7 @@ def test_same_key_different_body_concurrently_is_a_conflict():
     assert isinstance(second, KeyConflict)
     assert third == (first[0], True)
     assert store.snapshot().totals["transactions"]["approved"] == 1
+    asyncio.run(store.close())
 
 
 def test_only_complete_minutes_are_reported_even_with_future_data():
@@ -115,11 +116,13 @@ def test_a_failed_group_fails_its_requests_and_the_next_one_succeeds(tmp_path, e
     store = _store(tmp_path, fault)
 
     async def run() -> None:
-        with pytest.raises(StorageError):
-            await store.commit("transactions", _batch("denied", 4), key="a")
+        with pytest.raises(StorageError):  # a timeout here: the writer died or hangs
+            await asyncio.wait_for(store.commit("transactions", _batch("denied", 4), key="a"),
+                                   10)
         assert store.failing is not None
         assert store.snapshot().totals["transactions"]["denied"] == 0
-        assert await store.commit("transactions", _batch("denied", 4), key="a") == (
+        assert await asyncio.wait_for(store.commit("transactions", _batch("denied", 4),
+                                                   key="a"), 10) == (
             {"accepted": 1, "transactions": 4}, False)
         assert store.failing is None
         await store.close()
