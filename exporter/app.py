@@ -174,8 +174,9 @@ async def _read_body(request: web.Request, config: Config) -> bytes:
                 raise Rejected(Reason.BODY_TOO_LARGE, f"body exceeds {limit} bytes")
             chunks.append(chunk)
 
-    try:
-        await asyncio.wait_for(pump(), config.limits.body_read_timeout_seconds)
+    try:  # a deadline on this task, not wait_for's extra task per request
+        async with asyncio.timeout(config.limits.body_read_timeout_seconds):
+            await pump()
     except RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a plain body
         why = str(exc).split("message:", 1)[-1].strip()
         raise Rejected(Reason.MALFORMED_BODY, f"body cannot be read: {why}",
