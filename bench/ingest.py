@@ -186,6 +186,12 @@ def scrape_value(url: str, name: str) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -203,6 +209,7 @@ def single_rounds(rounds: int, pythons: list[str]) -> int:
     ``--python`` is an interpreter whose installed txwatch is measured (another checkout).
     """
     rows = []
+    seconds = float(DURATION.rstrip("s"))
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         for round_ in range(rounds):
@@ -218,13 +225,18 @@ def single_rounds(rounds: int, pythons: list[str]) -> int:
                 proc, url = start_exporter(f"--state.dir={tmpdir / f's{round_}-{index}'}",
                                            python=python)
                 try:
+                    cpu = cpu_seconds(proc.pid)
                     row[python] = wrk(url + "/api/v1/transactions", "POST", SINGLE,
                                       "application/json", tmpdir)["rps"]
+                    cpu = cpu_seconds(proc.pid) - cpu  # less sensitive to a busy machine
+                    row[f"{python} cpu_us_per_request"] = cpu * 1e6 / (row[python] * seconds)
                 finally:
                     stop_process(proc)
             rows.append(row)
             print(f"round {round_ + 1}: pushgateway {pg_rps:,.0f}/s  " + "  ".join(
-                f"{p}: {row[p]:,.0f}/s ({row[p] / pg_rps:.2f}x)" for p in pythons), flush=True)
+                f"{p}: {row[p]:,.0f}/s ({row[p] / pg_rps:.2f}x, "
+                f"{row[f'{p} cpu_us_per_request']:.0f} us CPU/request)" for p in pythons),
+                flush=True)
     save("ingest_single", {"cpu": cpu_model(), "load": os.getloadavg(), "rounds": rows})
     return 0
 
