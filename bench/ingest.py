@@ -210,6 +210,8 @@ def single_rounds(rounds: int, pythons: list[str]) -> int:
     """
     rows = []
     seconds = float(DURATION.rstrip("s"))
+    for letter, python in zip("ABCDEFGH", pythons, strict=False):
+        print(f"{letter}: {python}")
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         for round_ in range(rounds):
@@ -222,21 +224,22 @@ def single_rounds(rounds: int, pythons: list[str]) -> int:
                 stop_process(pg)
             row = {"round": round_ + 1, "pushgateway": pg_rps}
             for index, python in enumerate(pythons):
+                name = "ABCDEFGH"[index]  # builds by letter: results name no local paths
                 proc, url = start_exporter(f"--state.dir={tmpdir / f's{round_}-{index}'}",
                                            python=python)
                 try:
                     cpu = cpu_seconds(proc.pid)
-                    row[python] = wrk(url + "/api/v1/transactions", "POST", SINGLE,
-                                      "application/json", tmpdir)["rps"]
+                    row[name] = wrk(url + "/api/v1/transactions", "POST", SINGLE,
+                                    "application/json", tmpdir)["rps"]
                     cpu = cpu_seconds(proc.pid) - cpu  # less sensitive to a busy machine
-                    row[f"{python} cpu_us_per_request"] = cpu * 1e6 / (row[python] * seconds)
+                    row[f"{name}_cpu_us_per_request"] = cpu * 1e6 / (row[name] * seconds)
                 finally:
                     stop_process(proc)
             rows.append(row)
             print(f"round {round_ + 1}: pushgateway {pg_rps:,.0f}/s  " + "  ".join(
-                f"{p}: {row[p]:,.0f}/s ({row[p] / pg_rps:.2f}x, "
-                f"{row[f'{p} cpu_us_per_request']:.0f} us CPU/request)" for p in pythons),
-                flush=True)
+                f"{b}: {row[b]:,.0f}/s ({row[b] / pg_rps:.2f}x, "
+                f"{row[f'{b}_cpu_us_per_request']:.0f} us CPU/request)"
+                for b in "ABCDEFGH"[:len(pythons)]), flush=True)
     save("ingest_single", {"cpu": cpu_model(), "load": os.getloadavg(), "rounds": rows})
     return 0
 
