@@ -12,7 +12,9 @@ Needs: wrk, prometheus-pushgateway (``apt-get install wrk prometheus-pushgateway
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import platform
 import re
 import shutil
@@ -32,9 +34,10 @@ DURATION = "8s"
 CONNECTIONS = 16
 
 
-def start_exporter(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_exporter(*extra: str, python: str = sys.executable
+                   ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "txwatch.exporter",
+    proc = subprocess.Popen([python, "-m", "txwatch.exporter",
                              f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
                              "--ingest.max-future=1e10", *extra])
     url = f"http://127.0.0.1:{port}"
@@ -183,6 +186,12 @@ def scrape_value(url: str, name: str) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -190,12 +199,66 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+SINGLE = '{"timestamp":"2025-07-12 13:45:00","status":"approved","count":5}'
+
+
+def single_rounds(rounds: int, pythons: list[str]) -> int:
+    """Durable single pushes only: per round the Pushgateway, then each exporter build.
+
+    Back to back and alternating, so a busy machine weighs on every variant alike; each
+    ``--python`` is an interpreter whose installed txwatch is measured (another checkout).
+    """
+    rows = []
+    seconds = float(DURATION.rstrip("s"))
+    for letter, python in zip("ABCDEFGH", pythons, strict=False):
+        print(f"{letter}: {python}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        for round_ in range(rounds):
+            pg, pg_url = start_pushgateway()
+            try:
+                pg_rps = wrk(f"{pg_url}/metrics/job/bench", "POST",
+                             'payment_transactions_total{status="approved"} 5\n',
+                             "text/plain", tmpdir)["rps"]
+            finally:
+                stop_process(pg)
+            row = {"round": round_ + 1, "pushgateway": pg_rps}
+            for index, python in enumerate(pythons):
+                name = "ABCDEFGH"[index]  # builds by letter: results name no local paths
+                proc, url = start_exporter(f"--state.dir={tmpdir / f's{round_}-{index}'}",
+                                           python=python)
+                try:
+                    cpu = cpu_seconds(proc.pid)
+                    row[name] = wrk(url + "/api/v1/transactions", "POST", SINGLE,
+                                    "application/json", tmpdir)["rps"]
+                    cpu = cpu_seconds(proc.pid) - cpu  # less sensitive to a busy machine
+                    row[f"{name}_cpu_us_per_request"] = cpu * 1e6 / (row[name] * seconds)
+                finally:
+                    stop_process(proc)
+            rows.append(row)
+            print(f"round {round_ + 1}: pushgateway {pg_rps:,.0f}/s  " + "  ".join(
+                f"{b}: {row[b]:,.0f}/s ({row[b] / pg_rps:.2f}x, "
+                f"{row[f'{b}_cpu_us_per_request']:.0f} us CPU/request)"
+                for b in "ABCDEFGH"[:len(pythons)]), flush=True)
+    save("ingest_single", {"cpu": cpu_model(), "load": os.getloadavg(), "rounds": rows})
+    return 0
+
+
 def main() -> int:
     for tool in ("wrk", "prometheus-pushgateway"):
         if shutil.which(tool) is None:
             print(f"bench needs {tool}: apt-get install {tool}", file=sys.stderr)
             return 2
-    single = '{"timestamp":"2025-07-12 13:45:00","status":"approved","count":5}'
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--single-only", type=int, metavar="ROUNDS",
+                        help="only durable single pushes vs the Pushgateway, ROUNDS times")
+    parser.add_argument("--python", action="append", default=[],
+                        help="with --single-only: interpreter of a txwatch install to measure "
+                             "(repeat to compare builds; default this one)")
+    args = parser.parse_args()
+    if args.single_only:
+        return single_rounds(args.single_only, args.python or [sys.executable])
+    single = SINGLE
     results: dict[str, object] = {"cpu": cpu_model(), "cores": len(
         re.findall(r"^processor", Path("/proc/cpuinfo").read_text(), re.M))}
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,7 +23,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from txwatch.contract import KINDS, Kind, Reason
 from txwatch.exporter.config import Config
 from txwatch.exporter.decode import SUPPORTED_TYPES, BodyError, decode_body
-from txwatch.exporter.metrics import PaymentCollector, SelfMetrics
+from txwatch.exporter.metrics import PaymentCollector, SelfMetrics, instrument
 from txwatch.exporter.openapi import openapi_spec
 from txwatch.exporter.parsing import Batch, RecordError, validate
 from txwatch.exporter.store import KeyConflict, StorageError, Store
@@ -58,7 +58,7 @@ def build_app(config: Config, store: Store,
     registry.register(PaymentCollector(store.snapshot))
     ProcessCollector(registry=registry)  # process_start_time_seconds feeds PaymentDataStale
     self_metrics = SelfMetrics(registry)
-    app = web.Application(middlewares=[_instrument(self_metrics)],
+    app = web.Application(middlewares=[instrument(self_metrics)],
                           client_max_size=config.limits.max_body_bytes + 1)
     for kind in KINDS:
         allowed = frozenset(config.labels(kind))
@@ -160,13 +160,14 @@ async def _read_body(request: web.Request, config: Config) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise Rejected(Reason.BODY_TOO_LARGE, f"body of {declared} bytes exceeds {limit}")
+    content = request.content
     chunks: list[bytes] = []
     size = 0
 
     async def pump() -> None:
         nonlocal size
         while True:
-            chunk = await request.content.read(1 << 16)
+            chunk = await content.read(1 << 16)
             if not chunk:
                 return
             size += len(chunk)
@@ -175,7 +176,13 @@ async def _read_body(request: web.Request, config: Config) -> bytes:
             chunks.append(chunk)
 
     try:
-        await asyncio.wait_for(pump(), config.limits.body_read_timeout_seconds)
+        if content.is_eof():  # it came with the headers (small pushes): nothing to wait for
+            chunks.append(content.read_nowait())
+            if len(chunks[0]) > limit:
+                raise Rejected(Reason.BODY_TOO_LARGE, f"body exceeds {limit} bytes")
+        else:  # a deadline on this task, not wait_for's extra task per request
+            async with asyncio.timeout(config.limits.body_read_timeout_seconds):
+                await pump()
     except RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a plain body
         why = str(exc).split("message:", 1)[-1].strip()
         raise Rejected(Reason.MALFORMED_BODY, f"body cannot be read: {why}",
@@ -207,27 +214,6 @@ def _json(doc: dict[str, Any]) -> Handler:
         return web.json_response(doc)
 
     return handle
-
-
-def _instrument(self_metrics: SelfMetrics) -> Any:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        start = time.perf_counter()
-        route = request.match_info.route
-        name = route.name or "unknown"
-        code = 500
-        try:
-            response = await handler(request)
-            code = response.status
-            return response
-        except web.HTTPException as exc:
-            code = exc.status
-            raise
-        finally:
-            self_metrics.duration.labels(name).observe(time.perf_counter() - start)
-            self_metrics.requests.labels(name, str(code)).inc()
-
-    return middleware
 
 
 _LANDING = """<html><head><title>txwatch exporter</title></head><body>

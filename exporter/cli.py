@@ -14,8 +14,8 @@ from aiohttp import web
 from txwatch import contract
 from txwatch.exporter.app import build_app
 from txwatch.exporter.config import Config, Limits
-from txwatch.exporter.journal import Journal
 from txwatch.exporter.lockfile import StateDirError
+from txwatch.exporter.statedb import StateDB
 from txwatch.exporter.store import Store
 
 DEFAULT_LISTEN = "127.0.0.1:9466"
@@ -86,10 +86,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                         format="ts=%(asctime)s level=%(levelname)s msg=%(message)s")
     config = build_config(args)
     try:
-        journal = None
+        db = None
         if config.state_dir is not None:
-            journal = Journal(config.state_dir, fsync=not args.no_fsync)
-        store = Store(config, time.time, journal)
+            db = StateDB(config.state_dir, fsync=not args.no_fsync)
+        store = Store(config, time.time, db)
     except StateDirError as exc:  # one line, no traceback: the message says how to recover
         raise SystemExit(f"txwatch-exporter: {exc}") from None
     app = build_app(config, store, time.time)

@@ -12,29 +12,30 @@ import json
 from pathlib import Path
 from typing import Any
 
-from txwatch.exporter.journal import DB_NAME, Group, Journal
 from txwatch.exporter.lockfile import StateDirError
+from txwatch.exporter.schema import Group
+from txwatch.exporter.statedb import DB_NAME, StateDB
 
 SNAPSHOT_NAME = "snapshot.json"
 JOURNAL_NAME = "journal.jsonl"
 
 
-def migrate(journal: Journal) -> bool:
+def migrate(db: StateDB) -> bool:
     """Move a schema-1 state into the database; True if something was migrated now."""
-    directory = journal.directory
+    directory = db.directory
     if directory is None:
         return False
     old = [directory / SNAPSHOT_NAME, directory / JOURNAL_NAME]
     if not any(path.exists() for path in old):
         return False
-    loaded = journal.load()
+    loaded = db.load()
     if "migrated" not in loaded.meta:
         if loaded.totals:
             raise StateDirError(f"state dir {directory} holds both {DB_NAME} data and "
                                 f"{SNAPSHOT_NAME}/{JOURNAL_NAME}; move one of them aside")
         group = read_v1(directory)
         group.meta["migrated"] = 1.0
-        journal.write(group)
+        db.write(group)
     for path in old:
         if path.exists():
             path.rename(path.with_name(path.name + ".migrated"))

@@ -20,8 +20,8 @@ from typing import Any
 from txwatch import contract
 from txwatch.exporter import legacy
 from txwatch.exporter.config import Config
-from txwatch.exporter.journal import Group, Journal
 from txwatch.exporter.parsing import Batch
+from txwatch.exporter.statedb import Group, StateDB
 
 log = logging.getLogger("txwatch.exporter")
 
@@ -56,15 +56,15 @@ class Store:
     """In-memory view of the database behind one lock; see the module docstring."""
 
     def __init__(self, config: Config, clock: Callable[[], float],
-                 journal: Journal | None = None) -> None:
+                 db: StateDB | None = None) -> None:
         self._config = config
         self._clock = clock
-        self._journal = journal if journal is not None else Journal(None)
+        self._db = db if db is not None else StateDB(None)
         self._lock = threading.Lock()
         self._totals = {contract.TRANSACTIONS.name: dict.fromkeys(config.statuses, 0),
                         contract.AUTH_CODE_COUNTS.name: dict.fromkeys(config.auth_codes, 0)}
-        legacy.migrate(self._journal)
-        loaded = self._journal.load()
+        legacy.migrate(self._db)
+        loaded = self._db.load()
         for (kind, label), value in loaded.totals.items():
             self._totals.setdefault(kind, {})[label] = value
         self._minutes: dict[int, dict[str, int]] = {}
@@ -122,7 +122,7 @@ class Store:
 
     def _remembered(self, key: str, now: float) -> tuple[str, dict[str, int]] | None:
         try:
-            row = self._journal.lookup(key)
+            row = self._db.lookup(key)
         except Exception as exc:
             raise StorageError(f"idempotency key not readable: {exc}") from None
         if row is None or row[1] < now - self._config.idempotency_ttl_seconds:
@@ -150,7 +150,7 @@ class Store:
             pendings, self._pending = self._pending, []
             try:
                 group = self._group([p.entry for p in pendings if p.entry is not None])
-                removed = await asyncio.to_thread(self._journal.write, group)
+                removed = await asyncio.to_thread(self._db.write, group)
             except Exception as exc:
                 self.failing = f"{type(exc).__name__}: {exc}"
                 log.error("state not stored (%d requests answered 503): %s",
@@ -170,9 +170,9 @@ class Store:
             for pending in pendings:
                 if not pending.future.done():
                     pending.future.set_result(None)
-            if self._journal.checkpoint_due():
+            if self._db.checkpoint_due():
                 try:
-                    await asyncio.to_thread(self._journal.checkpoint)
+                    await asyncio.to_thread(self._db.checkpoint)
                 except Exception as exc:  # the WAL still holds everything
                     log.warning("checkpoint failed: %s", exc)
 
@@ -225,7 +225,7 @@ class Store:
     async def close(self) -> None:
         """Wait for the writer, checkpoint and close the database (releases the dir lock)."""
         await self.drain()
-        await asyncio.to_thread(self._journal.close)
+        await asyncio.to_thread(self._db.close)
 
     # ---- reads --------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:

@@ -27,7 +27,7 @@ from prometheus_client.samples import Sample
 
 from txwatch.exporter.app import build_app
 from txwatch.exporter.config import Config
-from txwatch.exporter.journal import Journal
+from txwatch.exporter.statedb import StateDB
 from txwatch.exporter.store import Store
 from txwatch.prom.procs import free_port, stop_process, wait_ready
 from txwatch.stack.launcher import LocalStack, Ports
@@ -72,8 +72,8 @@ def start_exporter() -> Iterator[Callable[..., InProcessExporter]]:
         def clock() -> float:
             return clock_value[0] if now is not None else time.time()
 
-        journal = Journal(config.state_dir) if config.state_dir else None
-        store = Store(config, clock, journal)
+        db = StateDB(config.state_dir) if config.state_dir else None
+        store = Store(config, clock, db)
         app = build_app(config, store, clock)
         loop = asyncio.new_event_loop()
         runner = web.AppRunner(app, access_log=None)

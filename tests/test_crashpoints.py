@@ -1,7 +1,7 @@
 """Crash-point test: SIGKILL at every step of the commit path, hundreds of times, under load.
 
 Each crash round forks a child that opens the real state dir (integrity check, row checksums)
-and commits keyed batches from 8 concurrent tasks; the journal's fault hook sends SIGKILL to
+and commits keyed batches from 8 concurrent tasks; the state database's fault hook sends SIGKILL to
 the child on the n-th time it reaches one step: before the transaction, after the writes but
 before COMMIT, after COMMIT but before the acknowledgement, before and after a checkpoint.
 Then a recovery child retries every batch not acknowledged, with the same keys, and reports
@@ -19,8 +19,8 @@ import signal
 import pytest
 
 from txwatch.exporter.config import Config
-from txwatch.exporter.journal import Journal
 from txwatch.exporter.parsing import Batch
+from txwatch.exporter.statedb import StateDB
 from txwatch.exporter.store import Store
 
 STEPS = ("begin", "write", "commit", "checkpoint", "checkpointed")
@@ -39,7 +39,7 @@ def _child(state, work: list[tuple[str, int]], step: str | None, nth: int, out: 
 
     signal.alarm(20)  # a hang shows up as SIGALRM, not as a stuck suite
     store = Store(Config(state_dir=state), lambda: MINUTE + 30.0,
-                  Journal(state, fault=fault, checkpoint_wal_bytes=12 << 10))
+                  StateDB(state, fault=fault, checkpoint_wal_bytes=12 << 10))
 
     async def run() -> None:
         queue = list(work)

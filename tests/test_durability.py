@@ -15,10 +15,11 @@ import requests
 
 from tests.conftest import REPO, metric_value
 from txwatch.exporter.config import Config
-from txwatch.exporter.journal import DB_NAME, Journal
 from txwatch.exporter.lockfile import StateDirError
 from txwatch.exporter.parsing import Batch
+from txwatch.exporter.statedb import DB_NAME, StateDB
 from txwatch.exporter.store import Store
+from txwatch.prom.procs import free_port, stop_process, wait_ready
 
 TX = "/api/v1/transactions"
 
@@ -101,7 +102,7 @@ def test_second_exporter_on_the_same_state_dir_refuses_to_start(exporter_process
 
 
 def _fill(path) -> tuple[dict[str, dict[str, int]], list[str]]:
-    store = Store(Config(state_dir=path), lambda: 1_752_400_000.0, Journal(path))
+    store = Store(Config(state_dir=path), lambda: 1_752_400_000.0, StateDB(path))
     keys = [f"k{i}" for i in range(60)]
 
     async def feed() -> None:
@@ -129,7 +130,7 @@ def test_flipped_bytes_are_refused_or_recovered_exactly(tmp_path):
         corrupt[rng.randrange(len(data))] ^= rng.randrange(1, 256)
         (bad / DB_NAME).write_bytes(corrupt)
         try:
-            store = Store(Config(state_dir=bad), lambda: 1_752_400_000.0, Journal(bad))
+            store = Store(Config(state_dir=bad), lambda: 1_752_400_000.0, StateDB(bad))
         except StateDirError as exc:
             assert "corrupt" in str(exc) and "restore" in str(exc)
             outcomes["refused"] += 1
@@ -158,3 +159,69 @@ def test_corrupt_state_is_refused_in_one_line_with_recovery(tmp_path):
     err = _refusal(f"--state.dir={tmp_path}")
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "corrupt" in err and "restore" in err and str(tmp_path) in err
+
+
+def _damage(path, how: str) -> None:
+    """Cut a file in half, change one of its digits (a number, in a text format), or delete it."""
+    data = bytearray(path.read_bytes())
+    if how == "cut":
+        path.write_bytes(data[:len(data) // 2])
+    elif how.startswith("digit"):  # digit1..digit4: four numbers spread over the file
+        digits = [i for i, b in enumerate(data) if 0x31 <= b <= 0x38]
+        values = [i for i in digits if data[i - 1] == ord(":")]  # "name":123 in a text format
+        digits = values if len(values) >= 5 else digits
+        data[digits[len(digits) * int(how[5:]) // 5]] += 1
+        path.write_bytes(bytes(data))
+    else:
+        path.unlink()
+
+
+def _start_or_refusal(state) -> tuple[subprocess.Popen[bytes], str | None]:
+    """Start an exporter on ``state``: (process, None) when ready, (process, stderr) refused."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "txwatch.exporter",
+                             f"--web.listen-address=127.0.0.1:{port}", f"--state.dir={state}"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/-/ready", proc, "exporter", seconds=30)
+    except RuntimeError as exc:  # the message carries the process's stderr
+        return proc, str(exc).removeprefix("exporter exited: ")
+    proc.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    return proc, None
+
+
+@pytest.mark.slow
+def test_cut_changed_or_deleted_state_file_is_refused_or_exact(exporter_process, tmp_path):
+    """Whatever files the state dir holds after a crash: each damage refused, or exact."""
+    pristine = tmp_path / "state"
+    ex = exporter_process(f"--state.dir={pristine}").start()
+    for i in range(40):
+        if i == 20:  # a clean restart in between: older state compacted, newer one logged
+            ex.stop()
+            ex.start()
+        assert push(ex.url, "approved", i + 1, key=f"k{i}").status_code == 200
+    expected = totals(ex.url)
+    ex.kill9()
+    files = sorted(p.name for p in pristine.iterdir() if p.name != "lock" and p.stat().st_size)
+    outcomes: dict[str, list[str]] = {"refused": [], "exact": []}
+    for name in files:
+        for how in ("cut", "digit1", "digit2", "digit3", "digit4", "delete"):
+            state = tmp_path / f"{name}-{how}"
+            shutil.copytree(pristine, state)
+            _damage(state / name, how)
+            proc, refusal = _start_or_refusal(state)
+            try:
+                if refusal is not None:
+                    assert refusal.count("\n") == 1 and "Traceback" not in refusal, refusal
+                    assert "restore" in refusal or "move" in refusal, refusal
+                    outcomes["refused"].append(f"{name} {how}")
+                    continue
+                url = proc.url  # type: ignore[attr-defined]
+                assert totals(url) == expected, f"{name} {how}: totals silently changed"
+                retry = push(url, "approved", 1, key="k0")
+                assert retry.headers.get("Idempotent-Replayed") == "true", f"{name} {how}"
+                outcomes["exact"].append(f"{name} {how}")
+            finally:
+                stop_process(proc, 10)
+    print(outcomes)
+    assert outcomes["refused"], outcomes

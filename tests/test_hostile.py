@@ -17,7 +17,7 @@ from aiohttp import web
 from tests.conftest import metric_value
 from txwatch.exporter.app import build_app
 from txwatch.exporter.config import Config, Limits
-from txwatch.exporter.journal import Journal
+from txwatch.exporter.statedb import StateDB
 from txwatch.exporter.store import Store
 from txwatch.prom.procs import free_port
 
@@ -88,12 +88,17 @@ def test_gzip_encoding_on_a_plain_body(start_exporter):
     assert r.status_code == 200
 
 
-def test_authorization_scheme_is_case_insensitive_and_bytes_are_refused(start_exporter):
+def test_authorization_scheme_is_case_insensitive(start_exporter):
     url = start_exporter(Config(token="s3cret"), now=NOW).url
     for scheme in ("bearer", "BEARER", "Bearer"):
         r = requests.post(url + TX, json={"status": "approved"}, timeout=5,
                           headers={"Authorization": f"{scheme} s3cret"})
         assert r.status_code == 200, scheme
+    assert _total(url) == 3
+
+
+def test_authorization_header_of_non_utf8_bytes_is_refused(start_exporter):
+    url = start_exporter(Config(token="s3cret"), now=NOW).url
     parsed = urlparse(url)
     with socket.create_connection((parsed.hostname, parsed.port), timeout=5) as conn:
         conn.sendall(b"POST " + TX.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
@@ -127,8 +132,9 @@ def test_future_minute_does_not_make_the_filling_minute_complete(start_exporter)
     assert metric_value(text, "payment_transactions_last_minute", status="approved") == 5
 
 
-def test_same_key_different_bodies_concurrently(start_exporter):
-    url = start_exporter(now=NOW).url
+def test_same_key_different_bodies_concurrently(start_exporter, tmp_path):
+    # With a state dir the first request waits for its fsync: the others arrive meanwhile.
+    url = start_exporter(Config(state_dir=tmp_path), now=NOW).url
     answers: list[requests.Response] = []
     barrier = threading.Barrier(8)
 
@@ -159,7 +165,7 @@ def faulty_exporter(tmp_path):
             raise OSError(24, "Too many open files")
 
     config = Config(state_dir=tmp_path, limits=Limits(max_future_seconds=1e10))
-    store = Store(config, time.time, Journal(tmp_path, fault=fault))
+    store = Store(config, time.time, StateDB(tmp_path, fault=fault))
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(build_app(config, store))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -189,3 +195,35 @@ def test_storage_error_answers_503_then_recovers_without_hang(faulty_exporter):
     assert requests.post(url + TX, json={"status": "failed", "count": 4},
                          timeout=5).status_code == 200
     assert _total(url) == 5
+
+
+def test_large_body_is_parsed_while_health_probes_are_answered(start_exporter):
+    """A 10 MB body is parsed off the event loop: probes meanwhile wait for no parse."""
+    limits = Limits(max_records=200_000, max_future_seconds=1e10)
+    url = start_exporter(Config(limits=limits), now=NOW).url
+    record = {"timestamp": "2025-07-12 13:45:00", "status": "approved", "count": 1}
+    body = json.dumps([record] * 170_000).encode()
+    assert len(body) >= 10_000_000
+    finished: list[float] = []
+    answers: list[requests.Response] = []
+
+    def ingest() -> None:
+        answers.append(requests.post(url + TX, data=body, timeout=120,
+                                     headers={"Content-Type": "application/json"}))
+        finished.append(time.perf_counter())
+
+    started = time.perf_counter()
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    probes: list[float] = []
+    with requests.Session() as session:
+        while thread.is_alive():
+            sent = time.perf_counter()
+            assert session.get(url + "/-/healthy", timeout=60).status_code == 200
+            probes.append(time.perf_counter() - sent)
+            time.sleep(0.01)
+    thread.join()
+    assert answers[0].status_code == 200 and answers[0].json()["transactions"] == 170_000
+    took = finished[0] - started
+    # Parsed on the event loop, one probe would wait for nearly all of it.
+    assert len(probes) >= 3 and max(probes) < took / 2, (max(probes), took, len(probes))

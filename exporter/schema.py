@@ -1,0 +1,119 @@
+"""The rows of the state database: schema, per-row checksums, reading and writing one group.
+
+Kept apart from the connection handling (:mod:`~txwatch.exporter.statedb`) so the SQL of a
+commit group and of the start-up check can be read in one place. Every row carries a CRC-32
+of its values, computed on column-normalised values so the checksums read back equal.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+VERSION = 2  # 1 was the JSON journal + snapshot (txwatch.exporter.legacy)
+DDL = """
+CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value REAL, crc INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS totals(kind TEXT, label TEXT, value INTEGER NOT NULL,
+    crc INTEGER NOT NULL, PRIMARY KEY(kind, label)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS minutes(minute INTEGER, label TEXT, value INTEGER NOT NULL,
+    crc INTEGER NOT NULL, PRIMARY KEY(minute, label)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS keys(key TEXT PRIMARY KEY, digest TEXT NOT NULL, wall REAL NOT NULL,
+    accepted INTEGER NOT NULL, transactions INTEGER NOT NULL, crc INTEGER NOT NULL)
+    WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS keys_by_wall ON keys(wall);
+"""
+
+
+class RowError(ValueError):
+    """A row or page of the database does not check out."""
+
+
+def crc(*values: Any) -> int:
+    return zlib.crc32("\x1f".join(map(repr, values)).encode("utf-8", "surrogateescape"))
+
+
+def verify(table: str, check: Any, *values: Any) -> None:
+    if check != crc(*values):
+        raise RowError(f"checksum mismatch in table {table}: {values!r:.80}")
+
+
+@dataclass
+class Loaded:
+    """What the database holds, as read (and checked) at start."""
+
+    totals: dict[tuple[str, str], int] = field(default_factory=dict)
+    minutes: dict[tuple[int, str], int] = field(default_factory=dict)
+    meta: dict[str, float] = field(default_factory=dict)
+    keys: int = 0
+
+
+@dataclass
+class Group:
+    """The rows one commit group writes: new values, not increments."""
+
+    totals: dict[tuple[str, str], int] = field(default_factory=dict)
+    minutes: dict[tuple[int, str], int] = field(default_factory=dict)
+    meta: dict[str, float] = field(default_factory=dict)
+    keys: list[tuple[str, str, float, int, int]] = field(default_factory=list)
+    prune_minutes_before: int | None = None
+    expire_keys_before: float = float("-inf")
+    keys_before: int = 0  # how many the table held before this group
+    max_keys: int = 1 << 62
+
+
+def read(conn: sqlite3.Connection) -> Loaded:
+    """Check integrity and every row's checksum; return the stored state."""
+    loaded = Loaded()
+    problems = [row[0] for row in conn.execute("PRAGMA integrity_check(5)")]
+    if problems != ["ok"]:
+        raise RowError("; ".join(problems))
+    # A crash during the very first start can leave the tables not yet created: empty.
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+
+    def rows(table: str) -> Iterable[tuple[Any, ...]]:
+        return conn.execute(f"SELECT * FROM {table}") if table in tables else ()
+
+    for kind, label, value, check in rows("totals"):
+        verify("totals", check, kind, label, value)
+        loaded.totals[kind, label] = value
+    for minute, label, value, check in rows("minutes"):
+        verify("minutes", check, minute, label, value)
+        loaded.minutes[minute, label] = value
+    for name, value, check in rows("meta"):
+        verify("meta", check, name, value)
+        loaded.meta[name] = value
+    for row in rows("keys"):
+        verify("keys", row[-1], *row[:-1])
+        loaded.keys += 1
+    return loaded
+
+
+def write(conn: sqlite3.Connection, group: Group, commits: int) -> int:
+    """The statements of one group inside an open transaction; return keys removed."""
+    meta = {n: float(v) for n, v in
+            {"schema": VERSION, "commits": commits, **group.meta}.items()}
+    conn.executemany("INSERT OR REPLACE INTO meta VALUES (?,?,?)",
+                     [(n, v, crc(n, v)) for n, v in meta.items()])
+    conn.executemany("INSERT OR REPLACE INTO totals VALUES (?,?,?,?)",
+                     [(k, lb, v, crc(k, lb, v)) for (k, lb), v in group.totals.items()])
+    conn.executemany("INSERT OR REPLACE INTO minutes VALUES (?,?,?,?)",
+                     [(int(m), lb, v, crc(int(m), lb, v))
+                      for (m, lb), v in group.minutes.items()])
+    if group.prune_minutes_before is not None:
+        conn.execute("DELETE FROM minutes WHERE minute < ?", (group.prune_minutes_before,))
+    removed = 0
+    if group.keys:  # expired keys go first (by the wall-time index), then the new ones
+        removed = conn.execute("DELETE FROM keys WHERE wall < ?",
+                               (group.expire_keys_before,)).rowcount
+        conn.executemany("INSERT OR REPLACE INTO keys VALUES (?,?,?,?,?,?)",
+                         [(k, d, float(w), a, t, crc(k, d, float(w), a, t))
+                          for k, d, w, a, t in group.keys])
+    excess = group.keys_before + len(group.keys) - removed - group.max_keys
+    if excess > 0:
+        removed += conn.execute(
+            "DELETE FROM keys WHERE key IN (SELECT key FROM keys ORDER BY wall LIMIT ?)",
+            (excess,)).rowcount
+    return removed
