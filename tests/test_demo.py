@@ -9,8 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,10 @@ import requests
 
 from tests.conftest import metric_value
 from txwatch.history.generate import write
-from txwatch.stack.ports import distinct_free_ports
+from txwatch.stack import launcher
+from txwatch.stack.inject import extra_needed, minute_body
+from txwatch.stack.launcher import LocalStack, Ports
+from txwatch.stack.ports import PortInUse, distinct_free_ports
 from txwatch.stack.runs import is_live, live_runs, new_run, prune
 
 
@@ -189,6 +194,37 @@ def test_own_data_is_replayed_and_progress_is_in_data_time(tmp_path: Path,
     out = demo.text()[0]
     assert "board" in out.split("Where to look:")[1].splitlines()[1]  # the board comes first
 
+    failed_before = metric_value(requests.get(info["exporter"] + "/metrics", timeout=5).text,
+                                 "payment_transactions_total", status="failed")
+    result = subprocess.run([sys.executable, "-m", "txwatch.stack", "inject", "--workdir",
+                             str(tmp_path / "w"), "--share", "0.3", "--minutes", "2",
+                             "--speed", "60"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    added = [int(line.split("+")[1].split()[0]) for line in result.stdout.splitlines()
+             if line.startswith("inject ")]
+    assert len(added) == 2 and all(n > 0 for n in added), result.stdout
+    assert "pushed by the replay" in result.stdout  # it topped up the live traffic
+    failed_after = metric_value(requests.get(info["exporter"] + "/metrics", timeout=5).text,
+                                "payment_transactions_total", status="failed")
+    assert failed_after - failed_before >= sum(added)
+
+
+def test_injection_tops_the_minute_up_to_the_share():
+    pushed = {"approved": 90.0, "failed": 1.0, "denied": 9.0}
+    extra = extra_needed("failed", 0.05, pushed)
+    assert (1 + extra) / (100 + extra) >= 0.05 > (extra) / (99 + extra)
+    assert extra_needed("failed", 0.01, pushed) == 0  # already at the share
+    body = minute_body("failed", 0.05, 200, None, 1_700_000_030.0)
+    assert [r["count"] for r in body] == [190, 10]
+    assert all(r["timestamp"] == "2023-11-14T22:13:00+00:00" for r in body)
+    assert minute_body("failed", 0.05, 200, 7, 0.0) == [{"status": "failed", "count": 7}]
+
+
+def test_inject_without_a_running_demo_says_so(tmp_path: Path):
+    result = subprocess.run([sys.executable, "-m", "txwatch.stack", "inject", "--workdir",
+                             str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "no running demo" in result.stderr
+
 
 @pytest.mark.slow
 def test_unreadable_data_is_refused_in_one_line(tmp_path: Path):
@@ -215,3 +251,35 @@ def test_pruning_never_touches_a_live_run(tmp_path: Path):
         live.release()
     assert not is_live(live.path)
     assert prune(tmp_path, keep=0) == [live.path]
+
+
+@pytest.mark.slow
+def test_a_stranger_answering_on_our_port_is_not_taken_for_our_child(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The race the up-front check cannot close: the port is taken after it was checked.
+    Another server then answers the readiness URL while our child fails to bind; the
+    launcher must see that the listener is not its child (this lost a notification once)."""
+    class Anything(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"Healthy.\n")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    exporter, prometheus, alertmanager = distinct_free_ports(3)
+    stranger = ThreadingHTTPServer(("127.0.0.1", 0), Anything)
+    threading.Thread(target=stranger.serve_forever, daemon=True).start()
+    stack = LocalStack(tmp_path / "run", Ports(exporter, prometheus, alertmanager,
+                                               stranger.server_address[1]))
+    monkeypatch.setattr(launcher, "port_in_use", lambda port: False)  # checked too early
+    monkeypatch.setattr(Ports, "taken", lambda self: [])
+    try:
+        with pytest.raises(PortInUse, match=str(stranger.server_address[1])):
+            stack.start()
+        assert not stack.procs  # everything started so far was stopped again
+    finally:
+        stack.stop()
+        stranger.shutdown()
+        stranger.server_close()

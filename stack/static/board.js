@@ -80,11 +80,18 @@ async function refreshMessages() {
   if (!shown.length) list.append(el("li", { class: "muted" }, "No notification yet."));
 }
 
+function columns(panel) {
+  // The table panel is drawn as "Firing now" above: its row neighbour takes its columns.
+  const [, w, , y] = panel.pos;
+  const table = board.panels.find((p) => p.kind === "table" && p.pos[3] === y);
+  return table ? w + table.pos[1] : w;
+}
+
 function panelNode(panel, index) {
   const id = `panel-${index}`;
   let node = document.getElementById(id);
   if (!node) {
-    const [, w] = panel.pos;
+    const w = columns(panel);
     node = el("div", { id, class: "panel", style: `grid-column: span ${w}` },
       el("h3", { title: panel.description }, panel.title), el("div", { class: "plot" }));
     document.getElementById("charts").append(node);
