@@ -132,12 +132,12 @@ async function drawPanel(panel, index, start, end, step) {
   const opts = {
     width: Math.max(200, plot.clientWidth || node.clientWidth - 16), height: 200,
     scales: { x: { time: true } },
-    axes: [{}, { values: (u, ticks) => ticks.map(fmt), size: 60 }],
+    axes: [{}, { values: (u, ticks) => ticks.map(fmt), size: 72 }],
     series: [{}, ...order.map((i) => {
       const stroke = panel.css[colours[series[i].name]] || PALETTE[i % PALETTE.length];
       return { label: series[i].name, stroke, width: 1,
                dash: panel.dashed.includes(series[i].name) ? [10, 10] : undefined,
-               fill: panel.stacked ? `${stroke}99` : undefined,
+               fill: panel.stacked ? stroke : undefined,  // opaque: each band stays its colour
                value: (u, v, si, idx) => fmt(idx == null ? v : raw[i][idx]) };
     })],
   };
