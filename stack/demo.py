@@ -31,7 +31,7 @@ from txwatch.replay.push import Batch, push
 from txwatch.stack import inject
 from txwatch.stack.launcher import LocalStack, Ports
 from txwatch.stack.ports import PortInUse
-from txwatch.stack.runs import new_run
+from txwatch.stack.runs import Run, new_run
 from txwatch.stack.where import where_lines
 
 PROGRESS_SECONDS = 30.0
@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("stopped.", flush=True)
 
 
-def watch(stack: LocalStack, run: Any, args: argparse.Namespace, files: list[Path],
+def watch(stack: LocalStack, run: Run, args: argparse.Namespace, files: list[Path],
           incidents: list[dict[str, Any]], start_at: pd.Timestamp | None) -> int:
     """Replay in the background; report progress; stop on the first dead child."""
     urls = {name: stack.url(name) for name in ("exporter", "prometheus", "alertmanager",
