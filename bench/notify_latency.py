@@ -5,13 +5,15 @@ group_wait 10 s), pushes one minute of normal traffic per 5 s for a minute, then
 spike, and measures until the sink has the PaymentRatioHighFast notification. Repeated
 --runs times (fresh stack each time). Writes results/notify_latency.{json,png}.
 
-A run once delivered nothing within 300 s. The cause: ports are picked free and handed to
-the servers a moment later, on a machine where other stacks start and stop all the time;
-when another server took the sink's (or exporter's) port in between, ours failed to bind
-but the stranger answered the readiness check, so the stack looked ready and Alertmanager
-delivered to someone else's sink. The launcher now refuses taken ports and checks that the
-process listening on each port is its own child; a start refused that way is retried here
-on new ports and counted (``port_retries``), so no run is lost to it.
+A run once delivered nothing within 300 s. The one way found for a run to lose its
+notification silently: ports are picked free and handed to the servers a moment later, on
+a machine where other stacks start and stop all the time; when another server took the
+sink's (or exporter's) port in between, ours failed to bind but the stranger answered the
+readiness check, so the stack looked ready and Alertmanager delivered to someone else's
+sink (tests/test_demo.py reproduces it). The launcher now refuses taken ports and checks
+that the process listening on each port is its own child; a start refused that way is
+retried here on new ports and counted (``port_retries``), and a push the exporter does not
+accept fails the run instead of being ignored.
 What bounds it: scrape interval (push visible at the next scrape, <= 15 s) + evaluation
 interval (<= 15 s) + the alert's `for` (0 s for the fast alert) + Alertmanager group_wait
 (10 s for critical) + delivery.
