@@ -109,6 +109,8 @@ class LocalStack:
     # ---- lifecycle ------------------------------------------------------------------
     def start(self) -> LocalStack:
         """Start the four processes; raise PortInUse before starting any if a port is taken."""
+        if self.procs:  # a second start would find its own ports taken and orphan these
+            raise RuntimeError("the stack is already started")
         taken = self.ports.taken()
         if taken:
             raise taken[0]
@@ -203,7 +205,7 @@ class LocalStack:
             stop_process(self.procs.pop(name))
 
     def __enter__(self) -> LocalStack:
-        return self.start()
+        return self if self.procs else self.start()  # `with LocalStack(...).start() as s`
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

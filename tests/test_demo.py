@@ -283,3 +283,15 @@ def test_a_stranger_answering_on_our_port_is_not_taken_for_our_child(
         stack.stop()
         stranger.shutdown()
         stranger.server_close()
+
+
+@pytest.mark.slow
+def test_entering_a_started_stack_keeps_its_processes(fast_stack):
+    stack = fast_stack().start()
+    pids = {name: proc.pid for name, proc in stack.procs.items()}
+    with stack as entered:
+        assert entered is stack
+        assert {name: proc.pid for name, proc in stack.procs.items()} == pids
+        with pytest.raises(RuntimeError, match="already started"):
+            stack.start()
+    assert not stack.procs and not any(alive(pid) for pid in pids.values())
