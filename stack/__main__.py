@@ -1,3 +1,3 @@
 from txwatch.stack.demo import main
 
-main()
+raise SystemExit(main())

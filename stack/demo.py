@@ -1,74 +1,206 @@
-"""``txwatch-demo``: the whole pipeline on built-in generated data, on this machine.
+"""``txwatch-demo``: the whole pipeline on built-in generated data (or yours), on this machine.
 
-Generates the demo scenario, starts the local stack, replays the data from shortly before
-the first incident at ``--speed`` data minutes per real minute, prints where to look and
-every notification the sink receives, and stops everything on Ctrl-C.
+Starts the local stack, replays the data from shortly before the first incident at
+``--speed`` data minutes per real minute, prints where to look, every notification the sink
+receives and a progress line in data time, and stops everything on Ctrl-C. It cannot fail
+silently: taken ports are refused before anything starts, every child must be the process
+answering on its port, and a child that dies is reported with the tail of its log and stops
+the demo (exit 1). Each run has its own locked directory, so a second demo never touches a
+live one. ``txwatch-demo inject`` pushes an anomaly into the running demo.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
+import os
 import signal
+import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from txwatch import contract
+from txwatch.history.dataset import load_dataset
 from txwatch.history.generate import write
-from txwatch.replay.push import push
+from txwatch.replay.push import Batch, push
+from txwatch.stack import inject
 from txwatch.stack.launcher import LocalStack, Ports
+from txwatch.stack.ports import PortInUse
+from txwatch.stack.runs import Run, new_run
+from txwatch.stack.where import where_lines
+
+PROGRESS_SECONDS = 30.0
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="txwatch-demo", description=__doc__)
-    p.add_argument("--workdir", type=Path, default=Path("out/demo"))
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="txwatch-demo", description=__doc__, epilog=(
+        "txwatch-demo inject --help: push an anomaly (e.g. failed at 5%% for 10 minutes) "
+        "into the running demo."))
+    p.add_argument("--workdir", type=Path, default=Path("out/demo"),
+                   help="holds one directory per run under runs/ (default out/demo)")
     p.add_argument("--speed", type=float, default=10.0,
                    help="data minutes per real minute (default 10: an incident of 30 data "
                         "minutes lasts 3 real minutes, longer than the alerts' 'for')")
     p.add_argument("--days", type=int, default=3, help="days of demo data to generate")
+    p.add_argument("--data", nargs="+", metavar="CSV",
+                   help="replay these files instead (timestamp,status,count and optionally "
+                        "timestamp,auth_code,count)")
+    p.add_argument("--incidents", type=Path, help="incidents.json labelling --data")
+    p.add_argument("--start-at", help="first data minute to replay (default: 20 minutes "
+                   "before the first incident, or the start of the data)")
     p.add_argument("--free-ports", action="store_true",
                    help="use free ports instead of 9466/9090/9093/9095")
+    p.add_argument("--ports", metavar="E,P,A,S",
+                   help="exporter, Prometheus, Alertmanager and sink ports "
+                        "(default 9466,9090,9093,9095)")
     args = p.parse_args(argv)
+    if args.speed <= 0:
+        p.error("--speed must be > 0")
+    try:
+        args.ports = Ports(*(int(x) for x in args.ports.split(","))) if args.ports else None
+    except (TypeError, ValueError):
+        p.error("--ports needs four port numbers, e.g. 9466,9090,9093,9095")
+    return args
+
+
+def data_files(args: argparse.Namespace, run_dir: Path) -> tuple[list[Path], list[dict[str, Any]]]:
+    """The CSVs to replay and their labelled incidents (validated by the dataset loader)."""
+    if not args.data:
+        paths = write(run_dir / "data", days=args.days, seed=1)
+        incidents = json.loads(paths["incidents"].read_text())["incidents"]
+        return [paths["transactions"], paths["auth_codes"]], incidents
+    files = [Path(f) for f in args.data]
+    load_dataset(files, contract.STATUSES, contract.AUTH_CODES)  # refuses bad files early
+    incidents = json.loads(args.incidents.read_text())["incidents"] if args.incidents else []
+    return files, incidents
+
+
+class Progress:
+    """Where the replay is in data time, fed by push()'s progress hook."""
+
+    def __init__(self, incidents: list[dict[str, Any]], speed: float) -> None:
+        self.minute: pd.Timestamp | None = None
+        self.pushed = 0
+        self.total = 0
+        self.speed = speed
+        self.starts = sorted((pd.Timestamp(i["start"], tz="UTC"), str(i.get("kind", "incident")))
+                             for i in incidents)
+
+    def hook(self, batches: Iterator[list[Batch]], total: int) -> Iterator[list[Batch]]:
+        self.total = total
+        for minute in batches:
+            self.minute = minute[0].minute
+            yield minute
+            self.pushed += 1
+
+    def line(self) -> str:
+        if self.minute is None:
+            return "progress: replay starting"
+        now = pd.Timestamp(self.minute).tz_localize("UTC") if self.minute.tzinfo is None \
+            else self.minute
+        text = f"progress: data time {now:%Y-%m-%d %H:%M}, pushed {self.pushed} of " \
+               f"{self.total} data minutes"
+        upcoming = [(start, kind) for start, kind in self.starts if start > now]
+        if upcoming:
+            start, kind = upcoming[0]
+            left = (start - now).total_seconds() / 60
+            text += f"; next incident {kind} at {start:%H:%M} data time (in {left:.0f} " \
+                    f"data minutes, ~{left / self.speed * 60:.0f} s)"
+        return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["inject"]:
+        return inject.main(argv[1:])
+    args = parse(argv)
+    ports = Ports.free() if args.free_ports else args.ports or Ports()
+    taken = ports.taken()
+    if taken:  # before anything starts, so nothing of a running demo is disturbed
+        print(f"txwatch-demo: {taken[0]}: stop what holds it, or run with --free-ports",
+              file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, _interrupt)  # stop the stack on SIGTERM as on Ctrl-C
-    shutil.rmtree(args.workdir / "run", ignore_errors=True)  # a fresh exporter state each run
-    paths = write(args.workdir / "data", days=args.days, seed=1)
-    incidents = json.loads(paths["incidents"].read_text())["incidents"]
-    first = min(pd.Timestamp(i["start"], tz="UTC") for i in incidents)
-    start_at = first - pd.Timedelta(minutes=20)
-    stack = LocalStack(args.workdir / "run", Ports.free() if args.free_ports else Ports(),
-                       sink_to_terminal=True)
-    print("starting exporter, Prometheus, Alertmanager and the notification sink ...")
-    with stack:
-        print(f"""
-  exporter      {stack.url('exporter')}/metrics
-  Prometheus    {stack.url('prometheus')}/alerts        (rules, alerts, graphs)
-  Alertmanager  {stack.url('alertmanager')}/#/alerts
-  sink          {stack.url('sink')}/api/alerts    (log: {stack.sink_log})
+    run = new_run(args.workdir)
+    try:
+        files, incidents = data_files(args, run.path)
+    except (ValueError, OSError, KeyError) as exc:
+        print(f"txwatch-demo: cannot replay {args.data}: {exc}", file=sys.stderr)
+        return 2
+    firsts = sorted(pd.Timestamp(i["start"], tz="UTC") for i in incidents)
+    start_at = pd.Timestamp(args.start_at, tz="UTC") if args.start_at else \
+        (firsts[0] - pd.Timedelta(minutes=20) if firsts else None)
+    stack = LocalStack(run.path, ports, sink_to_terminal=True)
+    print(f"starting exporter, Prometheus, Alertmanager and the sink in {run.path} ...",
+          flush=True)
+    try:
+        stack.start()
+    except PortInUse as exc:
+        print(f"txwatch-demo: {exc}: stop what holds it, or run with --free-ports",
+              file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"txwatch-demo: could not start the stack: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return watch(stack, run, args, files, incidents, start_at)
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+        return 0
+    finally:
+        stack.stop()
+        run.release()
+        print("stopped.", flush=True)
 
-replaying {paths['transactions'].parent} from {start_at:%Y-%m-%d %H:%M} at {args.speed:g}x;
-first incident at {first:%H:%M} data time. Notifications appear below. Ctrl-C stops.
-""", flush=True)
-        done = threading.Event()
 
-        def replay() -> None:
-            summary = push([paths["transactions"], paths["auth_codes"]], stack.url("exporter"),
-                           speed=args.speed, start_at=start_at)
-            print("replay finished: " + "; ".join(summary.lines()), flush=True)
-            done.set()
+def watch(stack: LocalStack, run: Run, args: argparse.Namespace, files: list[Path],
+          incidents: list[dict[str, Any]], start_at: pd.Timestamp | None) -> int:
+    """Replay in the background; report progress; stop on the first dead child."""
+    urls = {name: stack.url(name) for name in ("exporter", "prometheus", "alertmanager",
+                                               "sink")}
+    run.write_info({**urls, "speed": args.speed, "pid": os.getpid(),
+                    "children": {name: proc.pid for name, proc in stack.procs.items()}})
+    print("\nWhere to look:\n" + "\n".join(where_lines(urls, str(stack.sink_log))))
+    print(f"\nreplaying {', '.join(str(f) for f in files)} "
+          f"{f'from {start_at:%Y-%m-%d %H:%M} ' if start_at is not None else ''}at "
+          f"{args.speed:g}x. Notifications appear below; Ctrl-C stops. In another terminal:"
+          f"\n  txwatch-demo inject --workdir {args.workdir} --status failed --share 0.05\n",
+          flush=True)
+    progress = Progress(incidents, args.speed)
+    outcome: list[str] = []
 
-        threading.Thread(target=replay, daemon=True).start()
+    def replay() -> None:
         try:
-            while not done.wait(1.0):
-                pass
-            print("replay done; the stack keeps running until Ctrl-C")
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("\nstopping ...")
-    print("stopped.")
+            summary = push(list(files), stack.url("exporter"), speed=args.speed,
+                           start_at=start_at, progress=progress.hook)
+            outcome.append("replay finished: " + "; ".join(summary.lines()))
+        except Exception as exc:  # noqa: BLE001 - reported by the watcher below
+            outcome.append(f"replay stopped: {exc.__class__.__name__}: {exc}")
+
+    threading.Thread(target=replay, daemon=True).start()
+    next_line = time.monotonic() + 5.0
+    reported = False
+    while True:
+        dead = stack.exited()
+        if dead:
+            name, code = next(iter(dead.items()))
+            print(f"\ntxwatch-demo: {name} exited with code {code}; the last lines of "
+                  f"{run.path / 'logs' / (name + '.log')}:\n{stack.log_tail(name)}\n"
+                  "stopping everything.", file=sys.stderr, flush=True)
+            return 1
+        if outcome and not reported:
+            print(outcome[0] + "\nthe stack keeps running until Ctrl-C", flush=True)
+            reported = True
+        if not outcome and time.monotonic() >= next_line:
+            print(progress.line(), flush=True)
+            next_line = time.monotonic() + PROGRESS_SECONDS
+        time.sleep(0.5)

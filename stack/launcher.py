@@ -4,6 +4,11 @@ This is the one place besides docker-compose.yml that knows every config: it ren
 shipped prometheus/ and alertmanager/ configs with loopback ports and absolute paths into a
 run directory, starts the four processes, waits until each is ready and stops them all.
 Tests use it with shorter intervals; the rule files are always the shipped ones.
+
+It never starts on a taken port and never mistakes another server for its own: ports are
+checked before anything starts, and after readiness the process listening on each port must
+be the child started for it (see :mod:`txwatch.stack.ports`). :meth:`LocalStack.exited`
+tells a watcher which child died, :meth:`LocalStack.log_tail` why.
 """
 
 from __future__ import annotations
@@ -19,8 +24,12 @@ from typing import Any
 
 import yaml
 
-from txwatch.prom.procs import free_port, stop_process, wait_ready
+from txwatch.prom.procs import stop_process, wait_ready
 from txwatch.resources import alertmanager_dir, prometheus_dir, rules_dir
+from txwatch.stack.ports import PortInUse, distinct_free_ports, listener_is, port_in_use
+
+NAMES = {"exporter": "exporter", "prometheus": "Prometheus", "alertmanager": "Alertmanager",
+         "sink": "notification sink and board"}
 
 
 def need(binary: str) -> str:
@@ -39,7 +48,12 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port())
+        return cls(*distinct_free_ports(4))
+
+    def taken(self) -> list[PortInUse]:
+        """The ports another process holds now, each with what the stack wanted it for."""
+        return [PortInUse(NAMES[name], port) for name, port in vars(self).items()
+                if port_in_use(port)]
 
 
 @dataclass
@@ -94,6 +108,12 @@ class LocalStack:
 
     # ---- lifecycle ------------------------------------------------------------------
     def start(self) -> LocalStack:
+        """Start the four processes; raise PortInUse before starting any if a port is taken."""
+        if self.procs:  # a second start would find its own ports taken and orphan these
+            raise RuntimeError("the stack is already started")
+        taken = self.ports.taken()
+        if taken:
+            raise taken[0]
         self.workdir.mkdir(parents=True, exist_ok=True)
         prom_cfg = self.workdir / "prometheus.yml"
         prom_cfg.write_text(yaml.safe_dump(self.prometheus_config(), sort_keys=False))
@@ -129,17 +149,43 @@ class LocalStack:
     def sink_command(self) -> list[str]:
         return [sys.executable, "-m", "txwatch.stack.sink",
                 f"--web.listen-address=127.0.0.1:{self.ports.sink}",
-                f"--log.file={self.sink_log}"]
+                f"--log.file={self.sink_log}", f"--prometheus.url={self.url('prometheus')}"]
 
     def _spawn(self, name: str, cmd: list[str], ready: str, inherit_stdout: bool = False,
                base_url: str | None = None, env: dict[str, str] | None = None) -> None:
+        """Start one child, wait until it answers, and make sure the answer was its own."""
         self.commands[name] = (cmd, ready, inherit_stdout, base_url, env)
-        log = open(self.workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
-        self.procs[name] = subprocess.Popen(cmd, cwd=self.workdir, stderr=log,
-                                            stdout=None if inherit_stdout else log,
-                                            env={**os.environ, **env} if env else None)
-        wait_ready((base_url or self.url(name)) + ready, self.procs[name],
-                   f"{name} (log: {log.name})")
+        base = base_url or self.url(name)
+        port = int(base.rsplit(":", 1)[1])
+        if port_in_use(port):
+            raise PortInUse(name, port)
+        log_path = self.workdir / "logs" / f"{name}.log"
+        with open(log_path, "ab") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen(cmd, cwd=self.workdir, stderr=log,
+                                    stdout=None if inherit_stdout else log,
+                                    env={**os.environ, **env} if env else None)
+        self.procs[name] = proc
+        try:
+            wait_ready(base + ready, proc, f"{name} (log: {log_path})")
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n{self.log_tail(name)}") from None
+        if proc.poll() is not None or listener_is(proc.pid, port) is False:
+            raise PortInUse(name, port)  # something else answered; ours could not bind
+
+    def exited(self) -> dict[str, int]:
+        """Children that have died since they were started: name -> exit code."""
+        return {name: code for name, proc in self.procs.items()
+                if (code := proc.poll()) is not None}
+
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        """The last lines of a child's log, to say why it died."""
+        path = self.workdir / "logs" / f"{name}.log"
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return f"(no log at {path})"
+        tail = text.splitlines()[-lines:]
+        return "\n".join(f"  | {line}" for line in tail) if tail else f"(empty log {path})"
 
     def kill(self, name: str, hard: bool = False) -> None:
         """Stop one component (SIGKILL with ``hard``), for fault tests."""
@@ -159,7 +205,7 @@ class LocalStack:
             stop_process(self.procs.pop(name))
 
     def __enter__(self) -> LocalStack:
-        return self.start()
+        return self if self.procs else self.start()  # `with LocalStack(...).start() as s`
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -2,7 +2,10 @@
 
 Alertmanager posts its webhook payloads here; each notification is appended to a JSON-lines
 log (one line per alert, with the time it arrived) and printed as one readable line. The
-log reads back as "recent alerts" at ``GET /api/alerts``.
+log reads back as "recent alerts" at ``GET /api/alerts`` (newest first; ``?limit=N``, 1 to
+10,000, default 100; anything else is a 400 JSON error). ``GET /`` is the local board
+(:mod:`txwatch.stack.board`), which reads Prometheus through the sink when it is started
+with ``--prometheus.url``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +22,10 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
+from txwatch.stack.board import add_board
+
 LOG_KEY = web.AppKey("log", Path)
+MAX_LIMIT = 10_000
 
 
 def readable(alert: dict[str, Any], receiver: str) -> str:
@@ -43,14 +50,30 @@ def records(payload: dict[str, Any], path: str, now: float) -> list[dict[str, An
 
 
 def read_log(path: Path, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest ``limit`` records, newest first.
+
+    A reader may run while the sink appends: a last line without its newline is still
+    being written and is left for the next read rather than failing this one.
+    """
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in reversed(lines[-limit:]) if line.strip()]
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    complete = [line for line in lines if line.endswith("\n") and line.strip()]
+    return [json.loads(line) for line in reversed(complete[-limit:])]
 
 
-def build_app(log: Path, out: TextIO = sys.stdout,
-              clock: Callable[[], float] = time.time) -> web.Application:
+def parse_limit(raw: str | None) -> int:
+    """``?limit=``: an integer from 1 to MAX_LIMIT (default 100), else ValueError."""
+    if raw is None:
+        return 100
+    if not re.fullmatch(r"[0-9]{1,6}", raw) or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {raw!r}")
+    return int(raw)
+
+
+def build_app(log: Path, out: TextIO = sys.stdout, clock: Callable[[], float] = time.time,
+              prometheus_url: str | None = None) -> web.Application:
     lock = asyncio.Lock()
 
     async def receive(request: web.Request) -> web.Response:
@@ -68,8 +91,14 @@ def build_app(log: Path, out: TextIO = sys.stdout,
         return web.json_response({"stored": len(rows)})
 
     async def recent(request: web.Request) -> web.Response:
-        limit = int(request.query.get("limit", "100"))
-        return web.json_response(read_log(log, max(1, min(limit, 10_000))))
+        unknown = sorted(set(request.query) - {"limit"})
+        try:
+            if unknown:
+                raise ValueError(f"unknown parameter {unknown[0]!r}; known: limit")
+            limit = parse_limit(request.query.get("limit"))
+        except ValueError as exc:
+            return web.json_response({"error": "bad_request", "message": str(exc)}, status=400)
+        return web.json_response(read_log(log, limit))
 
     async def healthy(_request: web.Request) -> web.Response:
         return web.Response(text="Healthy.\n")
@@ -80,6 +109,7 @@ def build_app(log: Path, out: TextIO = sys.stdout,
     app.router.add_post("/deadmansswitch", receive)
     app.router.add_get("/api/alerts", recent)
     app.router.add_get("/-/healthy", healthy)
+    add_board(app, prometheus_url)
     return app
 
 
@@ -87,11 +117,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="txwatch-sink", description=__doc__)
     p.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9095")
     p.add_argument("--log.file", dest="log", type=Path, default=Path("alerts.jsonl"))
+    p.add_argument("--prometheus.url", dest="prometheus", default=None,
+                   help="Prometheus the local board reads (e.g. http://127.0.0.1:9090)")
     args = p.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     args.log.parent.mkdir(parents=True, exist_ok=True)
-    web.run_app(build_app(args.log), host=host or "0.0.0.0", port=int(port), print=None,
-                access_log=None)
+    web.run_app(build_app(args.log, prometheus_url=args.prometheus), host=host or "0.0.0.0",
+                port=int(port), print=None, access_log=None)
 
 
 if __name__ == "__main__":

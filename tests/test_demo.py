@@ -1,0 +1,297 @@
+"""``txwatch-demo`` as an operator runs it: taken ports, a second demo, a dying child, own
+data, and the run directories. Real processes on loopback, each test bounded in time."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import metric_value
+from txwatch.history.generate import write
+from txwatch.stack import launcher
+from txwatch.stack.inject import extra_needed, minute_body
+from txwatch.stack.launcher import LocalStack, Ports
+from txwatch.stack.ports import PortInUse, distinct_free_ports
+from txwatch.stack.runs import is_live, live_runs, new_run, prune
+
+
+class Demo:
+    """One ``txwatch-demo`` child, its output files and its run directory."""
+
+    def __init__(self, workdir: Path, *args: str) -> None:
+        self.workdir = workdir
+        self.out = open(workdir.parent / f"demo-{id(self)}.out", "w+b")  # noqa: SIM115
+        self.err = open(workdir.parent / f"demo-{id(self)}.err", "w+b")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "txwatch.stack", "--workdir", str(workdir), "--days", "2",
+             *args], stdout=self.out, stderr=self.err, cwd=workdir.parent)
+
+    def text(self) -> tuple[str, str]:
+        return (Path(self.out.name).read_text(errors="replace"),
+                Path(self.err.name).read_text(errors="replace"))
+
+    def info(self, seconds: float = 60.0) -> dict:
+        """run.json of this demo, once the stack is up (fails if the demo exits first)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"demo exited {self.proc.returncode}: {self.text()}"
+            for run in (self.workdir / "runs").glob("*/run.json"):
+                info = json.loads(run.read_text())
+                if info["pid"] == self.proc.pid:
+                    return {**info, "dir": run.parent}
+            time.sleep(0.2)
+        raise AssertionError(f"demo not up in {seconds} s: {self.text()}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.out.close()
+        self.err.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def demos(tmp_path: Path) -> Iterator[list[Demo]]:
+    started: list[Demo] = []
+    yield started
+    for demo in started:
+        demo.stop()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in \
+        Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def pushed(info: dict) -> float:
+    text = requests.get(info["exporter"] + "/metrics", timeout=5).text
+    return sum(metric_value(text, "payment_transactions_total", status=s)
+               for s in ("approved", "denied", "failed"))
+
+
+@pytest.mark.slow
+def test_taken_port_is_refused_in_one_line_before_anything_starts(tmp_path: Path):
+    ports = distinct_free_ports(4)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", ports[1]))
+        holder.listen()
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "txwatch.stack", "--workdir", str(tmp_path / "w"),
+             "--ports", ",".join(map(str, ports))], capture_output=True, text=True, timeout=30)
+        took = time.monotonic() - started
+    assert result.returncode == 2
+    assert took < 10, took
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(ports[1]) in lines[0] and "Prometheus" in lines[0], lines
+    assert not (tmp_path / "w").exists()  # no run directory, no data, no process
+
+
+@pytest.mark.slow
+def test_second_demo_leaves_the_first_running_and_intact(tmp_path: Path, demos: list[Demo]):
+    workdir = tmp_path / "w"
+    for i in range(5):  # stopped runs of earlier demos: pruning may remove some of these
+        (workdir / "runs" / f"2000010{i}-000000-1").mkdir(parents=True)
+        (workdir / "runs" / f"2000010{i}-000000-1" / "run.lock").touch()
+    first = Demo(workdir, "--free-ports", "--speed", "600")
+    demos.append(first)
+    a = first.info()
+    time.sleep(3)
+    before = pushed(a)
+    assert before > 0
+    files = [a["dir"] / f for f in ("run.json", "run.lock", "prometheus.yml",
+                                    "exporter-state/state.db", "data/transactions.csv",
+                                    "logs/prometheus.log")]
+    files += list((a["dir"] / "prometheus-data" / "wal").iterdir())
+    assert all(p.exists() for p in files), [p for p in files if not p.exists()]
+
+    same_ports = [str(a[k].rsplit(":", 1)[1]) for k in ("exporter", "prometheus",
+                                                        "alertmanager", "sink")]
+    clash = subprocess.run([sys.executable, "-m", "txwatch.stack", "--workdir", str(workdir),
+                            "--ports", ",".join(same_ports)], capture_output=True, text=True,
+                           timeout=30)
+    assert clash.returncode == 2 and same_ports[0] in clash.stderr
+
+    second = Demo(workdir, "--free-ports", "--speed", "600")
+    demos.append(second)
+    b = second.info()
+    assert b["dir"] != a["dir"]
+    assert second.stop() == 0
+    assert "stopped." in second.text()[0]
+
+    assert first.proc.poll() is None
+    assert all(alive(pid) for pid in a["children"].values())
+    for path in files:
+        assert path.exists(), f"{path} of the live demo was removed"
+    assert is_live(a["dir"]) and live_runs(workdir) == [a["dir"]]
+    for name in ("exporter", "prometheus", "alertmanager"):
+        assert requests.get(a[name] + "/-/ready", timeout=5).status_code == 200, name
+    time.sleep(2)
+    assert pushed(a) > before  # still replaying, into its own exporter
+    assert first.stop() == 0
+    assert not any(alive(pid) for pid in a["children"].values())
+    assert not is_live(a["dir"])
+
+
+@pytest.mark.slow
+def test_a_killed_child_is_reported_with_its_log_and_everything_stops(
+        tmp_path: Path, demos: list[Demo]):
+    demo = Demo(tmp_path / "w", "--free-ports", "--speed", "60")
+    demos.append(demo)
+    info = demo.info()
+    os.kill(info["children"]["alertmanager"], signal.SIGKILL)
+    started = time.monotonic()
+    code = demo.proc.wait(20)
+    assert time.monotonic() - started < 15
+    out, err = demo.text()
+    assert code == 1
+    assert "alertmanager exited with code -9" in err
+    assert "alertmanager.log" in err and "stopping everything" in err
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in info["children"].values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in info["children"].values())
+
+
+@pytest.mark.slow
+def test_own_data_is_replayed_and_progress_is_in_data_time(tmp_path: Path,
+                                                           demos: list[Demo]):
+    paths = write(tmp_path / "mine", days=1, seed=5, start="2024-03-01 00:00")
+    demo = Demo(tmp_path / "w", "--free-ports", "--speed", "600", "--data",
+                str(paths["transactions"]), str(paths["auth_codes"]),
+                "--incidents", str(paths["incidents"]))
+    demos.append(demo)
+    info = demo.info()
+    deadline = time.monotonic() + 30
+    while pushed(info) == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert pushed(info) > 0
+    deadline = time.monotonic() + 30
+    while "progress: data time 2024-03-01" not in demo.text()[0]:
+        assert time.monotonic() < deadline, demo.text()
+        time.sleep(0.5)
+    out = demo.text()[0]
+    assert "board" in out.split("Where to look:")[1].splitlines()[1]  # the board comes first
+
+    failed_before = metric_value(requests.get(info["exporter"] + "/metrics", timeout=5).text,
+                                 "payment_transactions_total", status="failed")
+    result = subprocess.run([sys.executable, "-m", "txwatch.stack", "inject", "--workdir",
+                             str(tmp_path / "w"), "--share", "0.3", "--minutes", "2",
+                             "--speed", "60"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    added = [int(line.split("+")[1].split()[0]) for line in result.stdout.splitlines()
+             if line.startswith("inject ")]
+    assert len(added) == 2 and all(n > 0 for n in added), result.stdout
+    assert "pushed by the replay" in result.stdout  # it topped up the live traffic
+    failed_after = metric_value(requests.get(info["exporter"] + "/metrics", timeout=5).text,
+                                "payment_transactions_total", status="failed")
+    assert failed_after - failed_before >= sum(added)
+
+
+def test_injection_tops_the_minute_up_to_the_share():
+    pushed = {"approved": 90.0, "failed": 1.0, "denied": 9.0}
+    extra = extra_needed("failed", 0.05, pushed)
+    assert (1 + extra) / (100 + extra) >= 0.05 > (extra) / (99 + extra)
+    assert extra_needed("failed", 0.01, pushed) == 0  # already at the share
+    body = minute_body("failed", 0.05, 200, None, 1_700_000_030.0)
+    assert [r["count"] for r in body] == [190, 10]
+    assert all(r["timestamp"] == "2023-11-14T22:13:00+00:00" for r in body)
+    assert minute_body("failed", 0.05, 200, 7, 0.0) == [{"status": "failed", "count": 7}]
+
+
+def test_inject_without_a_running_demo_says_so(tmp_path: Path):
+    result = subprocess.run([sys.executable, "-m", "txwatch.stack", "inject", "--workdir",
+                             str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "no running demo" in result.stderr
+
+
+@pytest.mark.slow
+def test_unreadable_data_is_refused_in_one_line(tmp_path: Path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("when,what\n1,2\n")
+    result = subprocess.run([sys.executable, "-m", "txwatch.stack", "--workdir",
+                             str(tmp_path / "w"), "--free-ports", "--data", str(bad)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "cannot replay" in result.stderr and "bad.csv" in result.stderr
+
+
+def test_pruning_never_touches_a_live_run(tmp_path: Path):
+    live = new_run(tmp_path)
+    try:
+        for i in range(5):
+            old = tmp_path / "runs" / f"1999010{i}-000000-1"
+            old.mkdir()
+            (old / "run.lock").touch()
+        removed = prune(tmp_path, keep=0)
+        assert live.path.exists() and is_live(live.path)
+        assert len(removed) == 5 and not any(p.exists() for p in removed)
+    finally:
+        live.release()
+    assert not is_live(live.path)
+    assert prune(tmp_path, keep=0) == [live.path]
+
+
+@pytest.mark.slow
+def test_a_stranger_answering_on_our_port_is_not_taken_for_our_child(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The race the up-front check cannot close: the port is taken after it was checked.
+    Another server then answers the readiness URL while our child fails to bind; the
+    launcher must see that the listener is not its child (this lost a notification once)."""
+    class Anything(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"Healthy.\n")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    exporter, prometheus, alertmanager = distinct_free_ports(3)
+    stranger = ThreadingHTTPServer(("127.0.0.1", 0), Anything)
+    threading.Thread(target=stranger.serve_forever, daemon=True).start()
+    stack = LocalStack(tmp_path / "run", Ports(exporter, prometheus, alertmanager,
+                                               stranger.server_address[1]))
+    monkeypatch.setattr(launcher, "port_in_use", lambda port: False)  # checked too early
+    monkeypatch.setattr(Ports, "taken", lambda self: [])
+    try:
+        with pytest.raises(PortInUse, match=str(stranger.server_address[1])):
+            stack.start()
+        assert not stack.procs  # everything started so far was stopped again
+    finally:
+        stack.stop()
+        stranger.shutdown()
+        stranger.server_close()
+
+
+@pytest.mark.slow
+def test_entering_a_started_stack_keeps_its_processes(fast_stack):
+    stack = fast_stack().start()
+    pids = {name: proc.pid for name, proc in stack.procs.items()}
+    with stack as entered:
+        assert entered is stack
+        assert {name: proc.pid for name, proc in stack.procs.items()} == pids
+        with pytest.raises(RuntimeError, match="already started"):
+            stack.start()
+    assert not stack.procs and not any(alive(pid) for pid in pids.values())
