@@ -10,12 +10,17 @@ txwatch carry the YAML files (``txwatch.resources.rules_dir``).
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+from txwatch.resources import rules_dir
+
 from . import alerts, recording
 from .settings import DEFAULT, RUNBOOK_BASE, Confidence, Settings
 from .yamltext import render
 
 __all__ = ["DEFAULT", "RUNBOOK_BASE", "Confidence", "Settings", "render_alerts",
-           "render_recording", "RENDERED"]
+           "render_recording", "RENDERED", "write_rule_dir"]
 
 GENERATED_BY = "python scripts/generate.py"
 
@@ -39,3 +44,20 @@ def render_alerts(settings: Settings = DEFAULT, command: str = GENERATED_BY) -> 
 
 # File name -> renderer: what scripts/generate.py and the CLI write.
 RENDERED = {"recording.yml": render_recording, "alerts.yml": render_alerts}
+
+
+def write_rule_dir(out: Path, settings: Settings, command: str = GENERATED_BY,
+                   thresholds: Path | None = None) -> list[Path]:
+    """A complete rule directory for ``settings``: the rendered files and a threshold table
+    (``thresholds``, else the shipped one; a table already in ``out`` is kept), ready for
+    ``rule_files``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for file_name, render_file in RENDERED.items():
+        path = out / file_name
+        path.write_text(render_file(settings, command), encoding="utf-8")
+        written.append(path)
+    target = out / "thresholds.yml"
+    if thresholds is not None or not target.exists():
+        shutil.copy(thresholds or rules_dir() / "thresholds.yml", target)
+    return [*written, target]

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ import pandas as pd
 from txwatch import contract
 from txwatch.history.dataset import load_dataset
 from txwatch.history.generate import write
+from txwatch.prom.promtool import parse_duration
 from txwatch.replay.push import Batch, push
+from txwatch.rules import DEFAULT, write_rule_dir
 from txwatch.stack import inject
 from txwatch.stack.launcher import LocalStack, Ports
 from txwatch.stack.ports import PortInUse
@@ -118,6 +121,14 @@ class Progress:
         return text
 
 
+def demo_rules(out: Path, speed: float) -> Path:
+    """The shipped rules with ``keep_firing_for`` scaled to the replay: at 10 data minutes a
+    real minute, the shipped 10 minutes would hold a page open for 100 data minutes."""
+    kept = parse_duration(DEFAULT.keep_firing_for) / speed
+    write_rule_dir(out, replace(DEFAULT, keep_firing_for=f"{max(1, round(kept))}s"))
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["inject"]:
@@ -139,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     firsts = sorted(pd.Timestamp(i["start"], tz="UTC") for i in incidents)
     start_at = pd.Timestamp(args.start_at, tz="UTC") if args.start_at else \
         (firsts[0] - pd.Timedelta(minutes=20) if firsts else None)
-    stack = LocalStack(run.path, ports, sink_to_terminal=True)
+    stack = LocalStack(run.path, ports, sink_to_terminal=True,
+                       rules=demo_rules(run.path / "rules", args.speed))
     print(f"starting exporter, Prometheus, Alertmanager and the sink in {run.path} ...",
           flush=True)
     try:

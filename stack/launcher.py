@@ -65,6 +65,7 @@ class LocalStack:
     route_timing: dict[str, str] | None = None  # e.g. group_wait for tests
     sink_to_terminal: bool = False  # demo: print notifications on the terminal
     prometheus_flags: list[str] = field(default_factory=list)  # tests: e.g. resend delay
+    rules: Path | None = None  # a rendered rule directory; None: the shipped rules
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     commands: dict[str, tuple[list[str], str, bool, str | None, dict[str, str] | None]] = \
         field(default_factory=dict)
@@ -82,7 +83,8 @@ class LocalStack:
                           own_port: int | None = None) -> dict[str, Any]:
         """A shipped Prometheus config with loopback targets and absolute rule paths."""
         config = yaml.safe_load((prometheus_dir() / name).read_text())
-        config["rule_files"] = [str(rules_dir() / Path(f).name) for f in config["rule_files"]]
+        rules = self.rules or rules_dir()
+        config["rule_files"] = [str(rules / Path(f).name) for f in config["rule_files"]]
         config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
             f"127.0.0.1:{port}" for port in alertmanager_ports or [self.ports.alertmanager]]
         targets = {"txwatch": f"127.0.0.1:{self.ports.exporter}",

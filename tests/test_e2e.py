@@ -7,17 +7,13 @@ the page open longer than a test should wait for its resolution).
 
 from __future__ import annotations
 
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import requests
 
-from txwatch.resources import rules_dir
-from txwatch.rules.__main__ import main as render_rules
-from txwatch.stack import launcher
+from txwatch.rules import Settings, write_rule_dir
 from txwatch.stack.launcher import LocalStack
 from txwatch.stack.sink import read_log
 
@@ -53,18 +49,14 @@ def _wait_for(stack: LocalStack, check, seconds: float, traffic: tuple[int, int]
     raise AssertionError(f"timed out; sink has {read_log(stack.sink_log, 1000)}")
 
 
-def _rules_keeping_for(keep: str, out: Path) -> Path:
-    assert render_rules(["--keep-firing-for", keep, "--out", str(out)]) == 0
-    shutil.copy(rules_dir() / "thresholds.yml", out)
-    return out
 
 
 @pytest.mark.slow
 def test_failed_spike_fires_once_then_resolves_and_inhibited_warning_never_arrives(
-        fast_stack, tmp_path, monkeypatch):
-    short = _rules_keeping_for("5s", tmp_path / "rules")
-    monkeypatch.setattr(launcher, "rules_dir", lambda: short)
-    with fast_stack() as stack:
+        fast_stack, tmp_path):
+    short = tmp_path / "rules"
+    write_rule_dir(short, Settings(keep_firing_for="5s"))
+    with fast_stack(rules=short) as stack:
         for _ in range(10):  # normal traffic
             _push(stack, 100)
             time.sleep(1.0)
