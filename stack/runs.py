@@ -94,8 +94,9 @@ def prune(workdir: Path, keep: int = KEEP_STOPPED) -> list[Path]:
 
 
 def new_run(workdir: Path) -> Run:
-    """A fresh, locked run directory, named by start time and pid (unique per host)."""
-    runs = workdir / "runs"
+    """A fresh, locked run directory, named by start time and pid (unique per host); an
+    absolute path, since the servers run with it as their working directory."""
+    runs = workdir.resolve() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     prune(workdir)
     path = runs / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"

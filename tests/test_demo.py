@@ -295,3 +295,12 @@ def test_entering_a_started_stack_keeps_its_processes(fast_stack):
         with pytest.raises(RuntimeError, match="already started"):
             stack.start()
     assert not stack.procs and not any(alive(pid) for pid in pids.values())
+
+
+def test_a_relative_workdir_gives_an_absolute_run_dir(tmp_path, monkeypatch):
+    """The servers run inside the run dir, so the paths handed to them must be absolute."""
+    from txwatch.stack.runs import new_run
+
+    monkeypatch.chdir(tmp_path)
+    run = new_run(Path("out") / "demo")
+    assert run.path.is_absolute() and run.path.is_relative_to(tmp_path)
