@@ -14,7 +14,11 @@ from statistics import NormalDist
 
 from txwatch import contract
 
-RUNBOOK_BASE = "https://github.com/txwatch/txwatch/blob/main/docs/runbook.md"
+# The sink serves docs/runbook.md at /runbook (stack/runbook.py); 9095 is its port in
+# docker-compose.yml and the local stack. A deployment whose runbook lives elsewhere renders
+# its rules with ``python -m txwatch.rules --runbook-base URL``; the demo renders its own
+# with the port it runs on.
+RUNBOOK_BASE = "http://localhost:9095/runbook"
 
 
 @dataclass(frozen=True)

@@ -121,11 +121,13 @@ class Progress:
         return text
 
 
-def demo_rules(out: Path, speed: float) -> Path:
-    """The shipped rules with ``keep_firing_for`` scaled to the replay: at 10 data minutes a
-    real minute, the shipped 10 minutes would hold a page open for 100 data minutes."""
+def demo_rules(out: Path, speed: float, sink: str) -> Path:
+    """The shipped rules with ``keep_firing_for`` scaled to the replay (at 10 data minutes a
+    real minute, the shipped 10 minutes would hold a page open for 100 data minutes) and
+    runbook links to this demo's sink."""
     kept = parse_duration(DEFAULT.keep_firing_for) / speed
-    write_rule_dir(out, replace(DEFAULT, keep_firing_for=f"{max(1, round(kept))}s"))
+    write_rule_dir(out, replace(DEFAULT, keep_firing_for=f"{max(1, round(kept))}s",
+                                runbook_base=f"{sink}/runbook"))
     return out
 
 
@@ -151,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     start_at = pd.Timestamp(args.start_at, tz="UTC") if args.start_at else \
         (firsts[0] - pd.Timedelta(minutes=20) if firsts else None)
     stack = LocalStack(run.path, ports, sink_to_terminal=True,
-                       rules=demo_rules(run.path / "rules", args.speed))
+                       rules=demo_rules(run.path / "rules", args.speed,
+                                        f"http://127.0.0.1:{ports.sink}"))
     print(f"starting exporter, Prometheus, Alertmanager and the sink in {run.path} ...",
           flush=True)
     try:

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from txwatch.stack.board import add_board
+from txwatch.stack.runbook import add_runbook
 
 LOG_KEY = web.AppKey("log", Path)
 MAX_LIMIT = 10_000
@@ -110,6 +111,7 @@ def build_app(log: Path, out: TextIO = sys.stdout, clock: Callable[[], float] = 
     app.router.add_get("/api/alerts", recent)
     app.router.add_get("/-/healthy", healthy)
     add_board(app, prometheus_url)
+    add_runbook(app)
     return app
 
 

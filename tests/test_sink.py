@@ -161,3 +161,22 @@ def test_bad_webhook_is_400_and_stores_nothing(tmp_path: Path, body: bytes):
         assert not log.exists() or log.read_text() == ""
 
     run(log, check)
+
+
+def test_every_alerts_runbook_link_lands_on_a_heading_of_the_served_runbook(tmp_path: Path):
+    import re
+
+    import yaml
+    rules = yaml.safe_load((REPO / "rules" / "alerts.yml").read_text())
+    links = [r["annotations"]["runbook_url"] for g in rules["groups"] for r in g["rules"]]
+
+    async def check(client: TestClient) -> None:
+        response = await client.get("/runbook")
+        assert response.status == 200 and response.content_type == "text/html"
+        ids = set(re.findall(r'<h[1-6] id="([^"]+)"', await response.text()))
+        for link in links:
+            base, _, anchor = link.partition("#")
+            assert base == "http://localhost:9095/runbook", link
+            assert anchor in ids, (anchor, sorted(ids))
+
+    run(tmp_path / "alerts.jsonl", check)

@@ -34,3 +34,8 @@ def rule_files(rules: Path | None = None) -> list[Path]:
     if rules.is_file():
         return [rules]
     return sorted(p for p in rules.glob("*.yml") if p.is_file())
+
+
+def runbook() -> Path:
+    """The runbook every alert links to (``docs/runbook.md``, served by the sink)."""
+    return _package_dir("txwatch.docs") / "runbook.md"

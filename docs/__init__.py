@@ -1,0 +1,1 @@
+"""Documents the running stack serves (the runbook alerts link to); a data package."""
