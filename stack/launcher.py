@@ -136,6 +136,8 @@ class LocalStack:
                 need("prometheus"), f"--config.file={prom_cfg}",
                 f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
                 f"--web.listen-address=127.0.0.1:{self.ports.prometheus}",
+                # the graph link of every notification (generatorURL) is built from it
+                f"--web.external-url={self.url('prometheus')}",
                 "--web.enable-lifecycle", "--log.level=warn", *self.prometheus_flags],
                 "/-/ready")
         except BaseException:

@@ -47,6 +47,7 @@ def records(payload: dict[str, Any], path: str, now: float) -> list[dict[str, An
              "group_key": payload.get("groupKey"), "status": alert.get("status"),
              "labels": alert.get("labels", {}), "annotations": alert.get("annotations", {}),
              "starts_at": alert.get("startsAt"), "ends_at": alert.get("endsAt"),
+             "generator_url": alert.get("generatorURL"),
              "fingerprint": alert.get("fingerprint")} for alert in payload.get("alerts", [])]
 
 

@@ -74,6 +74,11 @@ def test_failed_spike_fires_once_then_resolves_and_inhibited_warning_never_arriv
         summary = firing[0]["annotations"]["summary"]
         assert summary.startswith("failed share ") and " of " in summary, summary
         assert "limit" in summary and "over 5m" in summary, summary
+        graph = firing[0]["generator_url"]  # opens the alert's expression in Prometheus
+        assert graph.startswith(stack.url("prometheus") + "/graph?g0.expr="), graph
+        assert requests.get(graph, timeout=5).status_code == 200
+        runbook = firing[0]["annotations"]["runbook_url"]
+        assert runbook.endswith("#paymentratiohighfast"), runbook
 
         # A warning about the same status while the critical fires: inhibited, never sent.
         warning = {"labels": {"alertname": "PaymentRatioHighSlow", "severity": "warning",
