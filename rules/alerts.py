@@ -45,7 +45,7 @@ def ratio_alerts(s: Settings) -> list[Rule]:
             and on (job, status) {counts(tx, s, "5m", "job, status")} >= {s.min_events}
             """), *ratio_text(tx, s, "5m", "fast", "", s.status_5m.text),
             for_="0s", for_note="the 5m Wilson bound is the guard; pages within a minute "
-            "(see runbook)", keep=s.keep_firing_for),
+            "(see runbook)", keep=s.keep_fast_firing_for),
         _alert(s, "PaymentRatioHighSlow", (
             f"(\n{indent(slow)}\n    > on (status) group_left (severity) {limit(tx, 'slow')}\n)"
             f"\nand on (job, status)\n(\n    {share(tx, s, '5m')}\n"

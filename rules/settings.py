@@ -83,6 +83,9 @@ class Settings:
     volume_reference: str = "30m"  # the level a window is compared with: the 30m before it
     volume_allowance: float = 0.85  # significantly below 85% of it (the daily cycle's slope)
     keep_firing_for: str = "10m"  # a payment alert stays firing this long after it clears
+    # ... and the fast share alert longer: without ``for`` on a 5-minute window it flickers
+    # across its limit inside long incidents (a drift's top, a slow recovery)
+    keep_fast_firing_for: str = "20m"
     min_events: int = 3  # a share alert needs at least this many events of its status
     stop_windows: tuple[str, ...] = ("2m", "3m", "5m", "10m", "30m")
     normal_range: str = "7d"  # history the normal shares are learned from

@@ -125,8 +125,10 @@ def demo_rules(out: Path, speed: float, sink: str) -> Path:
     """The shipped rules with ``keep_firing_for`` scaled to the replay (at 10 data minutes a
     real minute, the shipped 10 minutes would hold a page open for 100 data minutes) and
     runbook links to this demo's sink."""
-    kept = parse_duration(DEFAULT.keep_firing_for) / speed
-    write_rule_dir(out, replace(DEFAULT, keep_firing_for=f"{max(1, round(kept))}s",
+    def scaled(duration: str) -> str:
+        return f"{max(1, round(parse_duration(duration) / speed))}s"
+    write_rule_dir(out, replace(DEFAULT, keep_firing_for=scaled(DEFAULT.keep_firing_for),
+                                keep_fast_firing_for=scaled(DEFAULT.keep_fast_firing_for),
                                 runbook_base=f"{sink}/runbook"))
     return out
 

@@ -1,8 +1,8 @@
 """The whole pipeline, real processes on loopback: exporter -> Prometheus -> Alertmanager -> sink.
 
 Intervals are shortened (scrape / evaluation 1 s, Alertmanager waits 1 s); the rules are
-the shipped ones rendered with ``--keep-firing-for 5s`` (the shipped 10 minutes would keep
-the page open longer than a test should wait for its resolution).
+the shipped ones rendered with a 5 s ``keep_firing_for`` (the shipped 10-20 minutes would
+keep the page open longer than a test should wait for its resolution).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _wait_for(stack: LocalStack, check, seconds: float, traffic: tuple[int, int]
 def test_failed_spike_fires_once_then_resolves_and_inhibited_warning_never_arrives(
         fast_stack, tmp_path):
     short = tmp_path / "rules"
-    write_rule_dir(short, Settings(keep_firing_for="5s"))
+    write_rule_dir(short, Settings(keep_firing_for="5s", keep_fast_firing_for="5s"))
     with fast_stack(rules=short) as stack:
         for _ in range(10):  # normal traffic
             _push(stack, 100)
