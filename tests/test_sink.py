@@ -180,3 +180,23 @@ def test_every_alerts_runbook_link_lands_on_a_heading_of_the_served_runbook(tmp_
             assert anchor in ids, (anchor, sorted(ids))
 
     run(tmp_path / "alerts.jsonl", check)
+
+
+def test_the_watchdog_is_printed_once_and_logged_every_time(tmp_path: Path):
+    log, out = tmp_path / "alerts.jsonl", io.StringIO()
+    watchdog = {"status": "firing", "labels": {"alertname": "Watchdog", "severity": "info"},
+                "annotations": {"summary": "always firing"}}
+
+    async def main() -> None:
+        app = build_app(log, out=out, clock=lambda: 1000.0)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            for _ in range(3):
+                payload = {"receiver": "deadmansswitch", "alerts": [watchdog]}
+                assert (await client.post("/deadmansswitch", json=payload)).status == 200
+            payload = {"receiver": "pager", "alerts": [ALERT]}
+            assert (await client.post("/webhook", json=payload)).status == 200
+    asyncio.run(main())
+    printed = out.getvalue().splitlines()
+    assert [line for line in printed if "Watchdog" in line] == printed[:1]
+    assert any("PaymentRatioHighFast" in line for line in printed)
+    assert len(read_log(log, 100)) == 4
