@@ -12,6 +12,7 @@ COPY stack/ stack/
 COPY rules/ rules/
 COPY prometheus/ prometheus/
 COPY alertmanager/ alertmanager/
+COPY docs/ docs/
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 txwatch \
     && mkdir -p /data && chown txwatch /data
 USER txwatch
