@@ -32,7 +32,10 @@ def parser() -> argparse.ArgumentParser:
     push = sub.add_parser("push", help="send CSV history to the exporter, in time order")
     push.add_argument("files", nargs="+",
                       help="CSV files (timestamp,status|auth_code,count); - = stdin")
-    push.add_argument("--url", default="http://127.0.0.1:9466", help="exporter base URL")
+    push.add_argument("--url", action="append", metavar="URL",
+                      help="exporter base URL (default http://127.0.0.1:9466); repeat it for "
+                           "several replicas: each batch goes to the replica its "
+                           "Idempotency-Key hashes to, so a retry meets the same one")
     push.add_argument("--speed", type=_speed, default=None,
                       help="data minutes per real minute (1 = real time, 60 = 1 s per "
                            "minute, max = no pause; default max)")
@@ -85,7 +88,8 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     token = args.token_file.read_text().strip() if args.token_file else None
     start = pd.Timestamp(args.start_at, tz="UTC") if args.start_at else None
-    summary = push(args.files, args.url, args.speed, token, args.retries, start, _progress)
+    urls = args.url or ["http://127.0.0.1:9466"]
+    summary = push(args.files, urls, args.speed, token, args.retries, start, _progress)
     print("\n".join(summary.lines()))
     return 1 if summary.failed else 0
 

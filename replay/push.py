@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,12 +95,27 @@ def _send(session: requests.Session, url: str, batch: Batch, token: str | None,
     summary.failed.append(f"{batch.key}: {error}")
 
 
-def push(files: list[str | Path], url: str, speed: float | None = None,
+def replica_for(key: str, urls: Sequence[str]) -> str:
+    """The exporter replica an ``Idempotency-Key`` belongs to (rendezvous hashing).
+
+    Idempotency keys are remembered per replica, so a retry must reach the replica that
+    may have stored the first attempt: the key alone decides, the same on every run and
+    whatever the order of ``urls``, and adding or removing a replica moves only the keys
+    that belonged to it. A load balancer in front of several replicas must do the same
+    (hash the ``Idempotency-Key`` header; docs/scaling.md)."""
+    return max(urls, key=lambda u: hashlib.sha256(f"{key}\x00{u}".encode()).digest())
+
+
+def push(files: list[str | Path], url: str | Sequence[str], speed: float | None = None,
          token: str | None = None, retries: int = 5, start_at: pd.Timestamp | None = None,
          progress: Callable[[Iterator[list[Batch]], int], Iterator[list[Batch]]] | None = None,
          clock: Callable[[], float] = time.monotonic,
          sleep: Callable[[float], None] = time.sleep) -> Summary:
-    """Push every minute in time order, paced by ``speed``; return the summary."""
+    """Push every minute in time order, paced by ``speed``; return the summary. With
+    several exporter URLs (replicas), each batch goes to :func:`replica_for` its key."""
+    urls = [u.rstrip("/") for u in ([url] if isinstance(url, str) else url)]
+    if not urls:
+        raise ValueError("no exporter URL to push to")
     grouped = batches(files)
     if start_at is not None:
         grouped = [g for g in grouped if g[0].minute >= start_at]
@@ -117,7 +132,8 @@ def push(files: list[str | Path], url: str, speed: float | None = None,
                 if wait > 0:
                     sleep(wait)
             for batch in minute:
-                _send(session, url.rstrip("/"), batch, token, retries, summary, sleep)
+                _send(session, replica_for(batch.key, urls), batch, token, retries, summary,
+                      sleep)
                 summary.batches += 1
             summary.minutes += 1
     summary.seconds = clock() - started

@@ -20,7 +20,7 @@ from txwatch.history.dataset import load_dataset
 from txwatch.history.generate import KINDS, generate, write
 from txwatch.prom.server import ThrowawayPrometheus
 from txwatch.replay.backfill import backfill_dataset
-from txwatch.replay.push import batches, push
+from txwatch.replay.push import batches, push, replica_for
 
 STATUS_CSV = ("timestamp,status,count\n"  # sorted by status, like the data set
               "2025-07-12 13:46:00,approved,7\n2025-07-12 13:45:00,approved,5\n"
@@ -59,6 +59,32 @@ def test_push_then_restarted_push_does_not_double_count(start_exporter, csvs):
     assert metric_value(text, "payment_transactions_total", status="failed") == 3
     assert metric_value(text, "payment_auth_codes_total", auth_code="00") == 12
     assert metric_value(text, "payment_newest_data_timestamp_seconds") == 1752328020
+
+
+def test_several_replicas_each_batch_to_its_keys_replica_and_retries_meet_it(
+        start_exporter, tmp_path):
+    paths = write(tmp_path / "gen", 1, seed=3)
+    files = [str(paths["transactions"]), str(paths["auth_codes"])]
+    replicas = [start_exporter(Config(), now=1_800_000_000.0) for _ in range(3)]
+    urls = [r.url for r in replicas]
+    first = push(files, urls)
+    assert first.failed == [] and first.replayed == 0
+    # A restarted replay in another order of URLs: every batch reaches the replica that
+    # remembers its key (all replayed, nothing counted twice).
+    again = push(files, list(reversed(urls)))
+    assert again.replayed == again.batches == first.batches
+    totals = [sum(metric_value(r.metrics(), "payment_transactions_total", status=s)
+                  for s in contract.STATUSES) for r in replicas]
+    assert all(t > 0 for t in totals)  # spread over all three
+    pushed = pd.read_csv(paths["transactions"])["count"].sum()
+    assert sum(totals) == pushed  # and summed across replicas, what was pushed
+    keys = [b.key for minute in batches(files) for b in minute]
+    assert all(replica_for(k, urls) == replica_for(k, urls[::-1]) for k in keys)
+    # a fourth replica takes over only keys that now hash to it
+    moved = [k for k in keys if replica_for(k, urls) != replica_for(k, [*urls, "http://d"])]
+    assert all(replica_for(k, [*urls, "http://d"]) == "http://d" for k in moved)
+    with pytest.raises(ValueError):
+        push(files, [])
 
 
 def test_push_paces_by_speed(csvs):
