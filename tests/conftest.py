@@ -8,6 +8,7 @@ and the in-process app; ``slow`` tests start real binaries for seconds or more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -185,3 +186,20 @@ def shared_data_or_skip() -> Path:
 
 
 os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+
+
+@contextlib.contextmanager
+def running_alertmanager(config: Path, workdir: Path) -> Iterator[str]:
+    """A real Alertmanager on a free loopback port with ``config``; yields its URL and is
+    always stopped."""
+    port = free_port()
+    proc = subprocess.Popen([require_binary("prometheus-alertmanager"),
+                             f"--config.file={config}", f"--storage.path={workdir / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}",
+                             "--cluster.listen-address="], stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{url}/-/ready", proc, "alertmanager", 20.0)
+        yield url
+    finally:
+        stop_process(proc)

@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from tests.conftest import REPO, require_binary
-from txwatch.prom.procs import stop_process
+from tests.conftest import REPO, require_binary, running_alertmanager
 from txwatch.stack.launcher import LocalStack, Ports
 
 CONFIG = REPO / "alertmanager" / "alertmanager.yml"
@@ -74,19 +73,7 @@ def test_inhibition_in_a_real_alertmanager(tmp_path):
     import yaml
 
     config.write_text(yaml.safe_dump(stack.alertmanager_config()))
-    port = Ports.free().alertmanager
-    proc = subprocess.Popen([require_binary("prometheus-alertmanager"), f"--config.file={config}",
-                             f"--storage.path={tmp_path / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}",
-                             "--cluster.listen-address="], stderr=subprocess.DEVNULL)
-    am = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if requests.get(f"{am}/-/ready", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+    with running_alertmanager(config, tmp_path) as am:
         base = {"job": "txwatch"}
         _post(am, {**base, "alertname": "PaymentRatioHighFast", "severity": "critical",
                    "status": "failed"})
@@ -115,5 +102,3 @@ def test_inhibition_in_a_real_alertmanager(tmp_path):
                    "status": "all"})
         _wait(lambda: _inhibited(am, "PaymentRatioHighSlow", "denied"))  # no data: all quiet
         assert _inhibited(am, "PaymentRatioHighFast", "failed")
-    finally:
-        stop_process(proc)

@@ -8,7 +8,6 @@ Prometheus (their exact values are checked by the promtool suites in ``rules/tes
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,8 +19,7 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import REPO, require_binary
-from txwatch.prom.procs import free_port, stop_process
+from tests.conftest import REPO, running_alertmanager
 
 TEMPLATES = REPO / "alertmanager" / "templates" / "*.tmpl"
 SUMMARY = "failed share 6.2% over 5m (31 of 500), limit 1.2%"
@@ -60,25 +58,11 @@ def chat(tmp_path: Path) -> Iterator[tuple[str, list[dict]]]:
                   "text": '{{ template "txwatch.text" . }}'}]}]}
     path = tmp_path / "am.yml"
     path.write_text(yaml.safe_dump(config))
-    port = free_port()
-    proc = subprocess.Popen([require_binary("prometheus-alertmanager"), f"--config.file={path}",
-                             f"--storage.path={tmp_path / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}",
-                             "--cluster.listen-address="], stderr=subprocess.DEVNULL)
-    am = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _ready(am))
-        yield am, handler.received
+        with running_alertmanager(path, tmp_path) as am:
+            yield am, handler.received
     finally:
-        stop_process(proc)
         server.shutdown()
-
-
-def _ready(am: str) -> bool:
-    try:
-        return requests.get(f"{am}/-/ready", timeout=1).status_code == 200
-    except requests.ConnectionError:
-        return False
 
 
 def _wait(check, seconds: float = 20.0) -> None:
