@@ -66,6 +66,9 @@ class LocalStack:
     sink_to_terminal: bool = False  # demo: print notifications on the terminal
     prometheus_flags: list[str] = field(default_factory=list)  # tests: e.g. resend delay
     rules: Path | None = None  # a rendered rule directory; None: the shipped rules
+    # Scrape these exporter addresses (host:port) instead of starting an exporter: a
+    # Prometheus beside another engine, on the same replicas (tests/test_victoria.py).
+    exporters: list[str] | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     commands: dict[str, tuple[list[str], str, bool, str | None, dict[str, str] | None]] = \
         field(default_factory=dict)
@@ -87,10 +90,10 @@ class LocalStack:
         config["rule_files"] = [str(rules / Path(f).name) for f in config["rule_files"]]
         config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
             f"127.0.0.1:{port}" for port in alertmanager_ports or [self.ports.alertmanager]]
-        targets = {"txwatch": f"127.0.0.1:{self.ports.exporter}",
-                   "prometheus": f"127.0.0.1:{own_port or self.ports.prometheus}"}
+        targets = {"txwatch": self.exporters or [f"127.0.0.1:{self.ports.exporter}"],
+                   "prometheus": [f"127.0.0.1:{own_port or self.ports.prometheus}"]}
         for job in config["scrape_configs"]:
-            job["static_configs"][0]["targets"] = [targets[job["job_name"]]]
+            job["static_configs"][0]["targets"] = targets[job["job_name"]]
         if self.scrape_interval:
             config["global"]["scrape_interval"] = self.scrape_interval
         if self.evaluation_interval:
@@ -124,14 +127,11 @@ class LocalStack:
         logs = self.workdir / "logs"
         logs.mkdir(exist_ok=True)
         try:
-            self._spawn("exporter", self.exporter_command(), "/-/ready")
+            if self.exporters is None:
+                self._spawn("exporter", self.exporter_command(), "/-/ready")
             self._spawn("sink", self.sink_command(), "/-/healthy",
                         inherit_stdout=self.sink_to_terminal)
-            self._spawn("alertmanager", [
-                need("prometheus-alertmanager"), f"--config.file={am_cfg}",
-                f"--storage.path={self.workdir / 'alertmanager-data'}",
-                f"--web.listen-address=127.0.0.1:{self.ports.alertmanager}",
-                "--cluster.listen-address=", "--log.level=warn"], "/-/ready")
+            self._spawn("alertmanager", self.alertmanager_command(am_cfg), "/-/ready")
             self._spawn("prometheus", [
                 need("prometheus"), f"--config.file={prom_cfg}",
                 f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
@@ -145,10 +145,17 @@ class LocalStack:
             raise
         return self
 
-    def exporter_command(self) -> list[str]:
+    def exporter_command(self, port: int | None = None,
+                         state: str = "exporter-state") -> list[str]:
         return [sys.executable, "-m", "txwatch.exporter",
-                f"--web.listen-address=127.0.0.1:{self.ports.exporter}",
-                f"--state.dir={self.workdir / 'exporter-state'}"]
+                f"--web.listen-address=127.0.0.1:{port or self.ports.exporter}",
+                f"--state.dir={self.workdir / state}"]
+
+    def alertmanager_command(self, config: Path) -> list[str]:
+        return [need("prometheus-alertmanager"), f"--config.file={config}",
+                f"--storage.path={self.workdir / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{self.ports.alertmanager}",
+                "--cluster.listen-address=", "--log.level=warn"]
 
     def sink_command(self) -> list[str]:
         return [sys.executable, "-m", "txwatch.stack.sink",

@@ -43,15 +43,18 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
-def distinct_free_ports(count: int) -> list[int]:
-    """``count`` different free ports: all sockets stay bound until every port is chosen,
-    so the kernel cannot hand the same port out twice."""
+def distinct_free_ports(count: int, avoid: set[int] | frozenset[int] = frozenset()
+                        ) -> list[int]:
+    """``count`` different free ports, none in ``avoid`` (ports chosen earlier and not yet
+    bound): all sockets stay bound until every port is chosen, so the kernel cannot hand
+    the same port out twice."""
     with ExitStack() as stack:
-        ports = []
-        for _ in range(count):
+        ports: list[int] = []
+        while len(ports) < count:
             sock = stack.enter_context(socket.socket())
             sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
+            if sock.getsockname()[1] not in avoid:
+                ports.append(sock.getsockname()[1])
     return ports
 
 

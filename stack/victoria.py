@@ -1,0 +1,147 @@
+"""The local stack on VictoriaMetrics: exporter replicas, vmagent, victoria-metrics, vmalert.
+
+The Prometheus path's pieces stay: the same exporters (several replicas here, scraped as one
+job ``txwatch``, one ``instance`` each), the rule files (copied for vmalert by
+:func:`txwatch.rules.vmalert.vmalert_rule_dir`), the Alertmanager config and the sink, whose
+board queries VictoriaMetrics through its Prometheus API. The engine's flags come from the
+shipped ``prometheus/victoriametrics.yml``; tests override intervals only. vmagent gets the
+``global`` and ``scrape_configs`` of ``prometheus.yml`` (it refuses the rest).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from txwatch.resources import prometheus_dir, rules_dir
+from txwatch.rules.vmalert import vmalert_rule_dir
+from txwatch.stack.launcher import LocalStack, need
+from txwatch.stack.ports import distinct_free_ports
+
+SETTINGS_FILE = "victoriametrics.yml"
+COMPONENTS = ("victoria-metrics", "vmagent", "vmalert")
+
+
+def shipped_flags() -> dict[str, dict[str, Any]]:
+    """Component -> flag -> value, as ``prometheus/victoriametrics.yml`` has them."""
+    settings = yaml.safe_load((prometheus_dir() / SETTINGS_FILE).read_text(encoding="utf-8"))
+    missing = [c for c in COMPONENTS if c not in settings]
+    if missing:
+        raise ValueError(f"{SETTINGS_FILE}: no section for {', '.join(missing)}")
+    return settings
+
+
+def as_flags(settings: dict[str, Any]) -> list[str]:
+    """``-name=value`` flags (VictoriaMetrics' style); a true boolean is a bare ``-name``."""
+    flags = []
+    for name, value in settings.items():
+        if value is True:
+            flags.append(f"-{name}")
+        elif value is not False and value is not None:
+            flags.append(f"-{name}={value}")
+    return flags
+
+
+def vmagent_config(prometheus_config: dict[str, Any]) -> dict[str, Any]:
+    """The scrape part of a Prometheus config, the exporters' job only."""
+    config = {"global": copy.deepcopy(prometheus_config["global"])}
+    config["global"].pop("evaluation_interval", None)  # vmagent evaluates nothing
+    config["scrape_configs"] = [copy.deepcopy(job) for job in prometheus_config["scrape_configs"]
+                                if job["job_name"] == "txwatch"]
+    return config
+
+
+@dataclass
+class VictoriaStack:
+    """``base`` supplies the workdir, sink and Alertmanager; its Prometheus port is
+    VictoriaMetrics' (the sink and anything else asking "Prometheus" get its API)."""
+
+    base: LocalStack
+    replicas: int = 3
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # tests: timing
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        if name == "victoria-metrics":
+            return self.base.url("prometheus")
+        if name in self.ports:
+            return f"http://127.0.0.1:{self.ports[name]}"
+        return self.base.url(name)
+
+    @property
+    def exporter_names(self) -> list[str]:
+        return [f"exporter-{i}" for i in range(1, self.replicas + 1)]
+
+    @property
+    def exporter_urls(self) -> list[str]:
+        return [self.url(name) for name in self.exporter_names]
+
+    @property
+    def targets(self) -> list[str]:
+        return [url.removeprefix("http://") for url in self.exporter_urls]
+
+    def flags(self, component: str) -> list[str]:
+        settings = dict(shipped_flags()[component])
+        if component == "vmalert" and self.base.evaluation_interval:  # as Prometheus'
+            settings["evaluationInterval"] = self.base.evaluation_interval
+        return as_flags({**settings, **self.overrides.get(component, {})})
+
+    def start(self) -> VictoriaStack:
+        base = self.base
+        if base.procs:
+            raise RuntimeError("the stack is already started")
+        taken = base.ports.taken()
+        if taken:
+            raise taken[0]
+        extra = distinct_free_ports(self.replicas + 1, avoid=set(vars(base.ports).values()))
+        self.ports = {"exporter-1": base.ports.exporter, "vmagent": extra[0], "vmalert": extra[1],
+                      **{f"exporter-{i}": extra[i] for i in range(2, self.replicas + 1)}}
+        work = base.workdir
+        (work / "logs").mkdir(parents=True, exist_ok=True)
+        base.exporters = self.targets
+        scrape = work / "vmagent.yml"
+        scrape.write_text(yaml.safe_dump(vmagent_config(base.prometheus_config()),
+                                         sort_keys=False))
+        am_cfg = work / "alertmanager.yml"
+        am_cfg.write_text(yaml.safe_dump(base.alertmanager_config(), sort_keys=False))
+        rules = vmalert_rule_dir(base.rules or rules_dir(), work / "vmalert-rules")
+        vm = self.url("victoria-metrics")
+        try:
+            for name in self.exporter_names:
+                base._spawn(name, base.exporter_command(self.ports[name], f"{name}-state"),
+                            "/-/ready", base_url=self.url(name))
+            base._spawn("sink", base.sink_command(), "/-/healthy",
+                        inherit_stdout=base.sink_to_terminal)
+            base._spawn("alertmanager", base.alertmanager_command(am_cfg), "/-/ready")
+            base._spawn("victoria-metrics", [
+                need("victoria-metrics"), f"-storageDataPath={work / 'victoria-metrics-data'}",
+                f"-httpListenAddr=127.0.0.1:{base.ports.prometheus}", "-loggerLevel=WARN",
+                *self.flags("victoria-metrics")], "/health", base_url=vm)
+            base._spawn("vmagent", [
+                need("vmagent"), f"-promscrape.config={scrape}",
+                f"-remoteWrite.url={vm}/api/v1/write",
+                f"-remoteWrite.tmpDataPath={work / 'vmagent-data'}",
+                f"-httpListenAddr=127.0.0.1:{self.ports['vmagent']}", "-loggerLevel=WARN",
+                *self.flags("vmagent")], "/health", base_url=self.url("vmagent"))
+            base._spawn("vmalert", [
+                need("vmalert"), *(f"-rule={path}" for path in rules),
+                f"-datasource.url={vm}", f"-remoteWrite.url={vm}", f"-remoteRead.url={vm}",
+                f"-notifier.url={base.url('alertmanager')}", f"-external.url={vm}",
+                f"-httpListenAddr=127.0.0.1:{self.ports['vmalert']}", "-loggerLevel=WARN",
+                *self.flags("vmalert")], "/health", base_url=self.url("vmalert"))
+        except BaseException:
+            base.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.base.stop()
+
+    def __enter__(self) -> VictoriaStack:
+        return self if self.base.procs else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
