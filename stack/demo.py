@@ -35,9 +35,13 @@ from txwatch.stack import inject
 from txwatch.stack.launcher import LocalStack, Ports
 from txwatch.stack.ports import PortInUse
 from txwatch.stack.runs import Run, new_run
+from txwatch.stack.victoria import VictoriaStack
 from txwatch.stack.where import where_lines
 
 PROGRESS_SECONDS = 30.0
+STARTING = {"prometheus": "exporter, Prometheus, Alertmanager and the sink",
+            "victoriametrics": "exporter replicas, victoria-metrics, vmagent, vmalert, "
+                               "Alertmanager and the sink"}
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -60,6 +64,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--incidents", type=Path, help="incidents.json labelling --data")
     p.add_argument("--start-at", help="first data minute to replay (default: 20 minutes "
                    "before the first incident, or the start of the data)")
+    p.add_argument("--engine", choices=("prometheus", "victoriametrics"), default="prometheus",
+                   help="prometheus (default), or victoriametrics: vmagent, victoria-metrics "
+                        "and vmalert with the same rules and Alertmanager (docs/scaling.md)")
+    p.add_argument("--replicas", type=int, default=3, help="exporter replicas with "
+                   "--engine victoriametrics (default 3); pushes are spread by key")
     p.add_argument("--free-ports", action="store_true",
                    help="use free ports instead of 9466/9090/9093/9095")
     p.add_argument("--ports", metavar="E,P,A,S",
@@ -68,6 +77,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.speed <= 0:
         p.error("--speed must be > 0")
+    if not 1 <= args.replicas <= 16:
+        p.error("--replicas must be 1 to 16")
     try:
         args.ports = Ports(*(int(x) for x in args.ports.split(","))) if args.ports else None
     except (TypeError, ValueError):
@@ -157,10 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = LocalStack(run.path, ports, sink_to_terminal=True,
                        rules=demo_rules(run.path / "rules", args.speed,
                                         f"http://127.0.0.1:{ports.sink}"))
-    print(f"starting exporter, Prometheus, Alertmanager and the sink in {run.path} ...",
-          flush=True)
+    engine = VictoriaStack(stack, args.replicas) if args.engine == "victoriametrics" else stack
+    print(f"starting {STARTING[args.engine]} in {run.path} ...", flush=True)
     try:
-        stack.start()
+        engine.start()
     except PortInUse as exc:
         print(f"txwatch-demo: {exc}: stop what holds it, or run with --free-ports",
               file=sys.stderr)
@@ -169,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"txwatch-demo: could not start the stack: {exc}", file=sys.stderr)
         return 1
     try:
-        return watch(stack, run, args, files, incidents, start_at)
+        return watch(engine, run, args, files, incidents, start_at)
     except KeyboardInterrupt:
         print("\nstopping ...", flush=True)
         return 0
@@ -179,11 +190,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("stopped.", flush=True)
 
 
-def watch(stack: LocalStack, run: Run, args: argparse.Namespace, files: list[Path],
-          incidents: list[dict[str, Any]], start_at: pd.Timestamp | None) -> int:
+def watch(engine: LocalStack | VictoriaStack, run: Run, args: argparse.Namespace,
+          files: list[Path], incidents: list[dict[str, Any]],
+          start_at: pd.Timestamp | None) -> int:
     """Replay in the background; report progress; stop on the first dead child."""
-    urls = {name: stack.url(name) for name in ("exporter", "prometheus", "alertmanager",
-                                               "sink")}
+    stack = engine.base if isinstance(engine, VictoriaStack) else engine
+    exporters = engine.exporter_urls if isinstance(engine, VictoriaStack) else \
+        [stack.url("exporter")]
+    urls: dict[str, Any] = {name: stack.url(name) for name in ("prometheus", "alertmanager",
+                                                             "sink")}
+    urls["exporter"] = exporters[0]
+    if isinstance(engine, VictoriaStack):
+        urls["vmalert"] = engine.url("vmalert")
+    urls["exporters"] = exporters
     run.write_info({**urls, "speed": args.speed, "pid": os.getpid(),
                     "children": {name: proc.pid for name, proc in stack.procs.items()}})
     print("\nWhere to look:\n" + "\n".join(where_lines(urls, str(stack.sink_log))))
@@ -197,7 +216,7 @@ def watch(stack: LocalStack, run: Run, args: argparse.Namespace, files: list[Pat
 
     def replay() -> None:
         try:
-            summary = push(list(files), stack.url("exporter"), speed=args.speed,
+            summary = push(list(files), exporters, speed=args.speed,
                            start_at=start_at, progress=progress.hook)
             outcome.append("replay finished: " + "; ".join(summary.lines()))
         except Exception as exc:  # noqa: BLE001 - reported by the watcher below

@@ -28,17 +28,20 @@ from txwatch.stack.runs import live_runs
 TX_PATH = "/api/v1/transactions"
 
 
-def counts(exporter: str) -> tuple[dict[str, float], float]:
-    """Transactions pushed so far per status, and the newest data timestamp (0 if none)."""
-    text = requests.get(f"{exporter}/metrics", timeout=5).text
+def counts(exporters: str | Sequence[str]) -> tuple[dict[str, float], float]:
+    """Transactions pushed so far per status over every replica, and the newest data
+    timestamp (0 if none): the share is the deployment's, not one replica's."""
     totals: dict[str, float] = {}
     newest = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "payment_transactions_total":
-                totals[sample.labels["status"]] = sample.value
-            elif sample.name == "payment_newest_data_timestamp_seconds":
-                newest = sample.value
+    for exporter in [exporters] if isinstance(exporters, str) else exporters:
+        text = requests.get(f"{exporter}/metrics", timeout=5).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "payment_transactions_total":
+                    status = sample.labels["status"]
+                    totals[status] = totals.get(status, 0.0) + sample.value
+                elif sample.name == "payment_newest_data_timestamp_seconds":
+                    newest = max(newest, sample.value)
     return totals, newest
 
 
@@ -61,15 +64,17 @@ def minute_body(status: str, share: float, volume: int, extra: int | None,
             {**stamp, "status": status, "count": bad}]
 
 
-def inject(exporter: str, status: str, share: float, minutes: int, speed: float,
-           volume: int, say: Callable[[str], None] = print,
+def inject(exporters: str | Sequence[str], status: str, share: float, minutes: int,
+           speed: float, volume: int, say: Callable[[str], None] = print,
            sleep: Callable[[float], None] = time.sleep) -> int:
-    """Run the anomaly; return how many records were injected."""
+    """Run the anomaly (pushed to the first replica, measured over all); return how many
+    records were injected."""
+    exporter = exporters if isinstance(exporters, str) else exporters[0]
     injected = 0
-    before, _ = counts(exporter)
+    before, _ = counts(exporters)
     for minute in range(minutes):
         sleep(60.0 / speed)
-        after, newest = counts(exporter)
+        after, newest = counts(exporters)
         delta = {s: after.get(s, 0.0) - before.get(s, 0.0) for s in after}
         idle = sum(delta.values()) <= 0
         records = minute_body(status, share, volume, None if idle else
@@ -84,7 +89,7 @@ def inject(exporter: str, status: str, share: float, minutes: int, speed: float,
         base = "no traffic: pushed a minute of " + str(volume) if idle else \
             f"{int(sum(delta.values()))} pushed by the replay"
         say(f"inject {minute + 1}/{minutes}: +{added} {status} ({base})")
-        before, _ = counts(exporter)
+        before, _ = counts(exporters)
     return injected
 
 
@@ -112,12 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             (args.speed is not None and args.speed <= 0):
         p.error("need 0 < --share < 1, --minutes >= 1, --volume >= 1 and --speed > 0")
     demo = {} if args.exporter else find_demo(args.workdir)
-    exporter = str(args.exporter or demo["exporter"]).rstrip("/")
+    exporters = [str(u).rstrip("/") for u in ([args.exporter] if args.exporter else
+                                              demo.get("exporters") or [demo["exporter"]])]
+    exporter = exporters[0]
     speed = float(args.speed or demo.get("speed") or 10.0)  # type: ignore[arg-type]
     print(f"injecting {args.status} at {args.share:.1%} for {args.minutes} data minutes "
           f"into {exporter} ({60 / speed:g} s per data minute)", flush=True)
     try:
-        total = inject(exporter, args.status, args.share, args.minutes, speed, args.volume,
+        total = inject(exporters, args.status, args.share, args.minutes, speed, args.volume,
                        say=lambda line: print(line, flush=True))
     except (requests.RequestException, RuntimeError) as exc:
         print(f"txwatch-demo inject: {exc}", file=sys.stderr)

@@ -10,8 +10,11 @@ shipped ``prometheus/victoriametrics.yml``; tests override intervals only. vmage
 
 from __future__ import annotations
 
+import argparse
 import copy
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -145,3 +148,38 @@ class VictoriaStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def render(rules: Path, prometheus_config: Path, out: Path) -> list[Path]:
+    """What vmagent and vmalert read, derived from the files Prometheus reads: the rule
+    files for vmalert (in order) and vmagent's scrape config. docker-compose's "vm" profile
+    runs this before vmagent and vmalert start, so a retuned threshold table reaches both
+    engines."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = vmalert_rule_dir(rules, out / "rules")
+    scrape = out / "vmagent.yml"
+    config = yaml.safe_load(prometheus_config.read_text(encoding="utf-8"))
+    scrape.write_text(yaml.safe_dump(vmagent_config(config), sort_keys=False),
+                      encoding="utf-8")
+    return [*written, scrape]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m txwatch.stack.victoria",
+                                description=render.__doc__)
+    p.add_argument("--rules", type=Path, default=rules_dir(), help="rule directory")
+    p.add_argument("--prometheus-config", type=Path, default=prometheus_dir() /
+                   "prometheus.yml", help="the Prometheus config to take scrape_configs from")
+    p.add_argument("--out", type=Path, required=True, help="writes rules/ and vmagent.yml")
+    args = p.parse_args(argv)
+    try:
+        written = render(args.rules, args.prometheus_config, args.out)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"txwatch.stack.victoria: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(str(path) for path in written))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,6 +8,8 @@ version numbers, the demo asks each server which pages it serves.
 
 from __future__ import annotations
 
+from typing import Any
+
 import requests
 
 
@@ -31,7 +33,7 @@ def alertmanager_has_ui(base: str) -> bool:
     return answers(base + "/script.js")
 
 
-def where_lines(urls: dict[str, str], sink_log: str) -> list[str]:
+def where_lines(urls: dict[str, Any], sink_log: str) -> list[str]:
     """The lines the demo prints, the local board first."""
     prom, am = urls["prometheus"], urls["alertmanager"]
     if alertmanager_has_ui(am):
@@ -40,11 +42,17 @@ def where_lines(urls: dict[str, str], sink_log: str) -> list[str]:
         alertmanager = [
             f"  Alertmanager  {am}/api/v2/alerts   (this build has no web UI; use amtool:)",
             f"                amtool --alertmanager.url={am} alert query"]
+    if "vmalert" in urls:  # the VictoriaMetrics engine: its UI, and vmalert's own API
+        engine = [f"  VictoriaMetrics {prom}/vmui/   (queries and graphs)",
+                  f"  vmalert       {urls['vmalert']}/api/v1/alerts   (rules: "
+                  f"{urls['vmalert']}/api/v1/rules)"]
+    else:
+        engine = [f"  Prometheus    {prometheus_page(prom, 'alerts')}   (rules and alerts; "
+                  f"graphs: {prometheus_page(prom, 'graph')})"]
     return [
         f"  board         {urls['sink']}/   (firing now, notifications, charts)",
-        f"  Prometheus    {prometheus_page(prom, 'alerts')}   (rules and alerts; graphs: "
-        f"{prometheus_page(prom, 'graph')})",
+        *engine,
         *alertmanager,
-        f"  exporter      {urls['exporter']}/metrics",
+        *(f"  exporter      {url}/metrics" for url in urls.get("exporters", [urls['exporter']])),
         f"  notifications {urls['sink']}/api/alerts   (log: {sink_log})",
     ]

@@ -13,6 +13,8 @@ import yaml
 from tests.conftest import REPO, require_binary
 from txwatch.resources import prometheus_dir
 from txwatch.stack.ha import HA_ALERTMANAGERS, ha_config_text
+from txwatch.stack.victoria import as_flags, shipped_flags
+from txwatch.stack.victoria import main as render_vm_config
 
 HA = ["-f", "docker-compose.yml", "-f", "docker-compose.ha.yml"]
 
@@ -27,7 +29,8 @@ def compose_config(*args: str) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args", [[], ["--profile", "demo"], HA], ids=["base", "demo", "ha"])
+@pytest.mark.parametrize("args", [[], ["--profile", "demo"], ["--profile", "vm"], HA],
+                         ids=["base", "demo", "vm", "ha"])
 def test_docker_compose_config_is_valid_and_images_pinned(args):
     for name, service in compose_config(*args)["services"].items():
         image = service.get("image", "")
@@ -77,3 +80,40 @@ def test_prometheus_configs_pass_promtool(name):
                              str(REPO / "prometheus" / name)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_vm_profile_runs_the_engines_with_the_shipped_flags_and_rule_order():
+    services = compose_config("--profile", "vm")["services"]
+    flags = shipped_flags()
+    for component, service in (("victoria-metrics", "victoriametrics"),
+                               ("vmagent", "vmagent"), ("vmalert", "vmalert")):
+        command = [arg.replace("$$", "$") for arg in services[service]["command"]]
+        missing = set(as_flags(flags[component])) - set(command)
+        assert not missing, f"{service}: {missing}"
+        assert services[service]["image"].endswith(":v1.79.5")  # the release tests run
+    rules = [arg for arg in services["vmalert"]["command"] if arg.startswith("-rule=")]
+    assert [r.rsplit("/", 1)[1] for r in rules] == \
+        ["thresholds.yml", "recording.yml", "alerts.yml"]
+
+
+def test_vm_config_renders_files_the_real_vmagent_and_vmalert_accept(tmp_path):
+    assert render_vm_config(["--out", str(tmp_path)]) == 0
+    rules = [f"-rule={tmp_path / 'rules' / name}"
+             for name in ("thresholds.yml", "recording.yml", "alerts.yml")]
+    checks = [[require_binary("vmalert"), "-dryRun", *rules, "-loggerLevel=ERROR"],
+              [require_binary("vmagent"), f"-promscrape.config={tmp_path / 'vmagent.yml'}",
+               "-promscrape.config.dryRun", "-loggerLevel=ERROR"]]
+    for command in checks:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert "keep_firing_for" not in (tmp_path / "rules" / "alerts.yml").read_text()
+    scrape = yaml.safe_load((tmp_path / "vmagent.yml").read_text())
+    assert [job["job_name"] for job in scrape["scrape_configs"]] == ["txwatch"]
+
+
+def test_vm_config_refuses_a_rule_directory_without_thresholds(tmp_path, capsys):
+    (tmp_path / "rules").mkdir()
+    assert render_vm_config(["--rules", str(tmp_path / "rules"), "--out",
+                             str(tmp_path / "out")]) == 2
+    assert "thresholds.yml" in capsys.readouterr().err

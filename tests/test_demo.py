@@ -304,3 +304,33 @@ def test_a_relative_workdir_gives_an_absolute_run_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = new_run(Path("out") / "demo")
     assert run.path.is_absolute() and run.path.is_relative_to(tmp_path)
+
+
+@pytest.mark.slow
+def test_victoriametrics_engine_spreads_the_replay_and_pages_an_injection(
+        tmp_path: Path, demos: list[Demo]):
+    demo = Demo(tmp_path / "w", "--free-ports", "--speed", "60", "--engine",
+                "victoriametrics", "--replicas", "2", "--start-at", "2025-01-06 06:00")
+    demos.append(demo)
+    info = demo.info()
+    assert len(info["exporters"]) == 2 and {"vmalert", "victoria-metrics"} <= \
+        set(info["children"])
+    deadline = time.monotonic() + 30  # run.json is written just before the lines print
+    while "notifications" not in demo.text()[0]:
+        assert time.monotonic() < deadline, demo.text()
+        time.sleep(0.2)
+    where = demo.text()[0].split("Where to look:")[1]
+    assert f"{info['prometheus']}/vmui/" in where and info["vmalert"] in where
+    deadline = time.monotonic() + 60
+    while not all(pushed({"exporter": url}) > 0 for url in info["exporters"]):
+        assert time.monotonic() < deadline, "the replay did not reach every replica"
+        time.sleep(1.0)
+    result = subprocess.run([sys.executable, "-m", "txwatch.stack", "inject", "--workdir",
+                             str(tmp_path / "w"), "--status", "reversed", "--share", "0.3",
+                             "--minutes", "6", "--speed", "20"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    deadline = time.monotonic() + 150
+    while "FIRING   [critical] PaymentRatioHighFast status=reversed" not in demo.text()[0]:
+        assert time.monotonic() < deadline, demo.text()
+        time.sleep(1.0)
