@@ -122,6 +122,9 @@ class VictoriaStack:
             base._spawn("victoria-metrics", [
                 need("victoria-metrics"), f"-storageDataPath={work / 'victoria-metrics-data'}",
                 f"-httpListenAddr=127.0.0.1:{base.ports.prometheus}", "-loggerLevel=WARN",
+                # /api/v1/alerts and /api/v1/rules answered by vmalert, as Prometheus does
+                # (the board's "firing now", Grafana's alert list)
+                f"-vmalert.proxyURL={self.url('vmalert')}",
                 *self.flags("victoria-metrics")], "/health", base_url=vm)
             base._spawn("vmagent", [
                 need("vmagent"), f"-promscrape.config={scrape}",

@@ -124,6 +124,14 @@ def test_victoria_and_prometheus_page_once_each_and_agree_on_sums(engines: Engin
     assert vm_page["annotations"]["summary"].startswith("failed share ")
     assert "of" in vm_page["annotations"]["summary"]  # vmalert rendered the query templates
     assert vm_page["generator_url"].startswith(engines.vm.url("victoria-metrics") + "/vmui/")
+    # The board reads through the sink: alerts (proxied to vmalert) and shares from VM.
+    board = engines.vm.url("sink") + "/prometheus/api/v1/"
+    firing = requests.get(board + "alerts", timeout=5).json()["data"]["alerts"]
+    assert {"alertname": "PaymentRatioHighFast", "status": "failed"}.items() <= \
+        firing_labels(firing).items()
+    share = requests.get(board + "query", timeout=5, params={
+        "query": 'status:payment_transactions:ratio_rate5m{status="failed"}'}).json()
+    assert 0.005 < float(share["data"]["result"][0]["value"][1]) <= 1.0, share  # normal 0.1%
 
     # Recovery, then a full outage of every replica and a restart from their journals:
     # the counters come back where they were, and neither engine may page for a share.
@@ -144,9 +152,16 @@ def test_victoria_and_prometheus_page_once_each_and_agree_on_sums(engines: Engin
             {**{s: 0 for s in engines.sums(engine)}, **engines.pushed}), engine
 
 
+def firing_labels(alerts: list[dict]) -> dict[str, str]:
+    """Labels of the first firing payment share alert in an /api/v1/alerts list."""
+    found = [a["labels"] for a in alerts
+             if a.get("state") == "firing" and a["labels"]["alertname"] in PAGES]
+    return found[0] if found else {}
+
+
 def _active(engines: Engines) -> bool:
     """True while either engine still has a payment share alert firing."""
-    vm = requests.get(engines.vm.url("vmalert") + "/api/v1/alerts", timeout=5).json()
+    vm = requests.get(engines.vm.url("victoria-metrics") + "/api/v1/alerts", timeout=5).json()
     prom = requests.get(engines.prom.url("prometheus") + "/api/v1/alerts", timeout=5).json()
     names = [a["labels"]["alertname"] for doc in (vm, prom) for a in doc["data"]["alerts"]
              if a.get("state") == "firing"]
