@@ -117,3 +117,11 @@ def test_vm_config_refuses_a_rule_directory_without_thresholds(tmp_path, capsys)
     assert render_vm_config(["--rules", str(tmp_path / "rules"), "--out",
                              str(tmp_path / "out")]) == 2
     assert "thresholds.yml" in capsys.readouterr().err
+
+
+def test_vm_flags_are_rendered_in_victoriametrics_style():
+    assert as_flags({"search.latencyOffset": "5s", "disableAlertgroupLabel": True,
+                     "off": False, "unset": None}) == \
+        ["-search.latencyOffset=5s", "-disableAlertgroupLabel"]
+    for component, flags in shipped_flags().items():
+        assert flags, f"{component}: no flags"
