@@ -61,6 +61,11 @@ def parser() -> argparse.ArgumentParser:
     bt.add_argument("--rules", "--rules-a", dest="rules", type=Path, default=None,
                     help="rules directory or file (default: the shipped rules/)")
     bt.add_argument("--rules-b", type=Path, help="second rule set to compare on the same data")
+    bt.add_argument("--engine", choices=("txwatch", "vmalert", "both"), default="txwatch",
+                    help="txwatch (default): the project's engine over Prometheus and "
+                         "promtool; vmalert: vmalert -replay over VictoriaMetrics; both: "
+                         "the two side by side on the same rules without keep_firing_for "
+                         "(vmalert 1.79 has none), with their wall times and agreement")
     bt.add_argument("--report", type=Path, help="directory for index.html and PNG charts")
     bt.add_argument("--episodes", action="store_true", help="list every alert episode")
     bt.add_argument("--json", action="store_true",
@@ -135,6 +140,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         bar.set_postfix_str(message[:60])
         bar.update(1)
 
+    if args.engine != "txwatch":
+        if args.rules_b:
+            print("txwatch-replay backtest: --rules-b compares rule sets on the txwatch "
+                  "engine; with --engine, leave it out", file=sys.stderr)
+            return 2
+        return _engines(args, data, incidents, progress, bar)
     a = run(data, args.rules or rules_dir(), incidents, progress)
     b = run(data, args.rules_b, incidents, progress) if args.rules_b else None
     bar.close()
@@ -166,6 +177,45 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if page:
         print(f"report: {page}")
     print(f"finished in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def _engines(args: argparse.Namespace, data, incidents, progress, bar) -> int:  # type: ignore[no-untyped-def]
+    """--engine vmalert / both: the peer alone, or both engines on the same rules."""
+    import tempfile
+
+    from txwatch.backtest.agreement import compare
+    from txwatch.backtest.run import run
+    from txwatch.backtest.vmreplay import run_peer
+    from txwatch.rules.vmalert import vmalert_rule_dir
+
+    rules = args.rules or rules_dir()
+    with tempfile.TemporaryDirectory(prefix="txwatch-rules-") as tmp:
+        results = {"vmalert": run_peer(data, rules, incidents, progress)}
+        if args.engine == "both":  # like for like: the rule files vmalert evaluates
+            vm_rules = vmalert_rule_dir(rules, Path(tmp))[0].parent
+            results = {"txwatch": run(data, vm_rules, incidents, progress), **results}
+    bar.close()
+    agreement = compare(results["txwatch"].episodes, results["vmalert"].episodes) \
+        if "txwatch" in results else None
+    if args.json:
+        print(json.dumps({"engines": {k: r.as_dict() for k, r in results.items()},
+                          "agreement": None if agreement is None else {
+                              "identical": agreement.exact, "start_shifts":
+                              agreement.start_shifts, "only_txwatch": len(
+                                  agreement.only_ours), "only_vmalert": len(
+                                  agreement.only_peer)}}, indent=2))
+        return 0
+    for name, result in results.items():
+        print(f"== engine {name}: {result.seconds:.1f} s")
+        if args.episodes:
+            print("\n".join(result.episode_lines()))
+        print("\n".join(result.score_lines()))
+    if agreement is not None:
+        ratio = results["vmalert"].seconds / max(results["txwatch"].seconds, 1e-9)
+        print(f"== agreement (outside the first 5 minutes; vmalert took {ratio:.1f}x "
+              "the txwatch engine's time)")
+        print("\n".join(agreement.lines()))
     return 0
 
 
