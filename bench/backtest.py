@@ -3,13 +3,15 @@
 Runs ``txwatch-replay backtest --json`` and reads its document. Prints wall times, the
 scores and the load average before each run (other work on the machine shows up in the
 wall times), writes results/backtest.json and results/backtest.png.
-Targets (issue): real data < 15 s, 30 generated days < 60 s.
+Targets: 30 generated days < 30 s; >= 5x ahead of vmalert -replay on the same data.
+The peer runs (``backtest --engine both``) put both engines side by side on the same rules.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,6 +52,22 @@ def backtest(files: list[Path], incidents: Path) -> dict[str, object]:
             "load average before": load}
 
 
+def peer(files: list[Path], incidents: Path) -> dict[str, object]:
+    """Both engines in one ``backtest --engine both`` run: wall times and agreement."""
+    load = os.getloadavg()[0]
+    seconds, out = timed(["backtest", "--engine", "both", "--json", "--data",
+                          *map(str, files), "--incidents", str(incidents)])
+    doc = json.loads(out)
+    engines = doc["engines"]
+    return {"txwatch seconds": engines["txwatch"]["seconds"],
+            "vmalert seconds": engines["vmalert"]["seconds"],
+            "caught": {k: f"{e['score']['caught']}/{e['score']['incidents']}"
+                       for k, e in engines.items()},
+            "false pages": {k: e["score"]["false_critical"] for k, e in engines.items()},
+            "agreement": doc["agreement"], "wall seconds": seconds,
+            "load average before": load}
+
+
 def main() -> int:
     results: dict[str, dict[str, object]] = {}
     if (REAL / "transactions.csv").exists():
@@ -58,6 +76,13 @@ def main() -> int:
                                           REPO / "docs/incidents/real-2025-07.json")
     else:
         print(f"real data not found at {REAL}; skipping that run", file=sys.stderr)
+    peers: dict[str, dict[str, object]] = {}
+    if shutil.which("vmalert") is None:
+        print("vmalert not installed (scripts/setup): no peer runs", file=sys.stderr)
+    elif (REAL / "transactions.csv").exists():
+        peers["real 3 days"] = peer([REAL / "transactions.csv",
+                                     REAL / "transactions_auth_codes.csv"],
+                                    REPO / "docs/incidents/real-2025-07.json")
     with tempfile.TemporaryDirectory() as tmp:
         for days in (7, 30):
             data = Path(tmp) / f"g{days}"
@@ -65,15 +90,29 @@ def main() -> int:
             results[f"generated {days} days"] = backtest(
                 [data / "transactions.csv", data / "transactions_auth_codes.csv"],
                 data / "incidents.json")
+            if days == 7 and shutil.which("vmalert"):
+                peers["generated 7 days"] = peer(
+                    [data / "transactions.csv", data / "transactions_auth_codes.csv"],
+                    data / "incidents.json")
     for name, r in results.items():
         print(f"{name:<20} {r['seconds']:6.1f} s  caught {r['caught']}/{r['incidents']}; "
               f"median delay {r['median delay']}; {r['pages']} pages, {r['warnings']} "
               f"warnings; false pages {r['false pages per week']:.2f}/week, false warnings "
               f"{r['false warnings per day']:.2f}/day; precision {r['precision']:.2f}; "
               f"load average before {r['load average before']:.1f}")
-    save("backtest", results)
-    bar_chart("backtest", list(results), [r["seconds"] for r in results.values()],
-              {"target real data": 15, "target 30 days": 60}, "backtest wall time, s")
+    print("\nside by side, same rules without keep_firing_for (vmalert 1.79 has none):")
+    for name, r in peers.items():
+        a, ratio = r["agreement"], r["vmalert seconds"] / r["txwatch seconds"]
+        print(f"{name:<20} txwatch {r['txwatch seconds']:6.1f} s   vmalert -replay "
+              f"{r['vmalert seconds']:6.1f} s   ({ratio:.1f}x)"
+              f"; caught {r['caught']}; false pages {r['false pages']}; episodes identical "
+              f"{a['identical']}, only txwatch {a['only_txwatch']}, only vmalert "
+              f"{a['only_vmalert']}; load average before {r['load average before']:.1f}")
+    save("backtest", {**results, **{f"{k} peer": v for k, v in peers.items()}})
+    labels = list(results) + [f"{k}\nvmalert -replay" for k in peers]
+    values = [r["seconds"] for r in results.values()] + \
+        [r["vmalert seconds"] for r in peers.values()]
+    bar_chart("backtest", labels, values, {"target 30 days": 30}, "backtest wall time, s")
     return 0
 
 
