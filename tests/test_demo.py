@@ -58,7 +58,7 @@ class Demo:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(30)
+                self.proc.wait(60)  # every child stops in turn; slow on a loaded machine
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
