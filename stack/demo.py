@@ -155,7 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"txwatch-demo: {taken[0]}: stop what holds it, or run with --free-ports",
               file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _interrupt)  # stop the stack on SIGTERM as on Ctrl-C
+    # Stop the stack on SIGTERM as on Ctrl-C; SIGINT explicitly too, because a demo
+    # started in the background by a non-interactive shell inherits SIGINT ignored.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     run = new_run(args.workdir)
     try:
         files, incidents = data_files(args, run.path)

@@ -30,13 +30,16 @@ from txwatch.stack.runs import is_live, live_runs, new_run, prune
 class Demo:
     """One ``txwatch-demo`` child, its output files and its run directory."""
 
-    def __init__(self, workdir: Path, *args: str) -> None:
+    def __init__(self, workdir: Path, *args: str, sigint_ignored: bool = False) -> None:
         self.workdir = workdir
         self.out = open(workdir.parent / f"demo-{id(self)}.out", "w+b")  # noqa: SIM115
         self.err = open(workdir.parent / f"demo-{id(self)}.err", "w+b")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "txwatch.stack", "--workdir", str(workdir), "--days", "2",
-             *args], stdout=self.out, stderr=self.err, cwd=workdir.parent)
+             *args], stdout=self.out, stderr=self.err, cwd=workdir.parent,
+            # as a non-interactive shell starts a background job: SIGINT ignored
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+            if sigint_ignored else None)
 
     def text(self) -> tuple[str, str]:
         return (Path(self.out.name).read_text(errors="replace"),
@@ -334,3 +337,13 @@ def test_victoriametrics_engine_spreads_the_replay_and_pages_an_injection(
     while "FIRING   [critical] PaymentRatioHighFast status=reversed" not in demo.text()[0]:
         assert time.monotonic() < deadline, demo.text()
         time.sleep(1.0)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_demo_started_in_the_background(tmp_path: Path, demos: list[Demo]):
+    demo = Demo(tmp_path / "w", "--free-ports", "--speed", "60", sigint_ignored=True)
+    demos.append(demo)
+    info = demo.info()
+    assert demo.stop() == 0
+    assert "stopped." in demo.text()[0]
+    assert not any(alive(pid) for pid in info["children"].values())
