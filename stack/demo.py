@@ -198,14 +198,12 @@ def watch(engine: LocalStack | VictoriaStack, run: Run, args: argparse.Namespace
           start_at: pd.Timestamp | None) -> int:
     """Replay in the background; report progress; stop on the first dead child."""
     stack = engine.base if isinstance(engine, VictoriaStack) else engine
-    exporters = engine.exporter_urls if isinstance(engine, VictoriaStack) else \
-        [stack.url("exporter")]
+    exporters = engine.exporter_urls
     urls: dict[str, Any] = {name: stack.url(name) for name in ("prometheus", "alertmanager",
                                                              "sink")}
-    urls["exporter"] = exporters[0]
+    urls.update(exporter=exporters[0], exporters=exporters)
     if isinstance(engine, VictoriaStack):
         urls["vmalert"] = engine.url("vmalert")
-    urls["exporters"] = exporters
     run.write_info({**urls, "speed": args.speed, "pid": os.getpid(),
                     "children": {name: proc.pid for name, proc in stack.procs.items()}})
     print("\nWhere to look:\n" + "\n".join(where_lines(urls, str(stack.sink_log))))

@@ -69,8 +69,7 @@ class HAStack:
         try:
             base._spawn("exporter", base.exporter_command(), "/-/ready")
             base._spawn("sink", base.sink_command(), "/-/healthy")
-            am_cfg = base.workdir / "alertmanager.yml"
-            am_cfg.write_text(yaml.safe_dump(base.alertmanager_config(), sort_keys=False))
+            am_cfg = base.write_config("alertmanager.yml", base.alertmanager_config())
             for r in REPLICAS:
                 peers = [f"--cluster.peer=127.0.0.1:{gossip[o]}" for o in REPLICAS if o != r]
                 base._spawn(f"alertmanager-{r}", [

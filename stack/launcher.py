@@ -114,18 +114,9 @@ class LocalStack:
     # ---- lifecycle ------------------------------------------------------------------
     def start(self) -> LocalStack:
         """Start the four processes; raise PortInUse before starting any if a port is taken."""
-        if self.procs:  # a second start would find its own ports taken and orphan these
-            raise RuntimeError("the stack is already started")
-        taken = self.ports.taken()
-        if taken:
-            raise taken[0]
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        prom_cfg = self.workdir / "prometheus.yml"
-        prom_cfg.write_text(yaml.safe_dump(self.prometheus_config(), sort_keys=False))
-        am_cfg = self.workdir / "alertmanager.yml"
-        am_cfg.write_text(yaml.safe_dump(self.alertmanager_config(), sort_keys=False))
-        logs = self.workdir / "logs"
-        logs.mkdir(exist_ok=True)
+        self.check_can_start()
+        prom_cfg = self.write_config("prometheus.yml", self.prometheus_config())
+        am_cfg = self.write_config("alertmanager.yml", self.alertmanager_config())
         try:
             if self.exporters is None:
                 self._spawn("exporter", self.exporter_command(), "/-/ready")
@@ -144,6 +135,28 @@ class LocalStack:
             self.stop()
             raise
         return self
+
+    def check_can_start(self) -> None:
+        """Refuse a second start (it would find its own ports taken and orphan the
+        children), and a taken port before anything starts; make the run directory."""
+        if self.procs:
+            raise RuntimeError("the stack is already started")
+        taken = self.ports.taken()
+        if taken:
+            raise taken[0]
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+
+    def write_config(self, name: str, config: dict[str, Any]) -> Path:
+        """A rendered config, as YAML in the run directory."""
+        path = self.workdir / name
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    @property
+    def exporter_urls(self) -> list[str]:
+        """The exporters this stack's engine scrapes (where pushes go)."""
+        return [f"http://{target}" for target in self.exporters] if self.exporters else \
+            [self.url("exporter")]
 
     def exporter_command(self, port: int | None = None,
                          state: str = "exporter-state") -> list[str]:

@@ -94,22 +94,14 @@ class VictoriaStack:
 
     def start(self) -> VictoriaStack:
         base = self.base
-        if base.procs:
-            raise RuntimeError("the stack is already started")
-        taken = base.ports.taken()
-        if taken:
-            raise taken[0]
+        base.check_can_start()
         extra = distinct_free_ports(self.replicas + 1, avoid=set(vars(base.ports).values()))
         self.ports = {"exporter-1": base.ports.exporter, "vmagent": extra[0], "vmalert": extra[1],
                       **{f"exporter-{i}": extra[i] for i in range(2, self.replicas + 1)}}
         work = base.workdir
-        (work / "logs").mkdir(parents=True, exist_ok=True)
         base.exporters = self.targets
-        scrape = work / "vmagent.yml"
-        scrape.write_text(yaml.safe_dump(vmagent_config(base.prometheus_config()),
-                                         sort_keys=False))
-        am_cfg = work / "alertmanager.yml"
-        am_cfg.write_text(yaml.safe_dump(base.alertmanager_config(), sort_keys=False))
+        scrape = base.write_config("vmagent.yml", vmagent_config(base.prometheus_config()))
+        am_cfg = base.write_config("alertmanager.yml", base.alertmanager_config())
         rules = vmalert_rule_dir(base.rules or rules_dir(), work / "vmalert-rules")
         vm = self.url("victoria-metrics")
         try:
