@@ -12,6 +12,7 @@ from txwatch.contract import AUTH_CODE_COUNTS, LAST_PUSH_TIMESTAMP, TRANSACTIONS
 
 from .inline import counts, minutes, poisson_upper, share, share_lower_bound
 from .messages import COUNT, asked, data_minute, ratio_text, volume_text
+from .mix import mix_expr, mix_text
 from .normals import limit
 from .settings import Settings
 from .yamltext import Group, Rule, block, indent
@@ -60,6 +61,8 @@ def ratio_alerts(s: Settings) -> list[Rule]:
             """), *ratio_text(ac, s, s.auth_code_window, "fast", "issuer auth",
                               s.auth_code.text),
             for_="2m", labels={"status": "denied"}, keep=s.keep_firing_for),
+        _alert(s, "PaymentAuthCodeMixShift", mix_expr(s), *mix_text(s), for_="1m",
+               labels={"status": "denied"}, keep=s.keep_firing_for),
     ]
 
 

@@ -17,7 +17,7 @@ from .settings import Settings
 
 PERCENT = "humanizePercentage"
 COUNT = 'printf "%.0f"'
-_SLOT = "\x00"  # where the alert's own label value goes (printf's %s)
+SLOT = "\x00"  # where the alert's own label value goes (printf's %s)
 
 
 def asked(promql: str, shown: str, label: str | None = None, before: str = "",
@@ -25,11 +25,11 @@ def asked(promql: str, shown: str, label: str | None = None, before: str = "",
     """A template that runs ``promql`` at evaluation and shows its first value ``shown``
     between ``before`` and ``after`` (all three left out when the query finds nothing).
 
-    With ``label``, the alert's value of that label is put where :data:`_SLOT` stands (a
+    With ``label``, the alert's value of that label is put where :data:`SLOT` stands (a
     Go raw string keeps PromQL's quotes as they are)."""
-    escaped = promql.replace("%", "%%").replace(_SLOT, "%s")
+    escaped = promql.replace("%", "%%").replace(SLOT, "%s")
     if label:
-        source = f"printf `{escaped}`" + f" $labels.{label}" * promql.count(_SLOT)
+        source = f"printf `{escaped}`" + f" $labels.{label}" * promql.count(SLOT)
     else:
         source = f"`{promql}`"
     return (f"{{{{ with {source} | query }}}}{before}{{{{ . | first | value | {shown} }}}}"
@@ -37,7 +37,7 @@ def asked(promql: str, shown: str, label: str | None = None, before: str = "",
 
 
 def _own(kind: Kind) -> str:
-    return f'{kind.label}="{_SLOT}"'
+    return f'{kind.label}="{SLOT}"'
 
 
 def share_facts(kind: Kind, s: Settings, window: str, which: str) -> dict[str, str]:

@@ -23,12 +23,12 @@ def table(kind: Kind, row: str) -> str:
     return f"threshold:{kind.family}:{row}"
 
 
-def normal(kind: Kind) -> str:
-    return name(kind, kind.label, "ratio_normal")
+def normal(kind: Kind, prefix: str = "ratio") -> str:
+    return name(kind, kind.label, f"{prefix}_normal")
 
 
-def limit(kind: Kind, which: str) -> str:
-    return name(kind, kind.label, f"ratio_limit_{which}")
+def limit(kind: Kind, which: str, prefix: str = "ratio") -> str:
+    return name(kind, kind.label, f"{prefix}_limit_{which}")
 
 
 def _pooled(kind: Kind, window: str, step: str, operation: str, min_samples: int,
@@ -62,29 +62,30 @@ def _normal_rule(kind: Kind, s: Settings) -> Rule:
     return Rule(record=normal(kind), expr=f"{week}\nor\n{young}\n")
 
 
-def _limit_rule(kind: Kind, which: str, severity: str) -> Rule:
+def limit_rule(kind: Kind, which: str, severity: str, prefix: str = "ratio") -> Rule:
     """clamp(normal x factor + margin, floor, cap), the normal falling back to the table;
     one series per label value whichever branch holds (``max by`` drops job and name)."""
     on = f"on ({kind.label})"
     raw = block(f"""
         (
-            ({normal(kind)} or {on} {table(kind, "ratio_normal")})
-          * {on} group_left {table(kind, "ratio_factor")}
-          + {on} group_left {table(kind, f"ratio_{which}_margin")}
+            ({normal(kind, prefix)} or {on} {table(kind, f"{prefix}_normal")})
+          * {on} group_left {table(kind, f"{prefix}_factor")}
+          + {on} group_left {table(kind, f"{prefix}_{which}_margin")}
         )""").rstrip("\n")
-    capped = f"(\n{indent(raw, '  ')}\n  < {on} group_left {table(kind, 'ratio_cap')}\n" \
-             f"  or {on} {table(kind, 'ratio_cap')}\n)"
-    floor = table(kind, f"ratio_{which}_floor")
+    cap = table(kind, f"{prefix}_cap")
+    capped = f"(\n{indent(raw, '  ')}\n  < {on} group_left {cap}\n  or {on} {cap}\n)"
+    floor = table(kind, f"{prefix}_{which}_floor")
     clamped = f"{capped}\n  > {on} group_left {floor}\nor {on} {floor}"
-    return Rule(record=limit(kind, which), labels={"severity": severity},
+    return Rule(record=limit(kind, which, prefix), labels={"severity": severity},
                 expr=f"max by ({kind.label}) (\n{indent(clamped, '  ')}\n)\n")
 
 
-def group(s: Settings) -> Group:
+def group(s: Settings, extra: tuple[Rule, ...] = ()) -> Group:
+    """The normals and limits of the shares, then ``extra`` (the code mix's, :mod:`.mix`)."""
     tx, ac = TRANSACTIONS, AUTH_CODE_COUNTS
     rules = [_normal_rule(tx, s), _normal_rule(ac, s),
-             _limit_rule(tx, "fast", "critical"), _limit_rule(tx, "slow", "warning"),
-             _limit_rule(ac, "fast", "warning")]
+             limit_rule(tx, "fast", "critical"), limit_rule(tx, "slow", "warning"),
+             limit_rule(ac, "fast", "warning"), *extra]
     return Group("txwatch.normals", rules, comment=(
         "Learned normal shares and the limits the paging alerts compare with (see the\n"
         "module txwatch.rules.normals). They move slowly, so reading them recorded adds no\n"

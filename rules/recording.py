@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from txwatch.contract import AUTH_CODE_COUNTS, TRANSACTIONS, Kind
 
+from .mix import mix_rules
 from .names import name
 from .normals import group as normals_group
 from .settings import Settings
@@ -82,5 +83,5 @@ def groups(settings: Settings) -> list[Group]:
             "One group for the whole chain counter -> increase -> ratio -> bound: rules in a "
             "group\nrun in order at the same evaluation, so the chain adds no "
             "evaluation-interval lag.")),
-        normals_group(settings),
+        normals_group(settings, mix_rules(settings)),
     ]

@@ -78,6 +78,10 @@ class Settings:
     status_slow: Confidence = Confidence(3.09)
     auth_code_window: str = "10m"
     auth_code: Confidence = Confidence(2.33)
+    # The code mix (rules/mix.py): each decline code's share of all decline codes
+    mix_windows: tuple[str, ...] = ("10m", "20m", "30m")
+    mix: Confidence = Confidence(2.33)
+    mix_min_events: int = 200  # a learned normal mix needs this many declines behind it
     volume: Confidence = Confidence(4.0)  # Poisson bound of PaymentTrafficLow
     volume_windows: tuple[str, ...] = ("3m", "5m", "15m", "30m")
     volume_reference: str = "30m"  # the level a window is compared with: the 30m before it

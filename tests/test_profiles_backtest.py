@@ -1,9 +1,11 @@
 """Short versions of the traffic profiles, backtested against the shipped rules, so a rule
 change that breaks detection on one kind of merchant fails CI (full versions:
-bench/profiles.py). The bar is the detection issue's, scaled to three days. Profiles the
-shipped rules do not yet meet the bar on (small_shop in full: night failures and partial
-outages; fraud: night code-mix shifts missed; drift: detection after ~45 minutes) are
-measured in bench/ only, until they do."""
+bench/profiles.py). The bar is the detection issue's, scaled to three days. Where the
+shipped rules do not yet meet the bar, the guard is the level they reach: small_shop only
+on full outages (its night failures and partial outages are still missed in full), fraud's
+code-mix shifts all caught but within 10 data minutes (the bar is 3; at ~7 declines a
+minute by day the shift is not yet significant after 3), drift measured in bench/ only
+(detection after ~45 minutes)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ DAYS = 3
 FAST = {"big_merchant": {"failed_spike": 3, "denied_rise": 5, "partial_outage": 5},
         "small_shop": {"full_outage": 5},
         "high_decline": {"denied_spike": 3},
+        "fraud": {"code_mix_shift": 10},
         "outages": {"full_outage": 3, "partial_outage": 5},
         "weekly": {"partial_outage": 5}}
 

@@ -14,6 +14,9 @@ JOB = "txwatch"  # the scrape job the rules select (rules/generate: job selector
 STATUSES: tuple[str, ...] = (
     "approved", "denied", "failed", "reversed", "backend_reversed", "refunded")
 AUTH_CODES: tuple[str, ...] = ("00", "51", "59")
+# The auth code of an approval (it equals the approved count); the others are declines,
+# whose mix the code-mix alert watches.
+APPROVED_AUTH_CODE = "00"
 
 
 @dataclass(frozen=True)

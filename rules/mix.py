@@ -1,0 +1,110 @@
+"""The issuer code mix: which decline codes the declines carry, against this deployment's own
+normal mix.
+
+A fraud wave can swap one decline code for another (59 "suspected fraud" replacing 51
+"insufficient funds") while the denied share barely moves, so neither the status alerts
+nor the share of a code among *all* codes (approvals included, where a few extra 59s are
+lost in the noise) see it. Among the declines alone the same shift is large: in the
+``fraud`` profile 59 goes from ~20% to ~60% of them. The alert compares each decline code's
+share of the declines (the Wilson lower bound, over a short and a long window) with a limit
+learned from this deployment's history: the code's median hourly share of the declines over
+the last week,
+x factor + margin, within the table's floor and cap (``mix_*`` rows of thresholds.yml).
+"""
+
+from __future__ import annotations
+
+from txwatch.contract import APPROVED_AUTH_CODE, AUTH_CODE_COUNTS
+
+from .inline import counts
+from .messages import COUNT, PERCENT, SLOT, asked, data_minute
+from .names import name
+from .normals import limit, limit_rule, normal, table
+from .settings import Settings
+from .wilson import wilson_lower
+from .yamltext import Rule, block, indent
+
+PREFIX = "mix"
+DECLINES = f'auth_code!="{APPROVED_AUTH_CODE}"'  # every code but the approval's
+
+
+def mix_normal_rule(s: Settings) -> Rule:
+    """Each decline code's median share of the declines, hour by hour over the learning
+    range; only with ``normal_min_hours`` such hours and ``mix_min_events`` declines in all.
+    The median, not the pooled share the statuses learn: a denied spike is a burst of one
+    code (the real data's first one is 850 declines in an hour, 84% of them 51), and pooled
+    into the first day's normal it drags the other code's normal down until its ordinary
+    share looks like a shift. Decline codes are common, so the median of a rare code being
+    0 (why the statuses pool) matters little here: the floor stands in."""
+    ac = AUTH_CODE_COUNTS
+    hourly = f"{name(ac, ac.label, 'increase1h')}{{{DECLINES}}}"
+    grid = f"[{s.normal_range}:1h]"
+    return Rule(record=normal(ac, PREFIX), expr=block(f"""
+        quantile_over_time(0.5, (
+            {hourly}
+          / ignoring ({ac.label}) group_left ()
+            (sum by (job) ({hourly}) > 0)
+        ){grid})
+          and on (job)
+        sum by (job) (sum_over_time({hourly}{grid})) >= {s.mix_min_events}
+          and on (job, {ac.label})
+        count_over_time({hourly}{grid}) >= {s.normal_min_hours}
+        """))
+
+
+def mix_rules(s: Settings) -> tuple[Rule, ...]:
+    """The learned normal mix and the limit derived from it (recorded: they move slowly)."""
+    return (mix_normal_rule(s), limit_rule(AUTH_CODE_COUNTS, "fast", "warning", PREFIX))
+
+
+def declines(s: Settings, window: str, by: str) -> str:
+    """Decline codes counted over ``window``, summed ``by`` the given labels."""
+    return counts(AUTH_CODE_COUNTS, s, window, by, DECLINES)
+
+
+def mix_shifted(s: Settings, window: str) -> str:
+    """A decline code whose share of the declines over ``window`` is, at the mix confidence,
+    above its limit, with at least ``min_events`` of that code in the window."""
+    ac = AUTH_CODE_COUNTS
+    bound = wilson_lower(declines(s, window, "job, auth_code"), declines(s, window, "job"),
+                         ac.label, s.mix.z)
+    return bound + block(f"""
+          > on (auth_code) group_left (severity) {limit(ac, "fast", PREFIX)}
+        and on (job, auth_code) {declines(s, window, "job, auth_code")} >= {s.min_events}
+        """)
+
+
+def mix_expr(s: Settings) -> str:
+    """Any window of ``mix_windows`` shifted: the short one is quick by day, the long one
+    gathers enough declines at night."""
+    return "or\n".join(f"(\n{indent(mix_shifted(s, w))}\n)\n" for w in s.mix_windows)
+
+
+def mix_text(s: Settings) -> tuple[str, str]:
+    """(summary, description): the code's share of the declines in each window, with its
+    counts, against the learned normal and the limit."""
+    ac = AUTH_CODE_COUNTS
+    own = f'{ac.label}="{SLOT}"'
+    mine = f"{{{own}}}"
+    limit_now = asked(f"max({limit(ac, 'fast', PREFIX)}{mine})", PERCENT, ac.label)
+    usual = asked(f"max({normal(ac, PREFIX)}{mine}) or max({table(ac, 'mix_normal')}{mine})",
+                  PERCENT, ac.label)
+
+    def window_facts(window: str) -> str:
+        k = counts(ac, s, window, "job", own)
+        n = declines(s, window, "job")
+        return (f"{asked(f'{k} / ({n} > 0)', PERCENT, ac.label)} over {window} "
+                f"({asked(k, COUNT, ac.label)} of {asked(n, COUNT)})")
+
+    code = "code {{ $labels.auth_code }}"
+    each = "; ".join(window_facts(w) for w in s.mix_windows)
+    summary = f"Decline mix shifted: {code} is {window_facts(s.mix_windows[0])} of the " \
+              f"declines, normally {usual}"
+    description = (
+        f"The share of {code} among the declined transactions' codes: {each}. This "
+        f"deployment's normal share of its declines is {usual}; the lower {s.mix.text} "
+        f"confidence bound, {{{{ $value | {PERCENT} }}}}, is above the limit {limit_now} "
+        "(normal x factor + margin, within the table's floor and cap). The declines may be no "
+        "more frequent than usual, but their reason changed: a fraud wave or an issuer rule "
+        f"change.{data_minute(s)}")
+    return summary, description
