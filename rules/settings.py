@@ -70,7 +70,7 @@ class Settings:
 
     job: str = contract.JOB
     runbook_base: str = RUNBOOK_BASE
-    status_5m: Confidence = Confidence(3.54)
+    status_5m: Confidence = Confidence(3.72)
     status_1h: Confidence = Confidence(2.33)
     auth_code_5m: Confidence = Confidence(2.33)
     # The paging alerts (computed inline from the counters, see rules/inline.py):

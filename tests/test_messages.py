@@ -24,7 +24,7 @@ from tests.conftest import REPO, running_alertmanager
 TEMPLATES = REPO / "alertmanager" / "templates" / "*.tmpl"
 SUMMARY = "failed share 6.2% over 5m (31 of 500), limit 1.2%"
 DESCRIPTION = ("31 of 500 transactions over the last 5m were failed (6.2%); this deployment's "
-               "normal share is 0.1%. The lower 99.98% confidence bound of that share, 3.1%, "
+               "normal share is 0.1%. The lower 99.99% confidence bound of that share, 3.2%, "
                "is above the fast limit 1.2%. Newest data minute: 2026-11-22 06:00:00 +0000 UTC.")
 
 
