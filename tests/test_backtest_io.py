@@ -254,3 +254,20 @@ if __name__ == "__main__":
         FIXTURE.parent.mkdir(exist_ok=True)
         FIXTURE.write_text(capture_firings(Path(tmp)))
     print(f"wrote {FIXTURE}")
+
+
+def test_constant_rules_are_filled_in_as_prometheus_would_return_them(tmp_path):
+    """The engine answers ``vector(<number>)`` (the threshold rows) without a query; the
+    series must be the one Prometheus returns, and any other expression still goes to it."""
+    require_binary("prometheus")
+    from txwatch.backtest.engine import _evaluate_range
+    from txwatch.prom.server import ThrowawayPrometheus
+
+    with ThrowawayPrometheus(tmp_path / "tsdb", lookback="59s") as prom:
+        for expr in ("vector(0.005)", " vector( 1e-3 ) ", "vector(-2)", "vector(3.)"):
+            [(labels, values)] = _evaluate_range(prom, expr, 30)
+            [(want_labels, want)] = prom.query_range(expr, 0.0, 30, 60.0)
+            assert labels == want_labels == {}
+            np.testing.assert_array_equal(values, want)
+        [(_, summed)] = _evaluate_range(prom, "vector(1) + vector(2)", 5)
+        np.testing.assert_array_equal(summed, np.full(5, 3.0))
