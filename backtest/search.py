@@ -25,6 +25,7 @@ keeps the work small; every mix it scores is exact.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -47,13 +48,15 @@ class Knob:
     label: str   # status, auth_code
     value: str   # failed, 59, ...
     which: str   # fast, slow
+    prefix: str = "ratio"  # the rows' family: ratio_* (shares), mix_* (the decline mix)
 
     def key(self, part: str) -> Key:
-        return (self.family, f"ratio_{self.which}_{part}", self.value)
+        return (self.family, f"{self.prefix}_{self.which}_{part}", self.value)
 
     @property
     def title(self) -> str:
-        return f"{self.label}={self.value} {self.which}"
+        kind = "" if self.prefix == "ratio" else f"{self.prefix} "
+        return f"{self.label}={self.value} {kind}{self.which}"
 
 
 @dataclass(frozen=True)
@@ -67,34 +70,38 @@ class Budget:
                 + 7 * max(0.0, s.false_warnings_per_day - self.warnings_per_day))
 
 
-def alert_margins(rules: RuleSet) -> dict[str, list[tuple[str, str]]]:
-    """Alert name -> the (family, which) margin rows it depends on, through any chain of
-    recording rules (usually one: the fast alert reads the fast limit only)."""
+MARGIN = re.compile(r"(ratio|mix)_(fast|slow)_margin")
+
+
+def alert_margins(rules: RuleSet) -> dict[str, list[tuple[str, str, str]]]:
+    """Alert name -> the (family, prefix, which) margin rows it depends on, through any chain
+    of recording rules (usually one: the fast alert reads the fast limit only)."""
     records = {r.record for r in rules.recording}
-    out: dict[str, list[tuple[str, str]]] = {}
+    out: dict[str, list[tuple[str, str, str]]] = {}
     for group in rules.alert_groups:
         for rule in group["rules"]:
             direct = referenced(str(rule["expr"]), records)
             deps = direct | {r.record for r in needed_by(rules.recording, direct)}
-            found = sorted({(d.split(":")[1], d.split(":")[2][len("ratio_"):-len("_margin")])
-                            for d in deps if d.startswith(PREFIX) and d.endswith("_margin")
-                            and d.count(":") == 2 and d.split(":")[2].startswith("ratio_")})
+            found = sorted({(family, *match.groups())
+                            for d in deps if d.startswith(PREFIX) and d.count(":") == 2
+                            for _, family, row in [d.split(":")]
+                            for match in [MARGIN.fullmatch(row)] if match})
             if found:
                 out[str(rule["alert"])] = found
     return out
 
 
-def knob_of(episode: Episode, margins: dict[str, list[tuple[str, str]]],
+def knob_of(episode: Episode, margins: dict[str, list[tuple[str, str, str]]],
             labels: dict[str, str]) -> Knob | None:
     """The knob an episode's alert answers to (None: no knob drives it). ``labels`` maps a
     family to its label name (from the table's rows)."""
     found = margins.get(episode.alertname)
     if not found:
         return None
-    family, which = found[0]
+    family, prefix, which = found[0]
     label = labels.get(family, "")
     value = episode.labels.get(label)
-    return Knob(family, label, value, which) if value is not None else None
+    return Knob(family, label, value, which, prefix) if value is not None else None
 
 
 def cost(s: Score) -> float:

@@ -1,9 +1,11 @@
 """``txwatch-replay tune``: learn the threshold table from a deployment's own history.
 
-What is searched: per status and auth code, the fast and slow margins (and their floors,
-set equal to the margin so a floor never overrides the margin the backtest chose, and never
-above the row's cap). The warm-up ``ratio_normal`` is set from the history (its pooled share,
-:mod:`txwatch.history.analyze`). Factors, caps and the volume rows are kept: on one
+What is searched: per status and auth code, the fast and slow margins, and per decline
+code the code mix's margin (``mix_fast_margin``); their floors are set equal to the margin
+so a floor never overrides the margin the backtest chose, and never above the row's cap.
+The warm-up ``ratio_normal`` is set from the history (its pooled share,
+:mod:`txwatch.history.analyze`); the mix's warm-up ``mix_normal`` is kept (it keeps the
+alert quiet until the median mix is learned). Factors, caps and the volume rows are kept: on one
 deployment's history a factor and a margin move the same limit, so the margin is searched
 and the factor, which says how the limit follows a normal that changes later, stays the
 operator's.
@@ -42,7 +44,10 @@ from txwatch.history.analyze import statistics, suggest
 from txwatch.history.dataset import Dataset
 from txwatch.resources import rule_files
 
-LADDER = {"fast": (0.002, 0.05), "slow": (0.001, 0.025)}  # lowest and highest rung
+# lowest and highest rung, per row family and speed: a share's margin is points of all
+# transactions (or codes), the decline mix's points of the declines
+LADDER = {("ratio", "fast"): (0.002, 0.05), ("ratio", "slow"): (0.001, 0.025),
+          ("mix", "fast"): (0.03, 0.3)}
 
 
 @dataclass
@@ -69,23 +74,23 @@ class Outcome:
 
 
 def knobs(table: Table) -> list[Knob]:
-    """One knob per ``ratio_<fast|slow>_margin`` row of the table."""
+    """One knob per ``ratio_<fast|slow>_margin`` and ``mix_fast_margin`` row of the table."""
     found = []
     for row in table.rows.values():
-        for which in ("fast", "slow"):
-            if row.row == f"ratio_{which}_margin" and row.label:
-                found.append(Knob(row.family, row.label, row.value, which))
+        for prefix, which in LADDER:
+            if row.row == f"{prefix}_{which}_margin" and row.label:
+                found.append(Knob(row.family, row.label, row.value, which, prefix))
     return found
 
 
-def ladder(which: str, rungs: int) -> list[float]:
+def ladder(knob: Knob, rungs: int) -> list[float]:
     """``rungs`` margins spaced evenly in log scale, two significant digits each."""
-    low, high = LADDER[which]
+    low, high = LADDER[knob.prefix, knob.which]
     return [float(f"{v:.2g}") for v in np.geomspace(low, high, rungs)] if rungs > 1 else [low]
 
 
 def _capped(table: Table, knob: Knob, value: float) -> float:
-    cap = table.get(knob.family, "ratio_cap", knob.value)
+    cap = table.get(knob.family, f"{knob.prefix}_cap", knob.value)
     return min(value, cap) if cap is not None else value
 
 
@@ -93,14 +98,21 @@ def candidates(table: Table, found: list[Knob], suggested: dict[str, dict[str, f
                rungs: int) -> list[Candidate]:
     out = [Candidate("current", {k: table.get(*k.key("margin")) or 0.0 for k in found},
                      {k: table.get(*k.key("floor")) or 0.0 for k in found})]
-    stats = {k: _capped(table, k, suggested.get(k.value, {}).get(f"ratio_{k.which}_margin",
-                                                                  LADDER[k.which][0]))
-             for k in found}
+    stats = {k: _capped(table, k, _suggested(table, k, suggested)) for k in found}
     out.append(Candidate("statistics", stats, dict(stats)))
     for rung in range(rungs):
-        values = {k: _capped(table, k, ladder(k.which, rungs)[rung]) for k in found}
+        values = {k: _capped(table, k, ladder(k, rungs)[rung]) for k in found}
         out.append(Candidate(f"rung {rung + 1}/{rungs}", values, dict(values)))
     return out
+
+
+def _suggested(table: Table, knob: Knob, suggested: dict[str, dict[str, float]]) -> float:
+    """The margin the share statistics suggest; the decline mix has none (its normal is a
+    median learned live), so its current margin stands in."""
+    if knob.prefix != "ratio":
+        return table.get(*knob.key("margin")) or LADDER[knob.prefix, knob.which][0]
+    return suggested.get(knob.value, {}).get(f"ratio_{knob.which}_margin",
+                                             LADDER[knob.prefix, knob.which][0])
 
 
 def _changes(table: Table, candidate_of: dict[Knob, Candidate],

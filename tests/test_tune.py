@@ -20,8 +20,9 @@ from txwatch import contract
 from txwatch.backtest.ruleset import load_rules
 from txwatch.backtest.run import run
 from txwatch.backtest.scoring import Episode, Incident, load_incidents, score
-from txwatch.backtest.search import Budget, Knob, alert_margins, combine, search
+from txwatch.backtest.search import Budget, Knob, alert_margins, combine, knob_of, search
 from txwatch.backtest.table import Table, number
+from txwatch.backtest.tune import candidates, knobs
 from txwatch.history.analyze import round_up, statistics, suggest
 from txwatch.history.dataset import load_dataset
 from txwatch.history.generate import write
@@ -83,10 +84,29 @@ def test_number_is_short_and_never_in_exponent_form(value, text):
 
 def test_knobs_come_from_what_each_alert_reads():
     margins = alert_margins(load_rules(rule_files()))
-    assert margins["PaymentRatioHighFast"] == [("payment_transactions", "fast")]
-    assert margins["PaymentRatioHighSlow"] == [("payment_transactions", "slow")]
-    assert margins["PaymentAuthCodeShareHigh"] == [("payment_auth_codes", "fast")]
+    assert margins["PaymentRatioHighFast"] == [("payment_transactions", "ratio", "fast")]
+    assert margins["PaymentRatioHighSlow"] == [("payment_transactions", "ratio", "slow")]
+    assert margins["PaymentAuthCodeShareHigh"] == [("payment_auth_codes", "ratio", "fast")]
+    assert margins["PaymentAuthCodeMixShift"] == [("payment_auth_codes", "mix", "fast")]
     assert "PaymentTrafficLow" not in margins and "Watchdog" not in margins
+
+
+def test_the_decline_mix_is_a_knob_of_its_own():
+    table = Table.load(REPO / "rules" / "thresholds.yml")
+    found = {k.title: k for k in knobs(table)}
+    mix = found["auth_code=59 mix fast"]
+    assert mix.key("margin") == ("payment_auth_codes", "mix_fast_margin", "59")
+    assert found["auth_code=59 fast"].key("margin") == ("payment_auth_codes",
+                                                         "ratio_fast_margin", "59")
+    # a mix episode answers to the mix knob, not to the code's share knob
+    margins = alert_margins(load_rules(rule_files()))
+    episode = Episode("PaymentAuthCodeMixShift", {"auth_code": "59", "severity": "warning"},
+                      0, 5)
+    assert knob_of(episode, margins, {"payment_auth_codes": "auth_code"}) == mix
+    # its candidates: the ladder for shares of the declines, never above the mix cap (100%)
+    rungs = [c.margins[mix] for c in candidates(table, [mix], {}, 5)]
+    assert rungs[:2] == [0.1, 0.1]  # current and "statistics" (none: the current stands in)
+    assert rungs[2:] == [0.03, 0.053, 0.095, 0.17, 0.3]
 
 
 def _ep(status: str, severity: str, start: int) -> Episode:
