@@ -65,7 +65,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--days", type=int, default=7)
     p.add_argument("--rungs", type=int, default=5)
-    p.add_argument("profiles", nargs="*", default=["small_shop", "fraud"])
+    p.add_argument("profiles", nargs="*", default=["small_shop", "fraud", "drift"])
     args = p.parse_args()
     rows = []
     if (REAL / "transactions.csv").exists():
