@@ -9,7 +9,14 @@ from txwatch.backtest.compare import comparison_lines
 from txwatch.backtest.run import Result
 from txwatch.backtest.table import Table, number
 from txwatch.backtest.tune import Outcome
-from txwatch.history.analyze import COLUMNS, FALLING, statistics, suggest
+from txwatch.history.analyze import (
+    COLUMNS,
+    FALLING,
+    MIX_COLUMNS,
+    decline_mix,
+    statistics,
+    suggest,
+)
 from txwatch.history.dataset import Dataset
 
 NO_LABELS = ("no labelled incidents (--incidents): every alert episode counts as false, so "
@@ -105,6 +112,18 @@ def analyze_lines(data: Dataset, table: Table, name: str) -> list[str]:
                                         "ratio_slow_margin")}
         lines += [f"{kind}: table rows, current -> suggested",
                   pd.DataFrame.from_dict(rows, orient="index").to_string()]
+    if data.auth_codes.to_numpy().sum() > 0:
+        mix = decline_mix(data.auth_codes)
+        lines += ["", "decline mix: each decline code's share of the declines",
+                  mix.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"),
+                  "decline mix: table rows (mix_normal: the warm-up default until the median is "
+                  "learned live; the margin is "
+                  "tuned by backtest, txwatch-replay tune)",
+                  pd.DataFrame.from_dict({label: {
+                      part: _value(table.get("payment_auth_codes", part, str(label)))
+                      for part in ("mix_normal", "mix_fast_margin")} for label in mix.index},
+                      orient="index").to_string()]
+        lines += ["", "decline mix columns:"] + [f"  {k:<22} {v}" for k, v in MIX_COLUMNS.items()]
     explained = {"direction": "rising: a high share is bad; falling (approved, auth code "
                               "00): a low share is bad", **COLUMNS,
                  "current -> suggested": "the table's value now (- : no such row) and the one "

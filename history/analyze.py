@@ -109,3 +109,29 @@ def suggest(stats: pd.DataFrame, factors: dict[str, float]) -> dict[str, dict[st
                 found[f"ratio_{which}_margin"] = round_up(max(MIN_MARGIN[which], excess))
         out[str(label)] = found
     return out
+
+
+MIX_COLUMNS = {
+    "per min": "mean declines per minute carrying this code",
+    "of declines": "pooled share of the declines (every code but 00) over the whole history",
+    "median 1h": "median share of the declines over the hours that had declines: the normal "
+                 "mix the rules learn (rules/mix.py); PaymentAuthCodeMixShift warns when a "
+                 "code's share of the declines is significantly above it + mix_fast_margin",
+}
+
+
+def decline_mix(codes: pd.DataFrame) -> pd.DataFrame:
+    """The columns of MIX_COLUMNS for every decline code of a minute table of auth codes
+    (index: minute timestamps). Shares of the declines, so each lies in [0, 1] and the codes
+    add up to 1: a fraud wave that swaps 51 for 59 shows here, not in the shares of all
+    codes."""
+    declines = codes[[c for c in codes.columns if c not in FALLING]]
+    hourly = declines.groupby(declines.index.floor("1h")).sum()
+    total = hourly.sum(axis=1)
+    shares = hourly[total > 0].div(total[total > 0], axis=0)
+    everything = float(declines.to_numpy().sum())
+    return pd.DataFrame({
+        "per min": declines.mean(),
+        "of declines": declines.sum() / everything if everything else float("nan"),
+        "median 1h": shares.median() if not shares.empty else float("nan")}).rename_axis(
+            "label")

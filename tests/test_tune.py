@@ -23,7 +23,7 @@ from txwatch.backtest.scoring import Episode, Incident, load_incidents, score
 from txwatch.backtest.search import Budget, Knob, alert_margins, combine, knob_of, search
 from txwatch.backtest.table import Table, number
 from txwatch.backtest.tune import candidates, knobs
-from txwatch.history.analyze import round_up, statistics, suggest
+from txwatch.history.analyze import decline_mix, round_up, statistics, suggest
 from txwatch.history.dataset import load_dataset
 from txwatch.history.generate import write
 from txwatch.replay.cli import main
@@ -182,14 +182,29 @@ def test_statistics_stay_shares_and_approved_falls():
     assert (round_up(0.012301), round_up(0.0), round_up(0.5)) == (0.013, 0.0, 0.5)
 
 
+def test_decline_mix_is_each_codes_share_of_the_declines():
+    index = pd.date_range("2025-01-06", periods=4 * 60, freq="min", tz="UTC")
+    codes = pd.DataFrame({"00": 100, "51": 4, "59": 1}, index=index)
+    codes.iloc[180:240, 1:] = [[1, 4]]  # the fourth hour: 59 replaces 51
+    codes.iloc[60:120, 1:] = 0  # an hour without declines counts for no share
+    mix = decline_mix(codes)
+    assert list(mix.index) == ["51", "59"]  # 00 (approved) is not a decline
+    assert mix.loc["59", "median 1h"] == pytest.approx(0.2)  # 2 of 3 hours at 20%
+    assert mix.loc["59", "of declines"] == pytest.approx((60 + 60 + 240) / (3 * 300))
+    assert mix["of declines"].sum() == pytest.approx(1.0)
+    assert mix.loc["51", "per min"] == pytest.approx((120 * 4 + 60) / 240)
+
+
 def test_analyze_prints_current_and_suggested_side_by_side(tmp_path, capsys):
     paths = write(tmp_path / "d", days=1, seed=4)
     assert main(["analyze", str(paths["transactions"]), str(paths["auth_codes"])]) == 0
     out = capsys.readouterr().out
     assert re.search(r"denied\s+0\.1 -> 0\.0\d+", out)  # shipped warm-up normal -> learned
     assert "current -> suggested" in out and "falling" in out and "\n59 " in out
-    for column in ("per min", "zero min", "normal", "p50 5m", "limit 5m", "limit 30m"):
+    for column in ("per min", "zero min", "normal", "p50 5m", "limit 5m", "limit 30m",
+                   "of declines", "median 1h"):
         assert f"\n  {column} " in out  # explained
+    assert re.search(r"\n51\s+0\.9\s+0\.1\n", out)  # the mix rows of the table
 
 
 def test_tune_refuses_bad_input_and_writes_nothing(tmp_path, capsys):
