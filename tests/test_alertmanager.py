@@ -81,8 +81,11 @@ def test_inhibition_in_a_real_alertmanager(tmp_path):
                    "status": "failed"})
         _post(am, {**base, "alertname": "PaymentRatioHighSlow", "severity": "warning",
                    "status": "denied"})
+        _post(am, {**base, "alertname": "PaymentAuthCodeMixShift", "severity": "warning",
+                   "status": "denied", "auth_code": "59"})
         _wait(lambda: _inhibited(am, "PaymentRatioHighSlow", "failed"))
         assert not _inhibited(am, "PaymentRatioHighSlow", "denied")  # other status: delivered
+        assert not _inhibited(am, "PaymentAuthCodeMixShift", "denied")
         # One replica of several down pages about itself and mutes no payment alert ...
         _post(am, {**base, "alertname": "PaymentExporterDown", "severity": "critical",
                    "status": "all", "instance": "e:2"})
@@ -94,6 +97,7 @@ def test_inhibition_in_a_real_alertmanager(tmp_path):
                    "status": "all"})
         _wait(lambda: _inhibited(am, "PaymentRatioHighSlow", "denied"))
         assert _inhibited(am, "PaymentRatioHighFast", "failed")
+        assert _inhibited(am, "PaymentAuthCodeMixShift", "denied")
         assert not _inhibited(am, "PaymentExporterDown", "all")
         _post(am, {**base, "alertname": "PaymentExportersAllDown", "severity": "info",
                    "status": "all"}, minutes=0)  # resolved: the payment alerts come back
