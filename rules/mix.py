@@ -21,7 +21,7 @@ from .messages import COUNT, PERCENT, SLOT, asked, data_minute
 from .names import name
 from .normals import limit, limit_rule, normal, table
 from .settings import Settings
-from .wilson import wilson_lower
+from .wilson import number, wilson_lower, wilson_score
 from .yamltext import Rule, block, indent
 
 PREFIX = "mix"
@@ -64,12 +64,13 @@ def declines(s: Settings, window: str, by: str) -> str:
 
 def mix_shifted(s: Settings, window: str) -> str:
     """A decline code whose share of the declines over ``window`` is, at the mix confidence,
-    above its limit, with at least ``min_events`` of that code in the window."""
+    above its limit (the score form of the Wilson bound, :func:`.wilson.wilson_score`: its
+    value is the score), with at least ``min_events`` of that code in the window."""
     ac = AUTH_CODE_COUNTS
-    bound = wilson_lower(declines(s, window, "job, auth_code"), declines(s, window, "job"),
-                         ac.label, s.mix.z)
-    return bound + block(f"""
-          > on (auth_code) group_left (severity) {limit(ac, "fast", PREFIX)}
+    score = wilson_score(declines(s, window, "job, auth_code"), declines(s, window, "job"),
+                         limit(ac, "fast", PREFIX), ac.label)
+    return score + block(f"""
+          > {number(s.mix.z)}
         and on (job, auth_code) {declines(s, window, "job, auth_code")} >= {s.min_events}
         """)
 
@@ -96,15 +97,22 @@ def mix_text(s: Settings) -> tuple[str, str]:
         return (f"{asked(f'{k} / ({n} > 0)', PERCENT, ac.label)} over {window} "
                 f"({asked(k, COUNT, ac.label)} of {asked(n, COUNT)})")
 
+    first = s.mix_windows[0]
+    bound_of_first = wilson_lower(counts(ac, s, first, "job", own), declines(s, first, "job"),
+                                  ac.label, s.mix.z)
+    bound = asked(" ".join(bound_of_first.split()), PERCENT, ac.label)  # one line: folded
+
     code = "code {{ $labels.auth_code }}"
     each = "; ".join(window_facts(w) for w in s.mix_windows)
     summary = f"Decline mix shifted: {code} is {window_facts(s.mix_windows[0])} of the " \
               f"declines, normally {usual}"
     description = (
         f"The share of {code} among the declined transactions' codes: {each}. This "
-        f"deployment's normal share of its declines is {usual}; the lower {s.mix.text} "
-        f"confidence bound, {{{{ $value | {PERCENT} }}}}, is above the limit {limit_now} "
-        "(normal x factor + margin, within the table's floor and cap). The declines may be no "
-        "more frequent than usual, but their reason changed: a fraud wave or an issuer rule "
-        f"change.{data_minute(s)}")
+        f"deployment's normal share of its declines is {usual} and the limit {limit_now} "
+        "(normal x factor + margin, within the table's floor and cap). In the shortest "
+        f"window that shows the shift the code's count is {{{{ $value | printf \"%.1f\" }}}} "
+        f"standard deviations above what the limit allows (more than {number(s.mix.z)}: "
+        f"the lower {s.mix.text} confidence bound of its share is above the limit; over "
+        f"{first} that bound is {bound}). The declines may be no more frequent than usual, "
+        f"but their reason changed: a fraud wave or an issuer rule change.{data_minute(s)}")
     return summary, description
