@@ -38,6 +38,7 @@ IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 PER_MINUTE = {"k": 10, "n": 100}  # 10 of 100 per minute: k = 50 of n = 500 over 5m
 TOLERANCE = 2e-4
 EVAL_MINUTES = 90
+SCORE = "score test at z "  # what a text reads when its alert compares a score with z
 
 
 def wilson_lower(k: float, n: float, z: float) -> float:
@@ -69,6 +70,28 @@ def inline_bounds(expr: str) -> list[str]:
     return found
 
 
+def score_tests(expr: str) -> list[float]:
+    """The z of every score test an alert computes inline (``rules.wilson.wilson_score``,
+    equivalent to its Wilson bound above the limit): a ``> z`` comparison, read with
+    promql-parser, of a quotient by ``sqrt(L * (1 - L))``."""
+    found: list[float] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, promql_parser.BinaryExpr) and str(node.op) == ">" and \
+                isinstance(node.rhs, promql_parser.NumberLiteral) and \
+                "sqrt" in str(node.lhs) and "(1 - " in str(node.lhs):
+            found.append(float(node.rhs.val))
+            return
+        for attr in ("lhs", "rhs", "expr"):
+            if hasattr(node, attr):
+                walk(getattr(node, attr))
+        for arg in getattr(node, "args", []) or []:
+            walk(arg)
+
+    walk(promql_parser.parse(expr))
+    return found
+
+
 def named_levels(text: str) -> set[float]:
     """Confidence levels (as fractions) a text names: "lower 99.9% bound" -> {0.999}."""
     return {round(float(a or b) / 100, 12) for a, b in LEVEL.findall(text)}
@@ -88,8 +111,10 @@ def claims(alerts: Path, recording: Path, boards: list[Path]) -> list[tuple[str,
                           f"{panel.get('title', '')} {panel.get('description', '')}",
                           " ".join(t.get("expr", "") for t in panel.get("targets", []))))
     def read(where: str, expr: str) -> set[str]:
-        inline = inline_bounds(expr) if where.startswith("alert ") else []
-        return (set(IDENT.findall(expr)) & bounds) | set(inline)
+        alert = where.startswith("alert ")
+        inline = inline_bounds(expr) if alert else []
+        scores = {f"{SCORE}{z!r}" for z in score_tests(expr)} if alert else set()
+        return (set(IDENT.findall(expr)) & bounds) | set(inline) | scores
 
     return [(where, level, read(where, expr))
             for where, text, expr in texts for level in named_levels(text)] + [
@@ -148,6 +173,11 @@ def problems(alerts: Path, recording: Path, boards: list[Path], tmp: Path) -> li
         elif not series:
             found.append(f"{where}: names {level:.4%} but reads no Wilson bound")
         for name in sorted(series):
+            if name.startswith(SCORE):  # a score test: its z is the named level's
+                z = float(name[len(SCORE):])
+                if abs(z - NormalDist().inv_cdf(level)) >= 0.005:
+                    found.append(f"{where}: names {level:.4%} but its score test is at z {z}")
+                continue
             if (name, level) not in verdicts:
                 verdicts[name, level] = bound_matches(recording.resolve(), name, level, tmp)
             if verdicts[name, level]:
@@ -197,6 +227,16 @@ def test_catches_alert_text_with_the_wrong_level(tmp_path):
                                    "lower 99% confidence bound", 1))
     found = problems(alerts, recording, [], tmp_path)
     assert len(found) == 1 and found[0].startswith("alert PaymentRatioHighFast:"), found
+
+
+def test_catches_a_score_test_at_another_level_than_its_text(tmp_path):
+    alerts, recording = drifted(tmp_path)
+    text = alerts.read_text()
+    assert text.count("> 2.33\n") >= 3  # the code mix's score test, once per window
+    alerts.write_text(text.replace("> 2.33\n", "> 3.09\n", 1))
+    found = problems(alerts, recording, [], tmp_path)
+    assert found == ["alert PaymentAuthCodeMixShift: names 99.0000% but its score test is "
+                     "at z 3.09"], found
 
 
 def test_catches_a_bound_retuned_without_its_text(tmp_path):
