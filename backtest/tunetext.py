@@ -116,9 +116,8 @@ def analyze_lines(data: Dataset, table: Table, name: str) -> list[str]:
         mix = decline_mix(data.auth_codes)
         lines += ["", "decline mix: each decline code's share of the declines",
                   mix.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"),
-                  "decline mix: table rows (mix_normal: the warm-up default until the median is "
-                  "learned live; the margin is "
-                  "tuned by backtest, txwatch-replay tune)",
+                  "decline mix: table rows (mix_normal: the warm-up default until the median "
+                  "is learned live; the margin is tuned by backtest, txwatch-replay tune)",
                   pd.DataFrame.from_dict({label: {
                       part: _value(table.get("payment_auth_codes", part, str(label)))
                       for part in ("mix_normal", "mix_fast_margin")} for label in mix.index},

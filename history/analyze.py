@@ -28,6 +28,7 @@ import math
 
 import pandas as pd
 
+from txwatch.contract import APPROVED_AUTH_CODE
 from txwatch.history.dataset import read_frame, to_wide
 
 FALLING = frozenset({"approved", "00"})  # approved, and auth code 00 (= approved)
@@ -125,7 +126,7 @@ def decline_mix(codes: pd.DataFrame) -> pd.DataFrame:
     (index: minute timestamps). Shares of the declines, so each lies in [0, 1] and the codes
     add up to 1: a fraud wave that swaps 51 for 59 shows here, not in the shares of all
     codes."""
-    declines = codes[[c for c in codes.columns if c not in FALLING]]
+    declines = codes[[c for c in codes.columns if c != APPROVED_AUTH_CODE]]
     hourly = declines.groupby(declines.index.floor("1h")).sum()
     total = hourly.sum(axis=1)
     shares = hourly[total > 0].div(total[total > 0], axis=0)

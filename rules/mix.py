@@ -91,20 +91,21 @@ def mix_text(s: Settings) -> tuple[str, str]:
     usual = asked(f"max({normal(ac, PREFIX)}{mine}) or max({table(ac, 'mix_normal')}{mine})",
                   PERCENT, ac.label)
 
+    def mine_and_all(window: str) -> tuple[str, str]:  # this code's declines, all declines
+        return counts(ac, s, window, "job", own), declines(s, window, "job")
+
     def window_facts(window: str) -> str:
-        k = counts(ac, s, window, "job", own)
-        n = declines(s, window, "job")
+        k, n = mine_and_all(window)
         return (f"{asked(f'{k} / ({n} > 0)', PERCENT, ac.label)} over {window} "
                 f"({asked(k, COUNT, ac.label)} of {asked(n, COUNT)})")
 
     first = s.mix_windows[0]
-    bound_of_first = wilson_lower(counts(ac, s, first, "job", own), declines(s, first, "job"),
-                                  ac.label, s.mix.z)
+    bound_of_first = wilson_lower(*mine_and_all(first), ac.label, s.mix.z)
     bound = asked(" ".join(bound_of_first.split()), PERCENT, ac.label)  # one line: folded
 
     code = "code {{ $labels.auth_code }}"
     each = "; ".join(window_facts(w) for w in s.mix_windows)
-    summary = f"Decline mix shifted: {code} is {window_facts(s.mix_windows[0])} of the " \
+    summary = f"Decline mix shifted: {code} is {window_facts(first)} of the " \
               f"declines, normally {usual}"
     description = (
         f"The share of {code} among the declined transactions' codes: {each}. This "

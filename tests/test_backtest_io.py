@@ -247,15 +247,6 @@ def test_backtest_cli_json(tmp_path):
     assert doc["elapsed_seconds"] >= a["seconds"] + b["seconds"] > 0
 
 
-if __name__ == "__main__":
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        FIXTURE.parent.mkdir(exist_ok=True)
-        FIXTURE.write_text(capture_firings(Path(tmp)))
-    print(f"wrote {FIXTURE}")
-
-
 def test_constant_rules_are_filled_in_as_prometheus_would_return_them(tmp_path):
     """The engine answers ``vector(<number>)`` (the threshold rows) without a query; the
     series must be the one Prometheus returns, and any other expression still goes to it."""
@@ -271,3 +262,12 @@ def test_constant_rules_are_filled_in_as_prometheus_would_return_them(tmp_path):
             np.testing.assert_array_equal(values, want)
         [(_, summed)] = _evaluate_range(prom, "vector(1) + vector(2)", 5)
         np.testing.assert_array_equal(summed, np.full(5, 3.0))
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        FIXTURE.parent.mkdir(exist_ok=True)
+        FIXTURE.write_text(capture_firings(Path(tmp)))
+    print(f"wrote {FIXTURE}")

@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from statistics import NormalDist
 
@@ -50,15 +51,14 @@ def wilson_lower(k: float, n: float, z: float) -> float:
     return max(0.0, (2 * n * (k / n) + z * z - 1 - z * root) / (2 * (n + z * z)))
 
 
-def inline_bounds(expr: str) -> list[str]:
-    """Bounds an alert computes inline from the counters: every ``clamp_min(...)`` call of
-    its syntax tree (read with promql-parser) that takes a square root."""
-    found: list[str] = []
+def _nodes(expr: str, match: Callable[[object], bool]) -> list[object]:
+    """The outermost nodes of ``expr``'s syntax tree (read with promql-parser) that
+    ``match``; a matching node's children are not searched."""
+    found: list[object] = []
 
     def walk(node: object) -> None:
-        if isinstance(node, promql_parser.Call) and node.func.name == "clamp_min" and \
-                "sqrt" in str(node):
-            found.append(str(node))
+        if match(node):
+            found.append(node)
             return
         for attr in ("lhs", "rhs", "expr"):
             if hasattr(node, attr):
@@ -68,28 +68,25 @@ def inline_bounds(expr: str) -> list[str]:
 
     walk(promql_parser.parse(expr))
     return found
+
+
+def inline_bounds(expr: str) -> list[str]:
+    """Bounds an alert computes inline from the counters: every ``clamp_min(...)`` call
+    that takes a square root."""
+    return [str(node) for node in _nodes(expr, lambda node: isinstance(
+        node, promql_parser.Call) and node.func.name == "clamp_min" and "sqrt" in str(node))]
 
 
 def score_tests(expr: str) -> list[float]:
     """The z of every score test an alert computes inline (``rules.wilson.wilson_score``,
-    equivalent to its Wilson bound above the limit): a ``> z`` comparison, read with
-    promql-parser, of a quotient by ``sqrt(L * (1 - L))``."""
-    found: list[float] = []
+    equivalent to its Wilson bound above the limit): a ``> z`` comparison of a quotient by
+    ``sqrt(L * (1 - L))``."""
+    def is_score_test(node: object) -> bool:
+        return (isinstance(node, promql_parser.BinaryExpr) and str(node.op) == ">"
+                and isinstance(node.rhs, promql_parser.NumberLiteral)
+                and "sqrt" in str(node.lhs) and "(1 - " in str(node.lhs))
 
-    def walk(node: object) -> None:
-        if isinstance(node, promql_parser.BinaryExpr) and str(node.op) == ">" and \
-                isinstance(node.rhs, promql_parser.NumberLiteral) and \
-                "sqrt" in str(node.lhs) and "(1 - " in str(node.lhs):
-            found.append(float(node.rhs.val))
-            return
-        for attr in ("lhs", "rhs", "expr"):
-            if hasattr(node, attr):
-                walk(getattr(node, attr))
-        for arg in getattr(node, "args", []) or []:
-            walk(arg)
-
-    walk(promql_parser.parse(expr))
-    return found
+    return [float(node.rhs.val) for node in _nodes(expr, is_score_test)]  # type: ignore[attr-defined]
 
 
 def named_levels(text: str) -> set[float]:
