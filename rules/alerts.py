@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from txwatch.contract import AUTH_CODE_COUNTS, LAST_PUSH_TIMESTAMP, TRANSACTIONS
 
-from .inline import counts, minutes, poisson_upper, share, share_lower_bound
+from .inline import counts, minutes, poisson_upper, share, share_score
 from .messages import COUNT, asked, data_minute, ratio_text, volume_text
 from .mix import mix_expr, mix_text
 from .normals import limit
 from .settings import Settings
+from .wilson import number
 from .yamltext import Group, Rule, block, indent
 
 HEADER_NOTE = """\
@@ -35,31 +36,33 @@ def _alert(settings: Settings, alert: str, expr: str, summary: str, description:
 
 
 def ratio_alerts(s: Settings) -> list[Rule]:
-    """Shares against each deployment's learned normal, computed inline from the counters."""
+    """Shares against each deployment's learned normal, computed inline from the counters.
+    Each tests the Wilson lower bound of the share against the limit in its score form
+    (:func:`.inline.share_score` > z): the alert's value is the score, the message queries
+    the bound."""
     tx, ac = TRANSACTIONS, AUTH_CODE_COUNTS
-    fast = share_lower_bound(tx, s, "5m", s.status_5m.z)
-    slow = share_lower_bound(tx, s, s.slow_window, s.status_slow.z)
-    codes = share_lower_bound(ac, s, s.auth_code_window, s.auth_code.z)
+    fast = share_score(tx, s, "5m", "fast")
+    slow = share_score(tx, s, s.slow_window, "slow")
+    codes = share_score(ac, s, s.auth_code_window, "fast")
     return [
         _alert(s, "PaymentRatioHighFast", fast + block(f"""
-              > on (status) group_left (severity) {limit(tx, "fast")}
+              > {number(s.status_5m.z)}
             and on (job, status) {counts(tx, s, "5m", "job, status")} >= {s.min_events}
-            """), *ratio_text(tx, s, "5m", "fast", "", s.status_5m.text),
+            """), *ratio_text(tx, s, "5m", "fast", "", s.status_5m),
             for_="0s", for_note="the 5m Wilson bound is the guard; pages within a minute "
             "(see runbook)", keep=s.keep_fast_firing_for),
         _alert(s, "PaymentRatioHighSlow", (
-            f"(\n{indent(slow)}\n    > on (status) group_left (severity) {limit(tx, 'slow')}\n)"
+            f"(\n{indent(slow)}\n    > {number(s.status_slow.z)}\n)"
             f"\nand on (job, status)\n(\n    {share(tx, s, '5m')}\n"
             f"      > on (status) group_left {limit(tx, 'slow')}\n)\nand on (job, status) "
             f"{counts(tx, s, s.slow_window, 'job, status')} >= {s.min_events}\n"),
-            *ratio_text(tx, s, s.slow_window, "slow", "sustained", s.status_slow.text),
+            *ratio_text(tx, s, s.slow_window, "slow", "sustained", s.status_slow),
             for_="2m", keep=s.keep_firing_for),
         _alert(s, "PaymentAuthCodeShareHigh", codes + block(f"""
-              > on (auth_code) group_left (severity) {limit(ac, "fast")}
+              > {number(s.auth_code.z)}
             and on (job, auth_code)
               {counts(ac, s, s.auth_code_window, "job, auth_code")} >= {s.min_events}
-            """), *ratio_text(ac, s, s.auth_code_window, "fast", "issuer auth",
-                              s.auth_code.text),
+            """), *ratio_text(ac, s, s.auth_code_window, "fast", "issuer auth", s.auth_code),
             for_="2m", labels={"status": "denied"}, keep=s.keep_firing_for),
         _alert(s, "PaymentAuthCodeMixShift", mix_expr(s), *mix_text(s), for_="1m",
                labels={"status": "denied"}, keep=s.keep_firing_for),

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from txwatch.contract import Kind
 
+from .normals import limit
 from .settings import Settings
-from .wilson import number, wilson_lower
+from .wilson import number, wilson_score
 
 
 def counts(kind: Kind, s: Settings, window: str, by: str, matcher: str = "",
@@ -31,11 +32,13 @@ def share(kind: Kind, s: Settings, window: str) -> str:
             f" / ignoring ({label}) group_left () ({counts(kind, s, window, 'job')} > 0))")
 
 
-def share_lower_bound(kind: Kind, s: Settings, window: str, z: float) -> str:
-    """The Wilson lower bound of each label value's share over ``window``, from the counter
-    (the same formula as the recorded bounds the boards draw, :mod:`.wilson`)."""
-    return wilson_lower(counts(kind, s, window, f"job, {kind.label}"),
-                        counts(kind, s, window, "job"), kind.label, z)
+def share_score(kind: Kind, s: Settings, window: str, which: str) -> str:
+    """How many standard deviations each label value's count over ``window`` sits above
+    what its ``which`` limit allows (:func:`.wilson.wilson_score`): above z exactly when
+    the share's Wilson lower bound at z (:func:`.wilson.wilson_lower`) is above the limit,
+    for half the operations. Carries the limit's ``severity``."""
+    return wilson_score(counts(kind, s, window, f"job, {kind.label}"),
+                        counts(kind, s, window, "job"), limit(kind, which), kind.label)
 
 
 def poisson_upper(count: str, z: float) -> str:

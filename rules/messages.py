@@ -1,6 +1,6 @@
 """What a paging alert says: the actual share and counts, the limit, the bound, the data minute.
 
-An alert's value is the number it judged (a confidence bound, a count); an operator needs
+An alert's value is the number it judged (a score, a count); an operator needs
 more: how many of how many, against which limit, at which minute of the data. Prometheus
 alert templates may ``query`` the server, so each message asks for those numbers with the
 same PromQL builders the expressions use (:mod:`.inline`, :mod:`.normals`): the text cannot
@@ -13,7 +13,8 @@ from txwatch.contract import LAST_MINUTE_TIMESTAMP, Kind
 
 from .inline import counts, minutes
 from .normals import limit, normal, table
-from .settings import Settings
+from .settings import Confidence, Settings
+from .wilson import wilson_lower
 
 PERCENT = "humanizePercentage"
 COUNT = 'printf "%.0f"'
@@ -40,8 +41,10 @@ def _own(kind: Kind) -> str:
     return f'{kind.label}="{SLOT}"'
 
 
-def share_facts(kind: Kind, s: Settings, window: str, which: str) -> dict[str, str]:
-    """Templates for one label value's share over ``window``: k, n, share, limit, normal."""
+def share_facts(kind: Kind, s: Settings, window: str, which: str,
+                z: float) -> dict[str, str]:
+    """Templates for one label value's share over ``window``: k, n, share, its Wilson lower
+    bound at ``z`` (one line: the template is folded), limit, normal."""
     k = counts(kind, s, window, "job", _own(kind))
     n = counts(kind, s, window, "job")
     mine = f"{{{_own(kind)}}}"
@@ -49,6 +52,8 @@ def share_facts(kind: Kind, s: Settings, window: str, which: str) -> dict[str, s
         "k": asked(k, COUNT, kind.label),
         "n": asked(n, COUNT),
         "share": asked(f"{k} / ({n} > 0)", PERCENT, kind.label),
+        "bound": asked(" ".join(wilson_lower(k, n, kind.label, z).split()), PERCENT,
+                       kind.label),
         "limit": asked(f"max({limit(kind, which)}{mine})", PERCENT, kind.label),
         "normal": asked(f"max({normal(kind)}{mine}) or max({table(kind, 'ratio_normal')}"
                         f"{mine})", PERCENT, kind.label),
@@ -63,9 +68,10 @@ def data_minute(s: Settings) -> str:
 
 
 def ratio_text(kind: Kind, s: Settings, window: str, which: str, what: str,
-               confidence: str) -> tuple[str, str]:
-    """(summary, description) of a share alert over ``window`` against its ``which`` limit."""
-    f = share_facts(kind, s, window, which)
+               confidence: Confidence) -> tuple[str, str]:
+    """(summary, description) of a share alert over ``window`` against its ``which`` limit,
+    tested at ``confidence``."""
+    f = share_facts(kind, s, window, which, confidence.z)
     label = f"{{{{ $labels.{kind.label} }}}}"
     if kind.label == "auth_code":
         label = f"code {label}"
@@ -75,7 +81,7 @@ def ratio_text(kind: Kind, s: Settings, window: str, which: str, what: str,
     description = (
         f"{f['k']} of {f['n']} {kind.name.replace('_', ' ')} over the last {window} were {label} "
         f"({f['share']}); this deployment's normal share is {f['normal']}. The lower "
-        f"{confidence} confidence bound of that share, {{{{ $value | {PERCENT} }}}}, is above "
+        f"{confidence.text} confidence bound of that share, {f['bound']}, is above "
         f"the {which} limit {f['limit']} (normal x factor + margin, within the table's floor "
         f"and cap).{data_minute(s)}")
     return summary, description

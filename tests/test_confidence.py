@@ -229,11 +229,11 @@ def test_catches_alert_text_with_the_wrong_level(tmp_path):
 def test_catches_a_score_test_at_another_level_than_its_text(tmp_path):
     alerts, recording = drifted(tmp_path)
     text = alerts.read_text()
-    assert text.count("> 2.33\n") >= 3  # the code mix's score test, once per window
-    alerts.write_text(text.replace("> 2.33\n", "> 3.09\n", 1))
+    assert text.count("> 2.33\n") >= 4  # the auth-code share's, the code mix's per window
+    alerts.write_text(text.replace("> 2.33\n", "> 3.09\n"))
     found = problems(alerts, recording, [], tmp_path)
-    assert found == ["alert PaymentAuthCodeMixShift: names 99.0000% but its score test is "
-                     "at z 3.09"], found
+    assert found == [f"alert {name}: names 99.0000% but its score test is at z 3.09"
+                     for name in ("PaymentAuthCodeShareHigh", "PaymentAuthCodeMixShift")], found
 
 
 def test_catches_a_bound_retuned_without_its_text(tmp_path):
