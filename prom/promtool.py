@@ -22,7 +22,11 @@ import numpy as np
 from txwatch.prom.series import Series
 
 FIRING_QUERY = 'ALERTS{alertstate="firing"}'
-_BLOCK = re.compile(r'expr: "ALERTS\{alertstate=\\"firing\\"\}", time: (?P<time>\S+),\n'
+# Window i > 0 of a file asks with a matcher no series has, so the listing says which window
+# a firing belongs to (promtool names no test group in it); it matches every ALERTS series.
+WINDOW_LABEL = "backtest_window"
+_BLOCK = re.compile(r'expr: "ALERTS\{alertstate=\\"firing\\"'
+                    rf'(?:, {WINDOW_LABEL}!=\\"(?P<window>\d+)\\")?\}}", time: (?P<time>\S+),\n'
                     r"\s+exp: nil\n\s+got: (?P<got>.*)")
 _SAMPLE = re.compile(r"\{(?P<labels>[^{}]*)\} \S+")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -65,21 +69,48 @@ def _values(values: np.ndarray) -> str:
     return " ".join(out)
 
 
+@dataclass(frozen=True)
+class Window:
+    """One stretch of history for promtool: its series (step 0 is the stretch's first), its
+    length in steps and the steps whose firing alerts are asked for (all when None)."""
+
+    series: list[Series]
+    steps: int
+    query_steps: Iterable[int] | None = None
+
+
+def window_query(index: int) -> str:
+    """What window ``index`` of a file asks for: the firing alerts, told apart by window."""
+    if index == 0:
+        return FIRING_QUERY
+    return f'ALERTS{{alertstate="firing", {WINDOW_LABEL}!="{index}"}}'
+
+
+def write_windows_file(path: Path, rules: list[Path], windows: list[Window],
+                       interval_s: int = 60) -> None:
+    """Write a promtool unit-test file with one test group per window, each asking for the
+    firing alerts at its steps: one promtool process evaluates them all (a process start
+    costs about as much as evaluating 40 steps of an alert)."""
+    lines = ["rule_files:"] + [f"  - {str(r.resolve())!r}" for r in rules]
+    lines += [f"evaluation_interval: {interval_s}s", "tests:"]
+    for index, window in enumerate(windows):
+        lines += [f"  - interval: {interval_s}s", "    input_series:"]
+        for s in window.series:
+            lines.append(f"      - series: {s.selector()!r}")
+            lines.append(f"        values: '{_values(s.values)}'")
+        steps = window.query_steps
+        lines.append("    promql_expr_test:")
+        for step in (range(window.steps) if steps is None else steps):
+            lines.append(f"      - expr: '{window_query(index)}'")
+            lines.append(f"        eval_time: {step * interval_s}s")
+            lines.append("        exp_samples: []")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def write_test_file(path: Path, rules: list[Path], series: Iterable[Series], steps: int,
                     interval_s: int = 60, query_steps: Iterable[int] | None = None) -> None:
     """Write a promtool unit-test file asking for the firing alerts at the given steps."""
-    lines = ["rule_files:"] + [f"  - {str(r.resolve())!r}" for r in rules]
-    lines += [f"evaluation_interval: {interval_s}s", "tests:", f"  - interval: {interval_s}s",
-              "    input_series:"]
-    for s in series:
-        lines.append(f"      - series: {s.selector()!r}")
-        lines.append(f"        values: '{_values(s.values)}'")
-    lines.append("    promql_expr_test:")
-    for step in (range(steps) if query_steps is None else query_steps):
-        lines.append(f"      - expr: '{FIRING_QUERY}'")
-        lines.append(f"        eval_time: {step * interval_s}s")
-        lines.append("        exp_samples: []")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_windows_file(path, rules, [Window(list(series), steps, query_steps)], interval_s)
 
 
 def parse_duration(text: str) -> float:
@@ -91,29 +122,36 @@ def parse_duration(text: str) -> float:
     return total
 
 
-def parse_firings(output: str, interval_s: int = 60) -> list[Firing]:
-    """Firing alerts per step from promtool's failure listing."""
-    firings: list[Firing] = []
+def parse_window_firings(output: str, interval_s: int = 60) -> dict[int, list[Firing]]:
+    """Firing alerts per step of each window, from promtool's failure listing."""
+    firings: dict[int, list[Firing]] = {}
     for block in _BLOCK.finditer(output):
         step = round(parse_duration(block["time"]) / interval_s)
+        found = firings.setdefault(int(block["window"] or 0), [])
         for sample in _SAMPLE.finditer(block["got"]):
             labels = dict(_LABEL.findall(sample["labels"]))
             name = labels.pop("alertname", "")
             labels.pop("__name__", None)
             labels.pop("alertstate", None)
-            firings.append(Firing(step, name, tuple(sorted(labels.items()))))
+            found.append(Firing(step, name, tuple(sorted(labels.items()))))
     return firings
 
 
-def evaluate(rules: list[Path], series: list[Series], steps: int, interval_s: int = 60,
-             query_steps: Iterable[int] | None = None) -> list[Firing]:
-    """Run promtool over the series; return every (step, alert) that fired."""
+def parse_firings(output: str, interval_s: int = 60) -> list[Firing]:
+    """Firing alerts per step from promtool's failure listing of a one-window file."""
+    return [f for found in parse_window_firings(output, interval_s).values() for f in found]
+
+
+def evaluate_windows(rules: list[Path], windows: list[Window], interval_s: int = 60
+                     ) -> list[list[Firing]]:
+    """Run one promtool over the windows; return, per window, every (step, alert) that
+    fired (steps counted from the window's first)."""
     binary = shutil.which("promtool")
     if binary is None:
         raise RuntimeError("promtool not found (Debian package 'prometheus')")
     with tempfile.TemporaryDirectory(prefix="txwatch-backtest-") as tmp:
         test_file = Path(tmp) / "backtest.yml"
-        write_test_file(test_file, rules, series, steps, interval_s, query_steps)
+        write_windows_file(test_file, rules, windows, interval_s)
         result = subprocess.run([binary, "test", "rules", str(test_file)], capture_output=True,
                                 text=True)
     output = result.stdout + result.stderr
@@ -121,4 +159,11 @@ def evaluate(rules: list[Path], series: list[Series], steps: int, interval_s: in
         raise RuntimeError(f"promtool could not evaluate the rules:\n{output[-4000:]}")
     if re.search(r"could not|error", output.split("FAILED:")[0], re.I):
         raise RuntimeError(f"promtool reported an error:\n{output[-4000:]}")
-    return parse_firings(output, interval_s)
+    found = parse_window_firings(output, interval_s)
+    return [found.get(index, []) for index in range(len(windows))]
+
+
+def evaluate(rules: list[Path], series: list[Series], steps: int, interval_s: int = 60,
+             query_steps: Iterable[int] | None = None) -> list[Firing]:
+    """Run promtool over the series; return every (step, alert) that fired."""
+    return evaluate_windows(rules, [Window(series, steps, query_steps)], interval_s)[0]

@@ -22,7 +22,15 @@ from hypothesis import strategies as st
 from tests.conftest import require_binary
 from txwatch.history.generate import write
 from txwatch.prom import remote_pb, remote_write
-from txwatch.prom.promtool import Firing, _values, parse_firings, write_test_file
+from txwatch.prom.promtool import (
+    Firing,
+    Window,
+    _values,
+    evaluate,
+    evaluate_windows,
+    parse_firings,
+    write_test_file,
+)
 from txwatch.prom.series import Series
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "promtool_firings.txt"
@@ -127,6 +135,24 @@ def test_captured_promtool_output_is_current(tmp_path):
         "promtool's listing changed: check parse_firings, then re-capture with "
         "`python -m tests.test_backtest_io`")
     assert parse_firings(live) == EXPECTED_FIRINGS
+
+
+def test_windows_in_one_promtool_file_fire_as_each_alone(tmp_path):
+    """Several windows in one file (one promtool process): each window's firings are those
+    it has evaluated alone, steps counted from its own start, with no firing crossing over."""
+    rules = tmp_path / "alerts.yml"
+    rules.write_text(FIRING_RULES)
+    x = np.array([0, 6, 6, 6, 6, 0, 6, 6, 6, 0, 0, 0.0])
+    y = np.array([NAN, NAN, 1, NAN, NAN, NAN, NAN, NAN, 2, 2, NAN, NAN])
+    windows = [Window([Series("x", {"job": "j"}, x)], 12),
+               Window([Series("y", {"kind": "a"}, y)], 12, [2, 8]),
+               Window([Series("x", {"job": "k"}, x[5:])], 7),
+               Window([Series("x", {"job": "j"}, np.zeros(5))], 5)]
+    together = evaluate_windows([rules], windows)
+    alone = [evaluate([rules], w.series, w.steps, query_steps=w.query_steps) for w in windows]
+    assert together == alone
+    assert [len(found) for found in together] == [3, 2, 1, 0]
+    assert [f.step for f in together[2]] == [3]  # x > 5 at its steps 1-3, for 2m: fires at 3
 
 
 # ---- remote write -------------------------------------------------------------------------

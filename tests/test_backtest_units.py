@@ -4,6 +4,7 @@ windows) and scoring (episodes, caught / missed / delay / false episodes / preci
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from txwatch.backtest.engine import batches
 from txwatch.backtest.notify import GROUP_BY, notifications
 from txwatch.backtest.ruleset import (
     RecordingRule,
@@ -285,3 +287,20 @@ def test_comparison_without_labels_shows_no_detection_figures():
     found = figures(_result("a", [Episode("Fast", crit, 5, 6)], []))
     assert found["false_critical"] == 1 and found["pages"] == 1
     assert not {"caught", "paged", "median_delay", "precision"} & set(found)
+
+
+def test_batches_keep_every_window_and_one_alert_per_promtool_run():
+    """Each batch is one promtool process with one rule file: windows never mix alerts,
+    none is lost or repeated, and an alert's windows spread over about ``workers`` runs."""
+    def job(alert: str, first: int, end: int):
+        return (Path(f"alert-{alert}.yml"), [], np.zeros(1, bool), (first, first, end))
+    jobs = ([job("Fast", 10 * i, 10 * i + 8) for i in range(9)]
+            + [job("Low", 0, 90), job("Low", 200, 230), job("Low", 400, 410)]
+            + [job("Stopped", 5, 15)])
+    out = batches(jobs, 2)
+    assert [j for batch in out for j in batch] == jobs  # every window once, in order
+    assert all(len({j[0] for j in batch}) == 1 for batch in out)
+    per_alert = {}
+    for batch in out:
+        per_alert[batch[0][0].name] = per_alert.get(batch[0][0].name, 0) + 1
+    assert per_alert == {"alert-Fast.yml": 2, "alert-Low.yml": 2, "alert-Stopped.yml": 1}
