@@ -10,7 +10,9 @@ staleness marker.
 Stage 2 (alerting rules): ``promtool test rules`` evaluates only the alerting rules, fed
 with the series they read (staleness marked), in windows around the steps where an alert
 expression holds (and the ``keep_firing_for`` after them), which honours ``for`` and
-``keep_firing_for`` exactly; see :mod:`txwatch.prom.promtool`.
+``keep_firing_for`` exactly; see :mod:`txwatch.prom.promtool`. Those steps come from one
+range query per alert expression, each windowed count they share evaluated once
+(:mod:`.shared_counts`).
 
 What a rule reads, the order of the levels and each alert's look-back come from
 :mod:`txwatch.backtest.ruleset`; this module only orchestrates.
@@ -36,6 +38,7 @@ from txwatch.backtest.ruleset import (
     referenced,
     windows,
 )
+from txwatch.backtest.shared_counts import share_counts
 from txwatch.prom import remote_write
 from txwatch.prom.promtool import Firing, Window, evaluate_windows, parse_duration
 from txwatch.prom.series import Series
@@ -48,12 +51,14 @@ Job = tuple[Path, list[Series], np.ndarray, tuple[int, int, int]]
 
 def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
                      progress: Callable[[str], None] | None = None, workers: int = 2,
-                     all_rules: bool = False,
+                     all_rules: bool = False, share: bool = True,
                      ) -> tuple[list[Firing], dict[str, list[Series]], list[str]]:
     """Return (firing alerts per step, recorded series, always-firing alert names).
 
     By default only the recording rules the alerts depend on are evaluated; ``all_rules``
-    evaluates board-only rules too (for dashboards and previews).
+    evaluates board-only rules too (for dashboards and previews). ``share``: the candidate
+    search reads each windowed count once (:mod:`.shared_counts`); off, it evaluates the
+    alert expressions as written (the same steps, slower).
     """
     say = progress or (lambda _msg: None)
     rules = load_rules(rule_files)
@@ -95,8 +100,13 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
                 if not referenced(str(rule["expr"]), set(by_name)):
                     always.append(rule["alert"])
             evaluated = [r for r in alert_rules if r["alert"] not in always]
-            answers = pool.map(
-                lambda r: prom.query_range(str(r["expr"]), 0.0, steps, STEP), evaluated)
+            exprs = [str(r["expr"]) for r in evaluated]
+            shared, exprs = share_counts(exprs) if share else ([], exprs)
+            found = pool.map(lambda c: (c, prom.query_range(c.expr, 0.0, steps, STEP)), shared)
+            remote_write.write(prom.url, [
+                Series(c.name, {k: v for k, v in labels.items() if k != "__name__"}, values)
+                for c, results in found for labels, values in results], 0.0, STEP)
+            answers = pool.map(lambda e: prom.query_range(e, 0.0, steps, STEP), exprs)
             for rule, found in zip(evaluated, answers, strict=True):
                 held = candidates.setdefault(rule["alert"], np.zeros(steps, dtype=bool))
                 for _labels, values in found:

@@ -290,6 +290,33 @@ def test_constant_rules_are_filled_in_as_prometheus_would_return_them(tmp_path):
         np.testing.assert_array_equal(summed, np.full(5, 3.0))
 
 
+@pytest.mark.parametrize(("profile", "alerts"), [
+    ("demo", {"PaymentRatioHighFast", "PaymentRatioHighSlow"}),
+    ("outages", {"PaymentTrafficStopped"})])
+def test_shared_counts_find_the_steps_the_written_expressions_do(tmp_path, profile, alerts):
+    """The candidate search reads each windowed count once, written back as a series; on a
+    generated history with incidents the shipped alerts fire at exactly the same steps as
+    when every alert expression is evaluated as written."""
+    require_binary("prometheus")
+    require_binary("promtool")
+    from txwatch import contract
+    from txwatch.backtest.engine import evaluate_history
+    from txwatch.history.dataset import load_dataset
+    from txwatch.history.scrape import scrape_series
+    from txwatch.resources import rule_files, rules_dir
+
+    paths = write(tmp_path / "data", 2, 5, profile=profile)
+    data = load_dataset([paths["transactions"], paths["auth_codes"]], contract.STATUSES,
+                        contract.AUTH_CODES)
+    raw, steps = list(scrape_series(data)), len(data.transactions)
+    files = rule_files(rules_dir())
+    shared, _, _ = evaluate_history(raw, steps, files, share=True)
+    written, _, _ = evaluate_history(raw, steps, files, share=False)
+    assert len(shared) == len(written) and set(shared) == set(written)
+    fired = {f.alertname for f in shared}
+    assert alerts <= fired, fired
+
+
 if __name__ == "__main__":
     import tempfile
 
