@@ -102,10 +102,11 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
             evaluated = [r for r in alert_rules if r["alert"] not in always]
             exprs = [str(r["expr"]) for r in evaluated]
             shared, exprs = share_counts(exprs) if share else ([], exprs)
-            found = pool.map(lambda c: (c, prom.query_range(c.expr, 0.0, steps, STEP)), shared)
+            counted = pool.map(lambda c: (c, prom.query_range(c.expr, 0.0, steps, STEP)),
+                               shared)
             remote_write.write(prom.url, [
                 Series(c.name, {k: v for k, v in labels.items() if k != "__name__"}, values)
-                for c, results in found for labels, values in results], 0.0, STEP)
+                for c, results in counted for labels, values in results], 0.0, STEP)
             answers = pool.map(lambda e: prom.query_range(e, 0.0, steps, STEP), exprs)
             for rule, found in zip(evaluated, answers, strict=True):
                 held = candidates.setdefault(rule["alert"], np.zeros(steps, dtype=bool))

@@ -37,6 +37,12 @@ def asked(promql: str, shown: str, label: str | None = None, before: str = "",
             f"{after}{{{{ end }}}}")
 
 
+def asked_bound(k: str, n: str, label: str, z: float) -> str:
+    """A template showing the Wilson lower bound at ``z`` of ``k`` in ``n`` (the alert's own
+    ``label`` value in :data:`SLOT`), as a percentage; on one line, since the text is folded."""
+    return asked(" ".join(wilson_lower(k, n, label, z).split()), PERCENT, label)
+
+
 def _own(kind: Kind) -> str:
     return f'{kind.label}="{SLOT}"'
 
@@ -52,8 +58,7 @@ def share_facts(kind: Kind, s: Settings, window: str, which: str,
         "k": asked(k, COUNT, kind.label),
         "n": asked(n, COUNT),
         "share": asked(f"{k} / ({n} > 0)", PERCENT, kind.label),
-        "bound": asked(" ".join(wilson_lower(k, n, kind.label, z).split()), PERCENT,
-                       kind.label),
+        "bound": asked_bound(k, n, kind.label, z),
         "limit": asked(f"max({limit(kind, which)}{mine})", PERCENT, kind.label),
         "normal": asked(f"max({normal(kind)}{mine}) or max({table(kind, 'ratio_normal')}"
                         f"{mine})", PERCENT, kind.label),

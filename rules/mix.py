@@ -17,11 +17,11 @@ from __future__ import annotations
 from txwatch.contract import APPROVED_AUTH_CODE, AUTH_CODE_COUNTS
 
 from .inline import counts
-from .messages import COUNT, PERCENT, SLOT, asked, data_minute
+from .messages import COUNT, PERCENT, SLOT, asked, asked_bound, data_minute
 from .names import name
 from .normals import limit, limit_rule, normal, table
 from .settings import Settings
-from .wilson import number, wilson_lower, wilson_score
+from .wilson import number, wilson_score
 from .yamltext import Rule, block, indent
 
 PREFIX = "mix"
@@ -100,8 +100,7 @@ def mix_text(s: Settings) -> tuple[str, str]:
                 f"({asked(k, COUNT, ac.label)} of {asked(n, COUNT)})")
 
     first = s.mix_windows[0]
-    bound_of_first = wilson_lower(*mine_and_all(first), ac.label, s.mix.z)
-    bound = asked(" ".join(bound_of_first.split()), PERCENT, ac.label)  # one line: folded
+    bound = asked_bound(*mine_and_all(first), ac.label, s.mix.z)
 
     code = "code {{ $labels.auth_code }}"
     each = "; ".join(window_facts(w) for w in s.mix_windows)
