@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from txwatch.contract import AUTH_CODE_COUNTS, LAST_PUSH_TIMESTAMP, TRANSACTIONS
 
-from .inline import counts, minutes, poisson_upper, share, share_score
+from .inline import counts, minutes, normal_score, poisson_upper, share, share_score
 from .messages import COUNT, asked, data_minute, ratio_text, volume_text
 from .mix import mix_expr, mix_text
 from .normals import limit
@@ -52,11 +52,13 @@ def ratio_alerts(s: Settings) -> list[Rule]:
             for_="0s", for_note="the 5m Wilson bound is the guard; pages within a minute "
             "(see runbook)", keep=s.keep_fast_firing_for),
         _alert(s, "PaymentRatioHighSlow", (
-            f"(\n{indent(slow)}\n    > {number(s.status_slow.z)}\n)"
+            f"(\n{indent(_slow_test(s, slow))}\n)"
             f"\nand on (job, status)\n(\n    {share(tx, s, '5m')}\n"
             f"      > on (status) group_left {limit(tx, 'slow')}\n)\nand on (job, status) "
             f"{counts(tx, s, s.slow_window, 'job, status')} >= {s.min_events}\n"),
-            *ratio_text(tx, s, s.slow_window, "slow", "sustained", s.status_slow),
+            *ratio_text(tx, s, s.slow_window, "slow", "sustained", s.status_slow,
+                        None if s.status_slow_normal is None
+                        else (s.status_slow_guard, s.status_slow_normal)),
             for_="2m", keep=s.keep_firing_for),
         _alert(s, "PaymentAuthCodeShareHigh", codes + block(f"""
               > {number(s.auth_code.z)}
@@ -67,6 +69,20 @@ def ratio_alerts(s: Settings) -> list[Rule]:
         _alert(s, "PaymentAuthCodeMixShift", mix_expr(s), *mix_text(s), for_="1m",
                labels={"status": "denied"}, keep=s.keep_firing_for),
     ]
+
+
+def _slow_test(s: Settings, slow: str) -> str:
+    """The slow alert's test of its window: the share above the slow limit at
+    ``status_slow`` confidence, or above it at ``status_slow_guard`` while the count is
+    significantly above the normal share itself (:func:`.inline.normal_score`), which a
+    small shop's few events can show long before they can show the limit exceeded."""
+    above_limit = f"(\n{indent(slow)}\n    > {number(s.status_slow.z)}\n)"
+    if s.status_slow_normal is None:
+        return above_limit
+    return (f"{above_limit}\nor on (job, status)\n(\n{indent(slow)}\n    > "
+            f"{number(s.status_slow_guard.z)}\n  and on (job, status)\n"
+            f"{indent(normal_score(TRANSACTIONS, s, s.slow_window))}\n"
+            f"    > {number(s.status_slow_normal.z)}\n)")
 
 
 def _stopped(s: Settings, window: str) -> str:

@@ -14,7 +14,7 @@ from txwatch.contract import LAST_MINUTE_TIMESTAMP, Kind
 from .inline import counts, minutes
 from .normals import limit, normal, table
 from .settings import Confidence, Settings
-from .wilson import wilson_lower
+from .wilson import number, wilson_lower
 
 PERCENT = "humanizePercentage"
 COUNT = 'printf "%.0f"'
@@ -60,9 +60,15 @@ def share_facts(kind: Kind, s: Settings, window: str, which: str,
         "share": asked(f"{k} / ({n} > 0)", PERCENT, kind.label),
         "bound": asked_bound(k, n, kind.label, z),
         "limit": asked(f"max({limit(kind, which)}{mine})", PERCENT, kind.label),
-        "normal": asked(f"max({normal(kind)}{mine}) or max({table(kind, 'ratio_normal')}"
-                        f"{mine})", PERCENT, kind.label),
+        "normal": asked(_normal_query(kind, mine), PERCENT, kind.label),
+        "expected": asked(f"{n} * on () ({_normal_query(kind, mine)})", 'printf "%.1f"',
+                          kind.label),
     }
+
+
+def _normal_query(kind: Kind, mine: str) -> str:
+    """The normal share of one label value: learned, or the table's warm-up default."""
+    return f"max({normal(kind)}{mine}) or max({table(kind, 'ratio_normal')}{mine})"
 
 
 def data_minute(s: Settings) -> str:
@@ -73,9 +79,11 @@ def data_minute(s: Settings) -> str:
 
 
 def ratio_text(kind: Kind, s: Settings, window: str, which: str, what: str,
-               confidence: Confidence) -> tuple[str, str]:
+               confidence: Confidence,
+               or_normal: tuple[Confidence, Confidence] | None = None) -> tuple[str, str]:
     """(summary, description) of a share alert over ``window`` against its ``which`` limit,
-    tested at ``confidence``."""
+    tested at ``confidence``; ``or_normal`` (guard, normal): or at the guard's confidence
+    with the count significantly above what the normal share implies."""
     f = share_facts(kind, s, window, which, confidence.z)
     label = f"{{{{ $labels.{kind.label} }}}}"
     if kind.label == "auth_code":
@@ -83,13 +91,24 @@ def ratio_text(kind: Kind, s: Settings, window: str, which: str, what: str,
     lead = f"{what} " if what else ""
     summary = (f"{lead}{label} share {f['share']} over {window} ({f['k']} of {f['n']}), "
                f"limit {f['limit']}")
-    description = (
-        f"{f['k']} of {f['n']} {kind.name.replace('_', ' ')} over the last {window} were {label} "
-        f"({f['share']}); this deployment's normal share is {f['normal']}. The lower "
-        f"{confidence.text} confidence bound of that share, {f['bound']}, is above "
-        f"the {which} limit {f['limit']} (normal x factor + margin, within the table's floor "
-        f"and cap).{data_minute(s)}")
-    return summary, description
+    opening = (f"{f['k']} of {f['n']} {kind.name.replace('_', ' ')} over the last {window} "
+               f"were {label} ({f['share']}); this deployment's normal share is "
+               f"{f['normal']}.")
+    limit_is = (f"the {which} limit {f['limit']} (normal x factor + margin, within the "
+                f"table's floor and cap)")
+    if or_normal is None:
+        test = (f"The lower {confidence.text} confidence bound of that share, {f['bound']}, "
+                f"is above {limit_is}.")
+    else:
+        # The alert's value is the score against the limit: above z, the strict test held
+        guard, far = or_normal
+        lower = share_facts(kind, s, window, which, guard.z)["bound"]
+        test = (f"{{{{ if gt $value {number(confidence.z)} }}}}The lower {confidence.text} "
+                f"confidence bound of that share, {f['bound']}, is above {limit_is}."
+                f"{{{{ else }}}}The lower {guard.text} confidence bound of that share, {lower}, "
+                f"is above {limit_is}, and {f['k']} is far more than the {f['expected']} its "
+                f"normal share implies (Poisson test at {far.text} confidence).{{{{ end }}}}")
+    return summary, f"{opening} {test}{data_minute(s)}"
 
 
 def volume_text(kind: Kind, s: Settings, window: str, reference: str,

@@ -76,6 +76,10 @@ class Settings:
     # The paging alerts (computed inline from the counters, see rules/inline.py):
     slow_window: str = "30m"  # the slow share alert's window (drifts, moderate rises)
     status_slow: Confidence = Confidence(3.09)
+    # ... or: significantly above the normal share itself (a Poisson test that holds at a
+    # small shop's few events) and above the slow limit at a lower confidence; None: off
+    status_slow_normal: Confidence | None = Confidence(3.72)
+    status_slow_guard: Confidence = Confidence(2.33)
     auth_code_window: str = "10m"
     auth_code: Confidence = Confidence(2.33)
     # The code mix (rules/mix.py): each decline code's share of all decline codes
