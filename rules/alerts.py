@@ -75,14 +75,19 @@ def _slow_test(s: Settings, slow: str) -> str:
     """The slow alert's test of its window: the share above the slow limit at
     ``status_slow`` confidence, or above it at ``status_slow_guard`` while the count is
     significantly above the normal share itself (:func:`.inline.normal_score`), which a
-    small shop's few events can show long before they can show the limit exceeded."""
-    above_limit = f"(\n{indent(slow)}\n    > {number(s.status_slow.z)}\n)"
+    small shop's few events can show long before they can show the limit exceeded.
+
+    Written as one comparison, the limit score above a z that the Poisson test lowers
+    (``z_slow - (z_slow - z_guard) * (poisson > bool z_normal)``): the score is computed
+    once, where "strict or (guarded and Poisson)" would compute it twice (a 30-day backtest
+    ~15% slower)."""
+    strict = number(s.status_slow.z)
     if s.status_slow_normal is None:
-        return above_limit
-    return (f"{above_limit}\nor on (job, status)\n(\n{indent(slow)}\n    > "
-            f"{number(s.status_slow_guard.z)}\n  and on (job, status)\n"
-            f"{indent(normal_score(TRANSACTIONS, s, s.slow_window))}\n"
-            f"    > {number(s.status_slow_normal.z)}\n)")
+        return f"(\n{indent(slow)}\n    > {strict}\n)"
+    lowered = number(s.status_slow.z - s.status_slow_guard.z)
+    return (f"(\n{indent(slow)}\n)\n> on (job, status) group_left ()\n(\n  {strict} - {lowered}"
+            f" * (\n{indent(normal_score(TRANSACTIONS, s, s.slow_window), '      ')}\n"
+            f"      > bool {number(s.status_slow_normal.z)}\n  )\n)")
 
 
 def _stopped(s: Settings, window: str) -> str:
