@@ -83,6 +83,36 @@ def test_threshold_table_complete_for_every_ratio_status():
         assert needed <= rows[status], status
 
 
+def test_slow_alert_without_a_normal_row_keeps_its_strict_test(tmp_path):
+    """A hand-edited table that drops a status's ``ratio_normal`` row leaves the status a
+    limit (its floor) but, in the first minutes, no normal for the slow alert's Poisson
+    test: the alert must still warn on its strict 99.9% test, not go silent."""
+    copy = tmp_path / "rules"
+    shutil.copytree(RULES, copy)
+    table = copy / "thresholds.yml"
+    lines = table.read_text().splitlines(keepends=True)
+    dropped = [x for x in lines if "ratio_normal" in x and "status: failed" in x]
+    assert len(dropped) == 1
+    table.write_text("".join(x for x in lines if x not in dropped))
+    suite = copy / "tests" / "no_normal_row.yml"
+    series = 'payment_transactions_total{job="txwatch",instance="e:1",status="%s"}'
+    suite.write_text(yaml.safe_dump({
+        "rule_files": ["../recording.yml", "../thresholds.yml", "../alerts.yml"],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",  # 10% failed from the start: no learned normal for 15 minutes
+            "input_series": [{"series": series % "approved", "values": "0+90x20"},
+                             {"series": series % "failed", "values": "0+10x20"}],
+            "promql_expr_test": [{
+                "expr": 'ALERTS{alertname="PaymentRatioHighSlow",alertstate="firing"}',
+                "eval_time": "8m",
+                "exp_samples": [{"labels": 'ALERTS{alertname="PaymentRatioHighSlow",'
+                                 'alertstate="firing",job="txwatch",severity="warning",'
+                                 'status="failed"}', "value": 1}]}]}]}))
+    result = promtool("test", "rules", str(suite))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_recording_rule_names_follow_level_metric_operations():
     for path in (RULES / "recording.yml", RULES / "thresholds.yml"):
         for rule in _rules(path):
