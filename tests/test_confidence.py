@@ -99,9 +99,11 @@ def score_tests(expr: str) -> list[float]:
 
 
 def _lowered(node: object) -> tuple[float, float] | None:
-    """(z, z - d) of a threshold written ``z - d * (...)``, else None."""
-    while isinstance(node, promql_parser.ParenExpr):
-        node = node.expr
+    """(z, z - d) of a threshold written ``z - d * (...)`` (or that ``or`` a fallback to z
+    for a status without a normal), else None."""
+    while isinstance(node, promql_parser.ParenExpr) or (
+            isinstance(node, promql_parser.BinaryExpr) and str(node.op) == "or"):
+        node = node.expr if isinstance(node, promql_parser.ParenExpr) else node.lhs
     if not (isinstance(node, promql_parser.BinaryExpr) and str(node.op) == "-"
             and isinstance(node.lhs, promql_parser.NumberLiteral)
             and isinstance(node.rhs, promql_parser.BinaryExpr) and str(node.rhs.op) == "*"
