@@ -48,7 +48,7 @@ def ratio_alerts(s: Settings) -> list[Rule]:
         _alert(s, "PaymentRatioHighFast", fast + block(f"""
               > {number(s.status_5m.z)}
             and on (job, status) {counts(tx, s, "5m", "job, status")} >= {s.min_events}
-            """), *ratio_text(tx, s, "5m", "fast", "", s.status_5m),
+            {_enough_traffic(s)}"""), *ratio_text(tx, s, "5m", "fast", "", s.status_5m),
             for_="0s", for_note="the 5m Wilson bound is the guard; pages within a minute "
             "(see runbook)", keep=s.keep_fast_firing_for),
         _alert(s, "PaymentRatioHighSlow", (
@@ -69,6 +69,14 @@ def ratio_alerts(s: Settings) -> list[Rule]:
         _alert(s, "PaymentAuthCodeMixShift", mix_expr(s), *mix_text(s), for_="1m",
                labels={"status": "denied"}, keep=s.keep_firing_for),
     ]
+
+
+def _enough_traffic(s: Settings) -> str:
+    """The fast (paging) alert's floor on all transactions in its 5 minutes."""
+    if not s.fast_min_transactions:
+        return ""
+    return (f"and on (job) {counts(TRANSACTIONS, s, '5m', 'job')} >= "
+            f"{s.fast_min_transactions}\n")
 
 
 def _slow_test(s: Settings, slow: str) -> str:

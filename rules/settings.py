@@ -95,6 +95,10 @@ class Settings:
     # across its limit inside long incidents (a drift's top, a slow recovery)
     keep_fast_firing_for: str = "20m"
     min_events: int = 3  # a share alert needs at least this many events of its status
+    # ... and the fast (paging) one this many transactions in its 5 minutes: 3 denials of
+    # the 3 transactions of a small shop's night minutes are rare (P ~ 2e-4 a window) but
+    # their windows are many, and not worth waking anyone for (the slow alert still warns)
+    fast_min_transactions: int = 10
     stop_windows: tuple[str, ...] = ("2m", "3m", "5m", "10m", "30m")
     normal_range: str = "7d"  # history the normal shares are learned from
     normal_min_hours: int = 3  # below this much history, the share of the hours so far
