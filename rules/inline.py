@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from txwatch.contract import Kind
 
-from .normals import limit, normal, table
+from .normals import limit, normal_or_default
 from .settings import Settings
 from .wilson import number, wilson_score
 from .yamltext import block
@@ -51,7 +51,7 @@ def normal_score(kind: Kind, s: Settings, window: str) -> str:
     lambda 0.05: 2.77 against 3.03)."""
     label = kind.label
     k = counts(kind, s, window, f"job, {label}")
-    mine = f"({normal(kind)} or on ({label}) {table(kind, 'ratio_normal')})"
+    mine = normal_or_default(kind)
     return block(f"""
         3 * sqrt({k}) * (
             1 - 1 / (9 * {k})

@@ -62,13 +62,19 @@ def _normal_rule(kind: Kind, s: Settings) -> Rule:
     return Rule(record=normal(kind), expr=f"{week}\nor\n{young}\n")
 
 
+def normal_or_default(kind: Kind, prefix: str = "ratio") -> str:
+    """The learned normal of each label value, or the table's warm-up default where none is
+    learned yet."""
+    return f"({normal(kind, prefix)} or on ({kind.label}) {table(kind, f'{prefix}_normal')})"
+
+
 def limit_rule(kind: Kind, which: str, severity: str, prefix: str = "ratio") -> Rule:
     """clamp(normal x factor + margin, floor, cap), the normal falling back to the table;
     one series per label value whichever branch holds (``max by`` drops job and name)."""
     on = f"on ({kind.label})"
     raw = block(f"""
         (
-            ({normal(kind, prefix)} or {on} {table(kind, f"{prefix}_normal")})
+            {normal_or_default(kind, prefix)}
           * {on} group_left {table(kind, f"{prefix}_factor")}
           + {on} group_left {table(kind, f"{prefix}_{which}_margin")}
         )""").rstrip("\n")
