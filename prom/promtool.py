@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from txwatch.prom.procs import batch_go_env
 from txwatch.prom.series import Series
 
 FIRING_QUERY = 'ALERTS{alertstate="firing"}'
@@ -153,7 +154,7 @@ def evaluate_windows(rules: list[Path], windows: list[Window], interval_s: int =
         test_file = Path(tmp) / "backtest.yml"
         write_windows_file(test_file, rules, windows, interval_s)
         result = subprocess.run([binary, "test", "rules", str(test_file)], capture_output=True,
-                                text=True)
+                                text=True, env=batch_go_env())
     output = result.stdout + result.stderr
     if result.returncode != 0 and "FAILED:" not in output:
         raise RuntimeError(f"promtool could not evaluate the rules:\n{output[-4000:]}")

@@ -11,7 +11,7 @@ from types import TracebackType
 import numpy as np
 import requests
 
-from txwatch.prom.procs import free_port, stop_process, wait_ready
+from txwatch.prom.procs import batch_go_env, free_port, stop_process, wait_ready
 
 MAX_POINTS = 10_000  # Prometheus refuses range queries of more than 11,000 points
 
@@ -48,7 +48,7 @@ class ThrowawayPrometheus:
             [self.binary, f"--config.file={config}", f"--storage.tsdb.path={self.tsdb}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn",
              f"--query.lookback-delta={self.lookback}", "--storage.tsdb.retention.time=50y",
-             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=batch_go_env())
         try:
             wait_ready(f"{self.url}/-/ready", self.proc, "prometheus")
         except RuntimeError:

@@ -14,7 +14,7 @@ from .inline import counts, minutes, normal_score, poisson_upper, share, share_s
 from .messages import COUNT, asked, data_minute, ratio_text, volume_text
 from .mix import mix_expr, mix_text
 from .normals import limit
-from .settings import Settings
+from .settings import GUARD, Confidence, Settings
 from .wilson import number
 from .yamltext import Group, Rule, block, indent
 
@@ -44,21 +44,25 @@ def ratio_alerts(s: Settings) -> list[Rule]:
     fast = share_score(tx, s, "5m", "fast")
     slow = share_score(tx, s, s.slow_window, "slow")
     codes = share_score(ac, s, s.auth_code_window, "fast")
+    fast_test = _limit_test(s, fast, "5m", "fast", s.status_5m, s.status_fast_normal)
+    slow_test = _limit_test(s, slow, s.slow_window, "slow", s.status_slow,
+                            s.status_slow_normal)
     return [
-        _alert(s, "PaymentRatioHighFast", fast + block(f"""
-              > {number(s.status_5m.z)}
-            and on (job, status) {counts(tx, s, "5m", "job, status")} >= {s.min_events}
-            {_enough_traffic(s)}"""), *ratio_text(tx, s, "5m", "fast", "", s.status_5m),
+        _alert(s, "PaymentRatioHighFast", (
+            f"(\n{indent(fast_test)}"
+            f"\n)\nand on (job, status) {counts(tx, s, '5m', 'job, status')} >= {s.min_events}\n"
+            f"{_enough_traffic(s)}"),
+            *ratio_text(tx, s, "5m", "fast", "", s.status_5m,
+                        _or_normal(s.status_5m, s.status_fast_normal)),
             for_="0s", for_note="the 5m Wilson bound is the guard; pages within a minute "
             "(see runbook)", keep=s.keep_fast_firing_for),
         _alert(s, "PaymentRatioHighSlow", (
-            f"(\n{indent(_slow_test(s, slow))}\n)"
+            f"(\n{indent(slow_test)}\n)"
             f"\nand on (job, status)\n(\n    {share(tx, s, '5m')}\n"
             f"      > on (status) group_left {limit(tx, 'slow')}\n)\nand on (job, status) "
             f"{counts(tx, s, s.slow_window, 'job, status')} >= {s.min_events}\n"),
             *ratio_text(tx, s, s.slow_window, "slow", "sustained", s.status_slow,
-                        None if s.status_slow_normal is None
-                        else (s.status_slow_guard, s.status_slow_normal)),
+                        _or_normal(s.status_slow, s.status_slow_normal)),
             for_="2m", keep=s.keep_firing_for),
         _alert(s, "PaymentAuthCodeShareHigh", codes + block(f"""
               > {number(s.auth_code.z)}
@@ -79,24 +83,38 @@ def _enough_traffic(s: Settings) -> str:
             f"{s.fast_min_transactions}\n")
 
 
-def _slow_test(s: Settings, slow: str) -> str:
-    """The slow alert's test of its window: the share above the slow limit at
-    ``status_slow`` confidence, or above it at ``status_slow_guard`` while the count is
-    significantly above the normal share itself (:func:`.inline.normal_score`), which a
-    small shop's few events can show long before they can show the limit exceeded.
+def _or_normal(strict: Confidence, normal: Confidence | None,
+               ) -> tuple[Confidence, Confidence] | None:
+    """(guard, normal) of a limit test that has the Poisson branch, for its message."""
+    return None if normal is None else (_guard(strict), normal)
+
+
+def _guard(strict: Confidence) -> Confidence:
+    """The lower confidence the limit is held to when the count is far above the normal
+    (``settings.GUARD``, 99%), or the strict one itself if that is lower."""
+    return Confidence(min(strict.z, GUARD.z))
+
+
+def _limit_test(s: Settings, score: str, window: str, which: str, strict: Confidence,
+                normal: Confidence | None) -> str:
+    """A share alert's test of its window: the share above its ``which`` limit at ``strict``
+    confidence, or above it at the guard's (99%) while the count is significantly (at
+    ``normal``) above the normal share itself (:func:`.inline.normal_score`), which a
+    small shop's few events, or a high-share merchant's rise, can show long before they
+    can show the limit exceeded at the strict level.
 
     Written as one comparison, the limit score above a z that the Poisson test lowers
-    (``z_slow - (z_slow - z_guard) * (poisson > bool z_normal)``): the score is computed
+    (``z_strict - (z_strict - z_guard) * (poisson > bool z_normal)``): the score is computed
     once, where "strict or (guarded and Poisson)" would compute it twice (a 30-day backtest
     ~15% slower). A status whose table has a limit but no normal row gets the strict z."""
-    strict = number(s.status_slow.z)
-    if s.status_slow_normal is None:
-        return f"(\n{indent(slow)}\n    > {strict}\n)"
-    lowered = number(s.status_slow.z - s.status_slow_guard.z)
-    poisson = indent(normal_score(TRANSACTIONS, s, s.slow_window), "      ")
-    return (f"(\n{indent(slow)}\n)\n> on (status) group_left ()\n(\n  {strict} - {lowered}"
-            f" * (\n{poisson}\n      > bool {number(s.status_slow_normal.z)}\n  )\n"
-            f"  or on (status) 0 * {limit(TRANSACTIONS, 'slow')} + {strict}\n)")
+    z = number(strict.z)
+    if normal is None:
+        return f"(\n{indent(score)}\n    > {z}\n)"
+    lowered = number(strict.z - _guard(strict).z)
+    poisson = indent(normal_score(TRANSACTIONS, s, window), "      ")
+    return (f"(\n{indent(score)}\n)\n> on (status) group_left ()\n(\n  {z} - {lowered}"
+            f" * (\n{poisson}\n      > bool {number(normal.z)}\n  )\n"
+            f"  or on (status) 0 * {limit(TRANSACTIONS, which)} + {z}\n)")
 
 
 def _stopped(s: Settings, window: str) -> str:

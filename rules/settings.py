@@ -55,6 +55,10 @@ def label_value(value: str) -> str:
     return f'"{escaped}"'
 
 
+# The confidence a limit is held to when the count is also far above the normal share
+GUARD = Confidence(2.33)
+
+
 @dataclass(frozen=True)
 class Settings:
     """What one rendering of the rule files is made of.
@@ -79,7 +83,9 @@ class Settings:
     # ... or: significantly above the normal share itself (a Poisson test that holds at a
     # small shop's few events) and above the slow limit at a lower confidence; None: off
     status_slow_normal: Confidence | None = Confidence(3.72)
-    status_slow_guard: Confidence = Confidence(2.33)
+    # ... and the same second test for the fast (paging) alert, with a stricter Poisson z:
+    # it pages without ``for`` (None: off)
+    status_fast_normal: Confidence | None = Confidence(4.42)
     auth_code_window: str = "10m"
     auth_code: Confidence = Confidence(2.33)
     # The code mix (rules/mix.py): each decline code's share of all decline codes

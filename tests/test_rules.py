@@ -83,10 +83,12 @@ def test_threshold_table_complete_for_every_ratio_status():
         assert needed <= rows[status], status
 
 
-def test_slow_alert_without_a_normal_row_keeps_its_strict_test(tmp_path):
+@pytest.mark.parametrize("alert, severity", [("PaymentRatioHighSlow", "warning"),
+                                             ("PaymentRatioHighFast", "critical")])
+def test_share_alert_without_a_normal_row_keeps_its_strict_test(tmp_path, alert, severity):
     """A hand-edited table that drops a status's ``ratio_normal`` row leaves the status a
-    limit (its floor) but, in the first minutes, no normal for the slow alert's Poisson
-    test: the alert must still warn on its strict 99.9% test, not go silent."""
+    limit (its cap) but, in the first minutes, no normal for the share alerts' Poisson
+    test: each must still fire on its strict test, not go silent."""
     copy = tmp_path / "rules"
     shutil.copytree(RULES, copy)
     table = copy / "thresholds.yml"
@@ -104,11 +106,11 @@ def test_slow_alert_without_a_normal_row_keeps_its_strict_test(tmp_path):
             "input_series": [{"series": series % "approved", "values": "0+90x20"},
                              {"series": series % "failed", "values": "0+10x20"}],
             "promql_expr_test": [{
-                "expr": 'ALERTS{alertname="PaymentRatioHighSlow",alertstate="firing"}',
+                "expr": f'ALERTS{{alertname="{alert}",alertstate="firing"}}',
                 "eval_time": "8m",
-                "exp_samples": [{"labels": 'ALERTS{alertname="PaymentRatioHighSlow",'
-                                 'alertstate="firing",job="txwatch",severity="warning",'
-                                 'status="failed"}', "value": 1}]}]}]}))
+                "exp_samples": [{"labels": f'ALERTS{{alertname="{alert}",alertstate="firing",'
+                                 f'job="txwatch",severity="{severity}",status="failed"}}',
+                                 "value": 1}]}]}]}))
     result = promtool("test", "rules", str(suite))
     assert result.returncode == 0, result.stdout + result.stderr
 
