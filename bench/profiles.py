@@ -4,8 +4,10 @@ For each profile of ``txwatch.history.profiles`` (and the real data set when pre
 the checkout), generates its full length (7-14 days, fixed seed), backtests the shipped
 rules with the project's engine and reports incidents caught, median delay per incident
 class, false critical pages per week and false warnings per day, against the bar of the
-detection issue. Writes results/profiles.json and results/profiles.png.
-Run: .venv/bin/python bench/profiles.py [--seed N] [profile ...]
+detection issue. Writes results/profiles.json and results/profiles.png. ``--seeds`` runs the
+same profiles generated with other seeds as well (other noise, other incident minutes:
+whether the figures hold beyond one draw) into results/profiles-seeds.json.
+Run: .venv/bin/python bench/profiles.py [--seed N] [--seeds N ...] [profile ...]
 """
 
 from __future__ import annotations
@@ -103,6 +105,8 @@ def chart(rows: list[dict[str, object]], path: Path) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--seeds", type=int, nargs="*", default=[],
+                   help="further seeds to run every profile with (results/profiles-seeds.json)")
     p.add_argument("profiles", nargs="*", default=[n for n in PROFILES if n != "demo"])
     args = p.parse_args()
     rows = []
@@ -112,19 +116,49 @@ def main() -> int:
         print(rows[-1], flush=True)
     else:
         print(f"real data not found at {REAL}; skipping it", file=sys.stderr)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.profiles:
-            paths = write(Path(tmp) / name, None, args.seed, profile=name)
-            rows.append(one(name, [paths["transactions"], paths["auth_codes"]],
-                            paths["incidents"]))
-            print(rows[-1], flush=True)
+    rows += generated(args.profiles, args.seed)
     save("profiles", {"seed": args.seed, "bar": BAR, "rows": rows})
     chart(rows, RESULTS / "profiles.png")
     for r in rows:
         print(f"{r['profile']:<14} {'meets' if meets(r) else 'MISSES':<7} caught "
               f"{r['caught']}/{r['incidents']}, false crit/week {r['false_critical_per_week']}, "
               f"false warn/day {r['false_warning_per_day']}, delays {r['median_delay']}")
+    if args.seeds:
+        others = {seed: generated(args.profiles, seed) for seed in args.seeds}
+        save("profiles-seeds", {"bar": BAR, "seeds": {
+            str(seed): found for seed, found in [(args.seed, rows), *others.items()]}})
+        print(seed_table(args.profiles, {args.seed: rows, **others}))
     return 0
+
+
+def generated(profiles: list[str], seed: int) -> list[dict[str, object]]:
+    """Every profile in ``profiles`` generated with ``seed`` and backtested."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in profiles:
+            paths = write(Path(tmp) / name, None, seed, profile=name)
+            rows.append({**one(name, [paths["transactions"], paths["auth_codes"]],
+                               paths["incidents"]), "seed": seed})
+            print(rows[-1], flush=True)
+    return rows
+
+
+def seed_table(profiles: list[str], by_seed: dict[int, list[dict[str, object]]]) -> str:
+    """Markdown: per profile and seed, caught, false pages a week, false warnings a day."""
+    seeds = sorted(by_seed)
+    lines = ["| profile | " + " | ".join(f"seed {s}: caught, false crit/week, false warn/day, "
+                                         "delays" for s in seeds) + " |",
+             "| --- |" + " --- |" * len(seeds)]
+    for name in profiles:
+        cells = []
+        for seed in seeds:
+            r = next(x for x in by_seed[seed] if x["profile"] == name)
+            delays = ", ".join(f"{c} {v:g}" for c, v in r["median_delay"].items())  # type: ignore[union-attr]
+            cells.append(f"{r['caught']}/{r['incidents']}, {r['false_critical_per_week']:g}, "
+                         f"{r['false_warning_per_day']:g}, {delays}"
+                         + ("" if meets(r) else " (bar missed)"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
