@@ -12,7 +12,7 @@ with the series they read (staleness marked), in windows around the steps where 
 expression holds (and the ``keep_firing_for`` after them), which honours ``for`` and
 ``keep_firing_for`` exactly; see :mod:`txwatch.prom.promtool`. Those steps come from one
 range query per alert expression, each windowed count they share evaluated once
-(:mod:`.shared_counts`).
+(:mod:`.shared_counts`); promtool evaluates the expressions in that form too.
 
 What a rule reads, the order of the levels and each alert's look-back come from
 :mod:`txwatch.backtest.ruleset`; this module only orchestrates.
@@ -104,15 +104,19 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
             shared, exprs = share_counts(exprs) if share else ([], exprs)
             counted = pool.map(lambda c: (c, prom.query_range(c.expr, 0.0, steps, STEP)),
                                shared)
-            remote_write.write(prom.url, [
-                Series(c.name, {k: v for k, v in labels.items() if k != "__name__"}, values)
-                for c, results in counted for labels, values in results], 0.0, STEP)
+            counts = [Series(c.name, {k: v for k, v in labels.items() if k != "__name__"},
+                             values) for c, results in counted for labels, values in results]
+            remote_write.write(prom.url, counts, 0.0, STEP)
+            for series in counts:
+                by_name.setdefault(series.name, []).append(series)
             answers = pool.map(lambda e: prom.query_range(e, 0.0, steps, STEP), exprs)
             for rule, found in zip(evaluated, answers, strict=True):
                 held = candidates.setdefault(rule["alert"], np.zeros(steps, dtype=bool))
                 for _labels, values in found:
                     held |= ~np.isnan(values)
-        firings = _alert_stage(rules, by_name, steps, candidates, always, work, workers, say)
+        as_queried = {r["alert"]: e for r, e in zip(evaluated, exprs, strict=True)}
+        firings = _alert_stage(rules, by_name, steps, candidates, always, as_queried, work,
+                               workers, say)
     return firings, recorded, always
 
 
@@ -140,12 +144,16 @@ def kept_on(candidates: np.ndarray, steps: int) -> np.ndarray:
 
 
 def _alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
-                 steps: int, candidates: dict[str, np.ndarray], always: list[str], work: Path,
-                 workers: int, say: Callable[[str], None]) -> list[Firing]:
+                 steps: int, candidates: dict[str, np.ndarray], always: list[str],
+                 as_queried: dict[str, str], work: Path, workers: int,
+                 say: Callable[[str], None]) -> list[Firing]:
     """promtool over windows around the steps where an alert expression holds, one alert at
     a time: alerts do not read each other, and each then needs only its own inputs and
     look-back around its own candidate steps (a volume alert's 90-minute look-back is not
-    paid around every share spike)."""
+    paid around every share spike). Each alert's expression is the one its candidates were
+    found with (``as_queried``: reading the shared counts, the same value at every step):
+    promtool then reads a count once per step instead of a window of raw samples at each
+    occurrence, and a window's look-back is the counts' offsets, not their ranges."""
     jobs: list[Job] = []
     for group in rules.alert_groups:
         for rule in group["rules"]:
@@ -153,14 +161,15 @@ def _alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
             if name in always or not candidates.get(name, np.zeros(1, bool)).any():
                 continue
             # Annotations are dropped: their templates (which may query) change no firing.
-            bare = {k: v for k, v in rule.items() if k != "annotations"}
+            bare = {**{k: v for k, v in rule.items() if k != "annotations"},
+                    "expr": as_queried.get(name, str(rule["expr"]))}
             alert_file = work / f"alert-{name}.yml"
             alert_file.write_text(yaml.safe_dump(
                 {"groups": [{"name": group["name"], "rules": [bare]}]}, sort_keys=False),
                 encoding="utf-8")
-            needed = referenced(str(rule["expr"]), set(by_name))
+            needed = referenced(bare["expr"], set(by_name))
             inputs = [s for n in sorted(needed) for s in by_name[n]]
-            history = history_needed(str(rule["expr"]), rule.get("for"))
+            history = history_needed(bare["expr"], rule.get("for"))
             kept = parse_duration(str(rule.get("keep_firing_for", "0s")))
             held = kept_on(candidates[name], int(kept // STEP))
             jobs += [(alert_file, inputs, held, span)

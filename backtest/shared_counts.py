@@ -8,8 +8,10 @@ at every step. To find the steps where an alert expression holds, the engine eva
 distinct count once, over the whole range, writes it back as a series and queries
 expressions that read it instead. Reading a series recorded on the step grid (look-back under
 one step) gives the value the count has at that step, ``offset`` included, and nothing where
-it had none, so the rewritten expression holds at the same steps. Only the candidate search
-uses this: promtool still evaluates the alerts as written.
+it had none, so the rewritten expression holds at the same steps. promtool then evaluates
+the same rewritten alerts around those steps (their ``for`` and ``keep_firing_for`` as
+written), fed with the count series: a count read once per step instead of a window of raw
+samples per occurrence (30 generated days: 30.4 s -> 26.8 s, the same 239 episodes).
 """
 
 from __future__ import annotations

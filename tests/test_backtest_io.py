@@ -294,9 +294,10 @@ def test_constant_rules_are_filled_in_as_prometheus_would_return_them(tmp_path):
     ("demo", {"PaymentRatioHighFast", "PaymentRatioHighSlow"}),
     ("outages", {"PaymentTrafficStopped"})])
 def test_shared_counts_find_the_steps_the_written_expressions_do(tmp_path, profile, alerts):
-    """The candidate search reads each windowed count once, written back as a series; on a
-    generated history with incidents the shipped alerts fire at exactly the same steps as
-    when every alert expression is evaluated as written."""
+    """The candidate search reads each windowed count once, written back as a series, and
+    promtool evaluates the alerts rewritten that way; on a generated history with incidents
+    the shipped alerts fire at exactly the same steps as when every alert expression is
+    evaluated as written, by both stages."""
     require_binary("prometheus")
     require_binary("promtool")
     from txwatch import contract
