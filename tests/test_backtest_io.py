@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -316,6 +317,33 @@ def test_shared_counts_find_the_steps_the_written_expressions_do(tmp_path, profi
     assert len(shared) == len(written) and set(shared) == set(written)
     fired = {f.alertname for f in shared}
     assert alerts <= fired, fired
+
+
+def test_shared_counts_keep_the_labels_of_the_counts_they_stand_for(tmp_path):
+    """A count compared without ``bool`` keeps no series name in the rule (it is an
+    aggregation); its shared stand-in must not gain one, or a subquery over two such
+    branches holds two series of the same labels and the query fails. The rule below
+    (an empty 2 minutes, or a quiet night's 10) holds each branch alone within 20 minutes
+    of the night-time outage, and must fire at the same steps in both forms."""
+    require_binary("prometheus")
+    require_binary("promtool")
+    from txwatch import contract
+    from txwatch.backtest.engine import evaluate_history
+    from txwatch.history.dataset import load_dataset
+    from txwatch.history.scrape import scrape_series
+
+    paths = write(tmp_path / "data", 2, 5, profile="outages")
+    data = load_dataset([paths["transactions"], paths["auth_codes"]], contract.STATUSES,
+                        contract.AUTH_CODES)
+    count = 'sum by (job) (increase(payment_transactions_total{job="txwatch"}[%s]))'
+    rules = tmp_path / "alerts.yml"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [{
+        "alert": "RecentlyEmpty", "expr": f"max_over_time(({count % '2m'} < 1 or "
+                                          f"{count % '10m'} < 200)[20m:1m])"}]}]}))
+    raw, steps = list(scrape_series(data)), len(data.transactions)
+    shared, _, _ = evaluate_history(raw, steps, [rules], share=True)
+    written, _, _ = evaluate_history(raw, steps, [rules], share=False)
+    assert shared and set(shared) == set(written)
 
 
 if __name__ == "__main__":
