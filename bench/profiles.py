@@ -6,7 +6,7 @@ rules with the project's engine and reports incidents caught, median delay per i
 class, false critical pages per week and false warnings per day, against the bar of the
 detection issue. Writes results/profiles.json and results/profiles.png. ``--seeds`` runs the
 same profiles generated with other seeds as well (other noise, other incident minutes:
-whether the figures hold beyond one draw) into results/profiles-seeds.json.
+whether the figures hold beyond one draw) into results/profiles-seeds.json and .png.
 Run: .venv/bin/python bench/profiles.py [--seed N] [--seeds N ...] [profile ...]
 """
 
@@ -128,6 +128,7 @@ def main() -> int:
         save("profiles-seeds", {"bar": BAR, "seeds": {
             str(seed): found for seed, found in [(args.seed, rows), *others.items()]}})
         print(seed_table(args.profiles, {args.seed: rows, **others}))
+        seed_chart(args.profiles, {args.seed: rows, **others}, RESULTS / "profiles-seeds.png")
     return 0
 
 
@@ -141,6 +142,36 @@ def generated(profiles: list[str], seed: int) -> list[dict[str, object]]:
                                paths["incidents"]), "seed": seed})
             print(rows[-1], flush=True)
     return rows
+
+
+def seed_chart(profiles: list[str], by_seed: dict[int, list[dict[str, object]]],
+               path: Path) -> None:
+    """Per profile, one bar per seed: incidents missed, false pages a week, false warnings a
+    day (the bar's limits dashed): whether a profile's figures hold on other draws."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seeds = sorted(by_seed)
+    panels = (("incidents missed", lambda r: int(r["incidents"]) - int(r["caught"]), 0),
+              ("false critical / week", lambda r: r["false_critical_per_week"], 1),
+              ("false warnings / day", lambda r: r["false_warning_per_day"], 1))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 0.5 * len(profiles) + 2), sharey=True)
+    height = 0.8 / len(seeds)
+    for ax, (label, value, limit) in zip(axes, panels, strict=True):
+        for i, seed in enumerate(seeds):
+            rows = {r["profile"]: r for r in by_seed[seed]}
+            ax.barh([y + i * height for y in range(len(profiles))],
+                    [value(rows[name]) for name in profiles], height, label=f"seed {seed}")
+        ax.axvline(limit, ls="--", color="black", lw=0.8)
+        ax.set_xlabel(label)
+    axes[0].set_yticks([y + 0.4 - height / 2 for y in range(len(profiles))], profiles)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("txwatch shipped rules on other draws of each profile (dashed: the bar)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def seed_table(profiles: list[str], by_seed: dict[int, list[dict[str, object]]]) -> str:
