@@ -24,6 +24,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -153,8 +154,13 @@ def _alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
     paid around every share spike). Each alert's expression is the one its candidates were
     found with (``as_queried``: reading the shared counts, the same value at every step):
     promtool then reads a count once per step instead of a window of raw samples at each
-    occurrence, and a window's look-back is the counts' offsets, not their ranges."""
-    jobs: list[Job] = []
+    occurrence, and a window's look-back is the counts' offsets, not their ranges.
+
+    An alert that reads its own ``ALERTS`` series (hysteresis: held while firing) can fire
+    past its last candidate, which the candidate search, having no ``ALERTS``, cannot see:
+    its windows that still fire at their last step are extended and evaluated again until
+    none does (:func:`extended`)."""
+    alerts: dict[str, Alert] = {}
     for group in rules.alert_groups:
         for rule in group["rules"]:
             name = rule["alert"]
@@ -168,30 +174,83 @@ def _alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
                 {"groups": [{"name": group["name"], "rules": [bare]}]}, sort_keys=False),
                 encoding="utf-8")
             needed = referenced(bare["expr"], set(by_name))
-            inputs = [s for n in sorted(needed) for s in by_name[n]]
-            history = history_needed(bare["expr"], rule.get("for"))
-            kept = parse_duration(str(rule.get("keep_firing_for", "0s")))
-            held = kept_on(candidates[name], int(kept // STEP))
-            jobs += [(alert_file, inputs, held, span)
-                     for span in windows(held, int(history // STEP) + 2, steps)]
-    if not jobs:
-        return []
-    say(f"alerting rules: {len(jobs)} windows of single alerts, "
-        f"{int(sum(c - a for *_, (a, _, c) in jobs))} steps")
-
-    def window(job: Job) -> Window:
-        _file, inputs, held, (first, exact, end) = job
-        sliced = [Series(s.name, s.labels, s.values[first:end]) for s in inputs]
-        sliced = [s for s in sliced if not np.all(np.isnan(s.values))]
-        return Window(sliced, end - first, [st - first for st in range(exact, end) if held[st]])
-
-    def run(batch: list[Job]) -> list[Firing]:
-        found = evaluate_windows([batch[0][0]], [window(job) for job in batch], int(STEP))
-        return [Firing(f.step + job[3][0], f.alertname, f.labels)
-                for job, fired in zip(batch, found, strict=True) for f in fired]
-
+            own = reads_own_alerts(bare["expr"], name)
+            # ... and one step more for a held alert: that step not firing shows it let go
+            kept = int(parse_duration(str(rule.get("keep_firing_for", "0s"))) // STEP) + own
+            history = int(history_needed(bare["expr"], rule.get("for")) // STEP) + 2
+            held = kept_on(candidates[name], kept)
+            alerts[name] = Alert(alert_file, [s for n in sorted(needed) for s in by_name[n]],
+                                 filled(held, history, steps) if own else held, history, own)
+    found: list[Firing] = []
     with ThreadPoolExecutor(workers) as pool:
-        return [f for chunk in pool.map(run, batches(jobs, workers)) for f in chunk]
+        while alerts:
+            jobs = [(a.file, a.inputs, a.held, span) for a in alerts.values()
+                    for span in windows(a.held, a.history, steps)]
+            say(f"alerting rules: {len(jobs)} windows of single alerts, "
+                f"{int(sum(c - a for *_, (a, _, c) in jobs))} steps")
+            fired = [f for chunk in pool.map(_run_batch, batches(jobs, workers)) for f in chunk]
+            again = {}
+            for name, alert in alerts.items():
+                mine = [f for job, got in fired if job[0] == alert.file for f in got]
+                held = extended(alert, mine, steps) if alert.own else None
+                if held is None:
+                    found += mine
+                else:
+                    again[name] = Alert(alert.file, alert.inputs, held, alert.history, True)
+            alerts = again
+    return found
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert of the alert stage: its rule file, inputs, steps to ask, look-back."""
+
+    file: Path
+    inputs: list[Series]
+    held: np.ndarray
+    history: int
+    own: bool  # reads its own ALERTS series
+
+
+def reads_own_alerts(expr: str, alert: str) -> bool:
+    """Whether ``expr`` reads the ``ALERTS`` series of ``alert`` itself."""
+    return re.search(r'\bALERTS\{[^}]*alertname\s*=\s*"' + re.escape(alert) + '"', expr) is not None
+
+
+def extended(alert: Alert, fired: list[Firing], steps: int, more: int = 60
+             ) -> np.ndarray | None:
+    """The alert's steps to ask, each window that still fires at its last step (and ends
+    before the history does) extended ``more`` steps; None when there is none."""
+    held = alert.held.copy()
+    at = {f.step for f in fired}
+    for _first, _exact, end in windows(alert.held, alert.history, steps):
+        if end < steps and end - 1 in at:
+            held[end:end + more] = True
+    return None if np.array_equal(held, alert.held) else filled(held, alert.history, steps)
+
+
+def filled(held: np.ndarray, history: int, steps: int) -> np.ndarray:
+    """Every step of each window asked: a held alert can fire between two candidate runs
+    further apart than its keep_firing_for, where an alert without hysteresis cannot."""
+    out = held.copy()
+    for _first, exact, end in windows(held, history, steps):
+        out[exact:end] = True
+    return out
+
+
+def _window(job: Job) -> Window:
+    _file, inputs, held, (first, exact, end) = job
+    sliced = [Series(s.name, s.labels, s.values[first:end]) for s in inputs]
+    sliced = [s for s in sliced if not np.all(np.isnan(s.values))]
+    return Window(sliced, end - first, [st - first for st in range(exact, end) if held[st]])
+
+
+def _run_batch(batch: list[Job]) -> list[tuple[Job, list[Firing]]]:
+    """One promtool process for a batch of windows of one alert: each window's firings,
+    at steps of the whole history."""
+    found = evaluate_windows([batch[0][0]], [_window(job) for job in batch], int(STEP))
+    return [(job, [Firing(f.step + job[3][0], f.alertname, f.labels) for f in fired])
+            for job, fired in zip(batch, found, strict=True)]
 
 
 def batches(jobs: list[Job], workers: int) -> list[list[Job]]:

@@ -57,6 +57,7 @@ def one(name: str, files: list[Path], incidents: Path) -> dict[str, object]:
             "false_warning_per_day": round(s.false_warning / s.days, 2),
             "median_delay": {c: median(d) for c, d in sorted(delays.items()) if d},
             "pages_per_incident": median(s.pages) if s.pages else None,
+            "paged_more_than_once": sum(p > 1 for p in s.pages),
             "seconds": round(time.monotonic() - started, 1)}
 
 
@@ -122,7 +123,8 @@ def main() -> int:
     for r in rows:
         print(f"{r['profile']:<14} {'meets' if meets(r) else 'MISSES':<7} caught "
               f"{r['caught']}/{r['incidents']}, false crit/week {r['false_critical_per_week']}, "
-              f"false warn/day {r['false_warning_per_day']}, delays {r['median_delay']}")
+              f"false warn/day {r['false_warning_per_day']}, delays {r['median_delay']}, "
+              f"paged more than once {r['paged_more_than_once']}")
     if args.seeds:
         others = {seed: generated(args.profiles, seed) for seed in args.seeds}
         save("profiles-seeds", {"bar": BAR, "seeds": {

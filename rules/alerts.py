@@ -40,12 +40,13 @@ def ratio_alerts(s: Settings) -> list[Rule]:
     slow_test = _limit_test(s, slow, s.slow_window, "slow", s.status_slow,
                             s.status_slow_normal)
     return [
-        alert_rule(s, "PaymentRatioHighFast", (
+        alert_rule(s, FAST, (
             f"(\n{indent(fast_test)}"
             f"\n)\nand on (job, status) {counts(tx, s, '5m', 'job, status')} >= {s.min_events}\n"
-            f"{_enough_traffic(s)}"),
+            f"{_enough_traffic(s)}{_held(s)}"),
             *ratio_text(tx, s, "5m", "fast", "", s.status_5m,
-                        _or_normal(s.status_5m, s.status_fast_normal)),
+                        _or_normal(s.status_5m, s.status_fast_normal),
+                        held=_HELD_TEXT if s.fast_hold else None),
             for_="0s", for_note="the 5m Wilson bound is the guard; pages within a minute "
             "(see runbook)", keep=s.keep_fast_firing_for),
         alert_rule(s, "PaymentRatioHighSlow", (
@@ -73,6 +74,35 @@ def _enough_traffic(s: Settings) -> str:
         return ""
     return (f"and on (job) {counts(TRANSACTIONS, s, '5m', 'job')} >= "
             f"{s.fast_min_transactions}\n")
+
+
+FAST = "PaymentRatioHighFast"
+_HELD_TEXT = ("That share is back within the fast limit but still above the slow limit "
+              "{slow}: the page is held open, one incident is one page. It resolves once the "
+              "share has been back within the slow limit for the alert's keep_firing_for.")
+
+
+def _held(s: Settings) -> str:
+    """Hysteresis for the paging alert: once firing, it stays firing while the 5m share is
+    above the *slow* limit (the slow alert's own second condition), not only above the fast
+    one. A drift or a slow recovery hovers around the fast limit for an hour; without this
+    the page resolved and paged again (2-3 pages per drift in the backtests), and the slow
+    warning, inhibited while the page fired, reached chat in between. Its value is -1, so
+    the message can say the page is held. It reads the alert's own ``ALERTS`` series: an
+    engine that writes them asynchronously (vmalert) holds a minute or two later, well
+    inside ``keep_fast_firing_for``."""
+    if not s.fast_hold:
+        return ""
+    tx = TRANSACTIONS
+    firing = (f'ALERTS{{alertname="{FAST}", alertstate="firing", {s.job_selector}}}')
+    return block(f"""
+        or
+        (
+            -1 * max without (alertname, alertstate) ({firing})
+          and on (job, status)
+            {share(tx, s, '5m')} > on (status) group_left {limit(tx, 'slow')}
+        )
+        """)
 
 
 def _or_normal(strict: Confidence, normal: Confidence | None,

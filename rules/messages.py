@@ -80,10 +80,13 @@ def data_minute(s: Settings) -> str:
 
 def ratio_text(kind: Kind, s: Settings, window: str, which: str, what: str,
                confidence: Confidence,
-               or_normal: tuple[Confidence, Confidence] | None = None) -> tuple[str, str]:
+               or_normal: tuple[Confidence, Confidence] | None = None,
+               held: str | None = None) -> tuple[str, str]:
     """(summary, description) of a share alert over ``window`` against its ``which`` limit,
     tested at ``confidence``; ``or_normal`` (guard, normal): or at the guard's confidence
-    with the count significantly above what the normal share implies."""
+    with the count significantly above what the normal share implies; ``held``: what the
+    alert says while a hysteresis branch holds it (its value is then negative); ``{slow}``
+    in it stands for the slow limit."""
     f = share_facts(kind, s, window, which, confidence.z)
     label = f"{{{{ $labels.{kind.label} }}}}"
     if kind.label == "auth_code":
@@ -108,6 +111,10 @@ def ratio_text(kind: Kind, s: Settings, window: str, which: str, what: str,
                 f"{{{{ else }}}}The lower {guard.text} confidence bound of that share, {lower}, "
                 f"is above {limit_is}, and {f['k']} is far more than the {f['expected']} its "
                 f"normal share implies (Poisson test at {far.text} confidence).{{{{ end }}}}")
+    if held is not None:
+        slow = share_facts(kind, s, window, "slow", confidence.z)["limit"]
+        test = (f"{{{{ if lt $value 0.0 }}}}{held.format(slow=slow)}{{{{ else }}}}{test}"
+                "{{ end }}")
     return summary, f"{opening} {test}{data_minute(s)}"
 
 

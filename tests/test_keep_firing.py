@@ -1,11 +1,16 @@
-"""keep_firing_for in the backtest engine: the steps after an alert's expression last held
-are evaluated too, so a kept alert is seen firing there (promtool decides whether it is)."""
+"""keep_firing_for and hysteresis in the backtest engine: the steps after an alert's
+expression last held are evaluated too, so a kept alert is seen firing there, and an alert
+held by its own ``ALERTS`` series is followed for as long as promtool keeps it firing
+(promtool decides whether it is, in both cases)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from txwatch.backtest.engine import kept_on
+from tests.conftest import require_binary
+from txwatch.backtest import engine
+from txwatch.backtest.engine import kept_on, reads_own_alerts
 
 
 def test_candidates_are_widened_forward_by_the_kept_steps_only():
@@ -15,3 +20,57 @@ def test_candidates_are_widened_forward_by_the_kept_steps_only():
     assert np.flatnonzero(widened).tolist() == [2, 3, 4, 5, 9, 10, 11]
     assert np.array_equal(kept_on(candidates, 0), candidates)
     assert kept_on(candidates, 100).sum() == 10  # never past the end, never before a step
+
+
+def test_an_alert_reading_its_own_alerts_series_is_recognised():
+    held = 'x > 1 or (-1 * max(ALERTS{alertname="A", alertstate="firing"}) and y > 0)'
+    assert reads_own_alerts(held, "A")
+    assert not reads_own_alerts(held, "B")
+    assert not reads_own_alerts('ALERTS{alertname="AB"}', "A")
+    assert not reads_own_alerts("x > 1", "A")
+
+
+@pytest.mark.slow
+def test_a_held_page_is_followed_past_its_candidates_as_promtool_fires_it(tmp_path,
+                                                                          monkeypatch):
+    """A reversed drift (0.8% -> 4% over 3 hours): the paging alert first fires on a brief
+    crossing of its fast limit and is then held by its own ALERTS series while the share
+    stays above the slow limit, long after the last step its expression held without the
+    hold (the candidate search has no ALERTS). The engine's windows, extended while the
+    alert still fires at their end, give exactly the steps promtool fires at when it is
+    asked at every step of the history, and one episode per drift."""
+    require_binary("prometheus")
+    require_binary("promtool")
+    from txwatch import contract
+    from txwatch.backtest.scoring import to_episodes
+    from txwatch.history.dataset import load_dataset
+    from txwatch.history.generate import write
+    from txwatch.history.scrape import scrape_series
+    from txwatch.resources import rule_files, rules_dir
+
+    paths = write(tmp_path / "data", 2, 11, profile="drift")
+    data = load_dataset([paths["transactions"], paths["auth_codes"]], contract.STATUSES,
+                        contract.AUTH_CODES)
+    raw, steps = list(scrape_series(data)), len(data.transactions)
+    files = rule_files(rules_dir())
+    extended = []
+    real_extended = engine.extended
+
+    def spy(*args, **kwargs):
+        found = real_extended(*args, **kwargs)
+        extended.append(found is not None)
+        return found
+
+    monkeypatch.setattr(engine, "extended", spy)
+    windowed, _, _ = engine.evaluate_history(raw, steps, files)
+    assert any(extended), "the drift's page never outlasted its first windows"
+    monkeypatch.setattr(engine, "kept_on", lambda held, _steps: np.ones_like(held))
+    everywhere, _, _ = engine.evaluate_history(raw, steps, files)
+
+    def fast(firings):
+        return sorted((f for f in firings if f.alertname == "PaymentRatioHighFast"),
+                      key=lambda f: (f.step, f.labels))
+
+    assert fast(windowed) == fast(everywhere)
+    pages = [e for e in to_episodes(fast(windowed)) if e.labels.get("status") == "reversed"]
+    assert len(pages) == 1, pages
