@@ -2,7 +2,8 @@
 
 The shipped route groups by ``alertname, job`` (``alertmanager/alertmanager.yml``), so the
 statuses of one incident (failed with backend_reversed) arrive as one page, and a receiver
-that deduplicates by group (PagerDuty) keeps it one incident. Pages per incident in the
+that deduplicates by group (PagerDuty) keeps it one incident; the two volume alerts share
+one group (traffic that collapses, then stops, is one incident). Pages per incident in the
 backtest are counted in these notifications, not in per-status episodes.
 """
 
@@ -28,6 +29,16 @@ class Episode(Protocol):
     def paging(self) -> bool: ...
 
 GROUP_BY = ("alertname",)  # the route's group_by in alertmanager/alertmanager.yml, less job
+# ... except the volume alerts' route, which groups them together (by job only)
+VOLUME_GROUP = ("PaymentTrafficLow", "PaymentTrafficStopped")
+
+
+def group_of(episode: Episode) -> tuple[str, ...]:
+    """The Alertmanager group an episode's notification belongs to (less job)."""
+    if episode.alertname in VOLUME_GROUP:
+        return ("|".join(VOLUME_GROUP),)
+    return tuple(episode.alertname if k == "alertname" else episode.labels.get(k, "")
+                 for k in GROUP_BY)
 
 
 @dataclass(frozen=True)
@@ -48,9 +59,7 @@ def group_spans(episodes: list[Episode]) -> list[Span]:
     by_group: dict[tuple[str, ...], list[Episode]] = defaultdict(list)
     for e in episodes:
         if e.notifies:
-            key = tuple(e.alertname if k == "alertname" else e.labels.get(k, "")
-                        for k in GROUP_BY)
-            by_group[key].append(e)
+            by_group[group_of(e)].append(e)
     spans: list[Span] = []
     for key, found in by_group.items():
         current: list[Episode] = []

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from txwatch import contract
 from txwatch.history.profiles import PROFILES
 from txwatch.replay.tunecli import add_parsers, cmd_analyze, cmd_tune
-from txwatch.resources import rules_dir
+from txwatch.resources import rule_files, rules_dir
 
 
 def _speed(text: str) -> float | None:
@@ -196,10 +196,12 @@ def _engines(args: argparse.Namespace, data, incidents, progress, bar) -> int:  
             vm_rules = vmalert_rule_dir(rules, Path(tmp))[0].parent
             results = {"txwatch": run(data, vm_rules, incidents, progress), **results}
     bar.close()
+    held = held_alerts(rules)
     agreement = compare(results["txwatch"].episodes, results["vmalert"].episodes) \
         if "txwatch" in results else None
     if args.json:
         print(json.dumps({"engines": {k: r.as_dict() for k, r in results.items()},
+                          "held_alerts": held,
                           "agreement": None if agreement is None else {
                               "identical": agreement.exact, "start_shifts":
                               agreement.start_shifts, "only_txwatch": len(
@@ -216,7 +218,20 @@ def _engines(args: argparse.Namespace, data, incidents, progress, bar) -> int:  
         print(f"== agreement (outside the first 5 minutes; vmalert took {ratio:.1f}x "
               "the txwatch engine's time)")
         print("\n".join(agreement.lines()))
+    if held:
+        print(f"note: {', '.join(held)} read their own ALERTS series (held while firing); "
+              "vmalert -replay cannot evaluate that (it queries a range before writing its "
+              "ALERTS), so it may split what the txwatch engine holds as one episode")
     return 0
+
+
+def held_alerts(rules: Path) -> list[str]:
+    """The alerts of ``rules`` that read their own ``ALERTS`` series (hysteresis)."""
+    from txwatch.backtest.engine import reads_own_alerts
+    from txwatch.backtest.ruleset import load_rules
+
+    return [str(r["alert"]) for g in load_rules(rule_files(rules)).alert_groups
+            for r in g["rules"] if reads_own_alerts(str(r["expr"]), str(r["alert"]))]
 
 
 def run() -> None:

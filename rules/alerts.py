@@ -77,20 +77,21 @@ def _enough_traffic(s: Settings) -> str:
 
 
 FAST = "PaymentRatioHighFast"
-_HELD_TEXT = ("That share is back within the fast limit but still above the slow limit "
-              "{slow}: the page is held open, one incident is one page. It resolves once the "
-              "share has been back within the slow limit for the alert's keep_firing_for.")
+_HELD_TEXT = ("Its lower bound is back within the fast limit but the share itself is still "
+              "above it: the page is held open (one incident, one page) and resolves once "
+              "the share has been within the limit for the alert's keep_firing_for.")
 
 
 def _held(s: Settings) -> str:
-    """Hysteresis for the paging alert: once firing, it stays firing while the 5m share is
-    above the *slow* limit (the slow alert's own second condition), not only above the fast
-    one. A drift or a slow recovery hovers around the fast limit for an hour; without this
-    the page resolved and paged again (2-3 pages per drift in the backtests), and the slow
-    warning, inhibited while the page fired, reached chat in between. Its value is -1, so
-    the message can say the page is held. It reads the alert's own ``ALERTS`` series: an
-    engine that writes them asynchronously (vmalert) holds a minute or two later, well
-    inside ``keep_fast_firing_for``."""
+    """Hysteresis for the paging alert: it fires when the share's lower bound is above the
+    fast limit, and once firing stays firing while the 5m share itself is (a deadband in
+    evidence, not a second threshold: the limit stays the one knob ``tune`` moves). A
+    drift, or a slow recovery, hovers around the fast limit for an hour; without this the
+    page resolved and paged again (2-3 pages for every daytime drift of the drift profile),
+    and the slow warning, inhibited while the page fired, reached chat in between. Its
+    value is -1, so the message can say the page is held. It reads the alert's own
+    ``ALERTS`` series: an engine that writes them asynchronously (vmalert) holds a minute
+    or two later, well inside ``keep_fast_firing_for``."""
     if not s.fast_hold:
         return ""
     tx = TRANSACTIONS
@@ -100,7 +101,7 @@ def _held(s: Settings) -> str:
         (
             -1 * max without (alertname, alertstate) ({firing})
           and on (job, status)
-            {share(tx, s, '5m')} > on (status) group_left {limit(tx, 'slow')}
+            {share(tx, s, '5m')} > on (status) group_left {limit(tx, 'fast')}
         )
         """)
 

@@ -85,8 +85,7 @@ def ratio_text(kind: Kind, s: Settings, window: str, which: str, what: str,
     """(summary, description) of a share alert over ``window`` against its ``which`` limit,
     tested at ``confidence``; ``or_normal`` (guard, normal): or at the guard's confidence
     with the count significantly above what the normal share implies; ``held``: what the
-    alert says while a hysteresis branch holds it (its value is then negative); ``{slow}``
-    in it stands for the slow limit."""
+    alert says while a hysteresis branch holds it (its value is then negative)."""
     f = share_facts(kind, s, window, which, confidence.z)
     label = f"{{{{ $labels.{kind.label} }}}}"
     if kind.label == "auth_code":
@@ -112,9 +111,7 @@ def ratio_text(kind: Kind, s: Settings, window: str, which: str, what: str,
                 f"is above {limit_is}, and {f['k']} is far more than the {f['expected']} its "
                 f"normal share implies (Poisson test at {far.text} confidence).{{{{ end }}}}")
     if held is not None:
-        slow = share_facts(kind, s, window, "slow", confidence.z)["limit"]
-        test = (f"{{{{ if lt $value 0.0 }}}}{held.format(slow=slow)}{{{{ else }}}}{test}"
-                "{{ end }}")
+        test = f"{{{{ if lt $value 0.0 }}}}{held}{{{{ else }}}}{test}{{{{ end }}}}"
     return summary, f"{opening} {test}{data_minute(s)}"
 
 

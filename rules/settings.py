@@ -100,8 +100,8 @@ class Settings:
     # ... and the fast share alert longer: without ``for`` on a 5-minute window it flickers
     # across its limit inside long incidents (a drift's top, a slow recovery)
     keep_fast_firing_for: str = "20m"
-    # ... and once firing it is held while the 5m share is above the slow limit (hysteresis:
-    # a drift hovering around the fast limit is one page, not one per crossing)
+    # ... and once firing it is held while the 5m share itself (not its bound) is above the
+    # fast limit (hysteresis: a drift hovering around the limit is one page, not several)
     fast_hold: bool = True
     min_events: int = 3  # a share alert needs at least this many events of its status
     # ... and the fast (paging) one this many transactions in its 5 minutes: 3 denials of

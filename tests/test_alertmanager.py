@@ -106,3 +106,45 @@ def test_inhibition_in_a_real_alertmanager(tmp_path):
                    "status": "all"})
         _wait(lambda: _inhibited(am, "PaymentRatioHighSlow", "denied"))  # no data: all quiet
         assert _inhibited(am, "PaymentRatioHighFast", "failed")
+
+
+def _groups(am: str) -> list[tuple[dict[str, str], list[str]]]:
+    """Alertmanager's own paging groups (inhibited alerts included): (group labels, the
+    alert names in it, one per alert)."""
+    return [(g["labels"], sorted(a["labels"]["alertname"] for a in g["alerts"]))
+            for g in requests.get(f"{am}/api/v2/alerts/groups", timeout=5).json()
+            if g["receiver"]["name"] == "pager"]
+
+
+def test_one_incident_is_one_alert_group_in_a_real_alertmanager(tmp_path):
+    """What the backtest counts as one page is what Alertmanager groups: the failed and
+    backend_reversed shares of one incident share a group, and so do traffic that
+    collapses (PaymentTrafficLow) and then stops (PaymentTrafficStopped); an unrelated
+    critical alert gets its own group. The backtest's model (``group_of``) agrees."""
+    from txwatch.backtest.notify import group_of
+    from txwatch.backtest.scoring import Episode
+
+    stack = LocalStack(tmp_path, Ports.free())
+    stack.workdir.mkdir(parents=True, exist_ok=True)
+    config = tmp_path / "am.yml"
+    import yaml
+
+    config.write_text(yaml.safe_dump(stack.alertmanager_config()))
+    sent = [("PaymentRatioHighFast", "failed"), ("PaymentRatioHighFast", "backend_reversed"),
+            ("PaymentTrafficLow", "all"), ("PaymentTrafficStopped", "all"),
+            ("PaymentDataStale", "all")]
+    with running_alertmanager(config, tmp_path) as am:
+        for alertname, status in sent:
+            _post(am, {"job": "txwatch", "alertname": alertname, "severity": "critical",
+                       "status": status})
+        _wait(lambda: sum(len(names) for _, names in _groups(am)) == len(sent))
+        groups = sorted(_groups(am), key=lambda g: g[1])
+    assert [names for _, names in groups] == [
+        ["PaymentDataStale"], ["PaymentRatioHighFast", "PaymentRatioHighFast"],
+        ["PaymentTrafficLow", "PaymentTrafficStopped"]]
+    assert groups[2][0] == {"job": "txwatch"}  # the volume route groups by job alone
+    modelled: dict[tuple[str, ...], list[str]] = {}
+    for alertname, status in sent:
+        episode = Episode(alertname, {"status": status, "severity": "critical"}, 0, 1)
+        modelled.setdefault(group_of(episode), []).append(alertname)
+    assert sorted(modelled.values()) == [names for _, names in groups]
