@@ -46,6 +46,8 @@ from txwatch.prom.series import Series
 from txwatch.prom.server import ThrowawayPrometheus
 
 STEP = 60.0
+EXTEND = 60  # steps a held alert's window grows by when it still fires at its end (doubling)
+HOLD_AHEAD = 15  # steps past keep_firing_for a held alert's windows start with
 # One promtool window of one alert: its rule file, inputs, candidate steps, (first, exact, end)
 Job = tuple[Path, list[Series], np.ndarray, tuple[int, int, int]]
 
@@ -103,8 +105,8 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
             evaluated = [r for r in alert_rules if r["alert"] not in always]
             exprs = [str(r["expr"]) for r in evaluated]
             shared, exprs = share_counts(exprs) if share else ([], exprs)
-            counted = pool.map(lambda c: (c, prom.query_range(c.expr, 0.0, steps, STEP)),
-                               shared)
+            counted = pool.map(lambda c: (c, _recorded_or_queried(prom, c.expr, rules, recorded,
+                                                                  steps)), shared)
             counts = [Series(c.name, {k: v for k, v in labels.items() if k != "__name__"},
                              values) for c, results in counted for labels, values in results]
             remote_write.write(prom.url, counts, 0.0, STEP)
@@ -135,6 +137,18 @@ def _evaluate_range(prom: ThrowawayPrometheus, expr: str, steps: int
     return prom.query_range(expr, 0.0, steps, STEP)
 
 
+def _recorded_or_queried(prom: ThrowawayPrometheus, expr: str, rules: RuleSet,
+                         recorded: dict[str, list[Series]], steps: int,
+                         ) -> list[tuple[dict[str, str], np.ndarray]]:
+    """A shared count's values: a recording rule's that has the very same expression and no
+    labels of its own (the 5-minute status counts are both), else a ``query_range``."""
+    text = " ".join(expr.split())
+    for rule in rules.recording:
+        if not rule.labels and rule.record in recorded and " ".join(rule.expr.split()) == text:
+            return [(dict(s.labels), s.values) for s in recorded[rule.record]]
+    return prom.query_range(expr, 0.0, steps, STEP)
+
+
 def kept_on(candidates: np.ndarray, steps: int) -> np.ndarray:
     """Candidates widened ``steps`` forward: an alert with ``keep_firing_for`` may still fire
     that long after its expression last held, so those steps are evaluated too."""
@@ -158,8 +172,9 @@ def _alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
 
     An alert that reads its own ``ALERTS`` series (hysteresis: held while firing) can fire
     past its last candidate, which the candidate search, having no ``ALERTS``, cannot see:
-    its windows that still fire at their last step are extended and evaluated again until
-    none does (:func:`extended`)."""
+    its windows that still fire at their last step are extended (by ``EXTEND`` steps,
+    doubling each round) and evaluated again until none does (:func:`extended`); windows
+    that did not change are not evaluated again."""
     alerts: dict[str, Alert] = {}
     for group in rules.alert_groups:
         for rule in group["rules"]:
@@ -175,29 +190,35 @@ def _alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
                 encoding="utf-8")
             needed = referenced(bare["expr"], set(by_name))
             own = reads_own_alerts(bare["expr"], name)
-            # ... and one step more for a held alert: that step not firing shows it let go
-            kept = int(parse_duration(str(rule.get("keep_firing_for", "0s"))) // STEP) + own
+            # ... and a held alert ``HOLD_AHEAD`` more: most holds end within them, and a
+            # last step not firing shows it let go
+            kept = int(parse_duration(str(rule.get("keep_firing_for", "0s"))) // STEP) \
+                + HOLD_AHEAD * own
             history = int(history_needed(bare["expr"], rule.get("for")) // STEP) + 2
             held = kept_on(candidates[name], kept)
             alerts[name] = Alert(alert_file, [s for n in sorted(needed) for s in by_name[n]],
                                  filled(held, history, steps) if own else held, history, own)
     found: list[Firing] = []
+    done: dict[tuple[Path, tuple[int, int, int]], list[Firing]] = {}  # a window's firings
+    more = EXTEND
     with ThreadPoolExecutor(workers) as pool:
         while alerts:
-            jobs = [(a.file, a.inputs, a.held, span) for a in alerts.values()
-                    for span in windows(a.held, a.history, steps)]
+            spans = {name: windows(a.held, a.history, steps) for name, a in alerts.items()}
+            jobs = [(a.file, a.inputs, a.held, span) for name, a in alerts.items()
+                    for span in spans[name] if (a.file, span) not in done]
             say(f"alerting rules: {len(jobs)} windows of single alerts, "
                 f"{int(sum(c - a for *_, (a, _, c) in jobs))} steps")
-            fired = [f for chunk in pool.map(_run_batch, batches(jobs, workers)) for f in chunk]
+            for chunk in pool.map(_run_batch, batches(jobs, workers)):
+                done.update(((job[0], job[3]), got) for job, got in chunk)
             again = {}
             for name, alert in alerts.items():
-                mine = [f for job, got in fired if job[0] == alert.file for f in got]
-                held = extended(alert, mine, steps) if alert.own else None
+                mine = [f for span in spans[name] for f in done[(alert.file, span)]]
+                held = extended(alert, mine, steps, more) if alert.own else None
                 if held is None:
                     found += mine
                 else:
                     again[name] = Alert(alert.file, alert.inputs, held, alert.history, True)
-            alerts = again
+            alerts, more = again, 2 * more
     return found
 
 
