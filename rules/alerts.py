@@ -46,7 +46,7 @@ def ratio_alerts(s: Settings) -> list[Rule]:
             f"{_enough_traffic(s)}{_held(s)}"),
             *ratio_text(tx, s, "5m", "fast", "", s.status_5m,
                         _or_normal(s.status_5m, s.status_fast_normal),
-                        held=_HELD_TEXT if s.fast_hold else None),
+                        held=_held_text(s) if s.fast_hold else None),
             for_="0s", for_note="the 5m Wilson bound is the guard; pages within a minute "
             "(see runbook)", keep=s.keep_fast_firing_for),
         alert_rule(s, "PaymentRatioHighSlow", (
@@ -77,9 +77,13 @@ def _enough_traffic(s: Settings) -> str:
 
 
 FAST = "PaymentRatioHighFast"
-_HELD_TEXT = ("Its lower bound is back within the fast limit but the share itself is still "
-              "above it: the page is held open (one incident, one page) and resolves once "
-              "the share has been within the limit for the alert's keep_firing_for.")
+
+
+def _held_text(s: Settings) -> str:
+    """What the paging alert says while :func:`_held` holds it."""
+    return ("Its lower bound is back within the fast limit but the share itself is still "
+            "above it: the page is held open (one incident, one page) and resolves "
+            f"{s.keep_fast_firing_for} after the share is back within the limit.")
 
 
 def _held(s: Settings) -> str:
