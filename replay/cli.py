@@ -227,7 +227,7 @@ def _engines(args: argparse.Namespace, data, incidents, progress, bar) -> int:  
 
 def held_alerts(rules: Path) -> list[str]:
     """The alerts of ``rules`` that read their own ``ALERTS`` series (hysteresis)."""
-    from txwatch.backtest.engine import reads_own_alerts
+    from txwatch.backtest.alertstage import reads_own_alerts
     from txwatch.backtest.ruleset import load_rules
 
     return [str(r["alert"]) for g in load_rules(rule_files(rules)).alert_groups

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from txwatch.backtest.engine import batches
+from txwatch.backtest.alertstage import batches
 from txwatch.backtest.notify import GROUP_BY, notifications
 from txwatch.backtest.ruleset import (
     RecordingRule,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import require_binary
-from txwatch.backtest import engine
-from txwatch.backtest.engine import kept_on, reads_own_alerts
+from txwatch.backtest import alertstage, engine
+from txwatch.backtest.alertstage import kept_on, reads_own_alerts
 
 
 def test_candidates_are_widened_forward_by_the_kept_steps_only():
@@ -54,7 +54,7 @@ def test_a_held_page_is_followed_past_its_candidates_as_promtool_fires_it(tmp_pa
     raw, steps = list(scrape_series(data)), len(data.transactions)
     files = rule_files(rules_dir())
     extended = []
-    real_extended = engine.extended
+    real_extended = alertstage.extended
 
     def spy(*args, **kwargs):
         found = real_extended(*args, **kwargs)
@@ -64,12 +64,12 @@ def test_a_held_page_is_followed_past_its_candidates_as_promtool_fires_it(tmp_pa
     shipped, _, _ = engine.evaluate_history(raw, steps, files)
     # Windows that start with no margin past keep_firing_for and grow by 5 steps: the
     # extension is what finds the end of the hold, over several rounds.
-    monkeypatch.setattr(engine, "extended", spy)
-    monkeypatch.setattr(engine, "HOLD_AHEAD", 0)
-    monkeypatch.setattr(engine, "EXTEND", 5)
+    monkeypatch.setattr(alertstage, "extended", spy)
+    monkeypatch.setattr(alertstage, "HOLD_AHEAD", 0)
+    monkeypatch.setattr(alertstage, "EXTEND", 5)
     windowed, _, _ = engine.evaluate_history(raw, steps, files)
     assert any(extended), "the drift's page never outlasted its first windows"
-    monkeypatch.setattr(engine, "kept_on", lambda held, _steps: np.ones_like(held))
+    monkeypatch.setattr(alertstage, "kept_on", lambda held, _steps: np.ones_like(held))
     everywhere, _, _ = engine.evaluate_history(raw, steps, files)
 
     def fast(firings):
