@@ -36,6 +36,7 @@ from txwatch.backtest.ruleset import (
     load_rules,
     needed_by,
     referenced,
+    resolutions,
 )
 from txwatch.backtest.shared_counts import share_counts
 from txwatch.prom import remote_write
@@ -64,6 +65,11 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
     if all_rules:
         alert_needs = set(records)
     ordered = levels(needed_by(rules.recording, alert_needs))
+    # A record read only on the hour (or every 5 minutes) is evaluated only then; with
+    # ``all_rules`` the boards may read any record at any step, so every step.
+    every = {} if all_rules else resolutions(
+        [r for lv in ordered for r in lv],
+        [str(r["expr"]) for g in rules.alert_groups for r in g["rules"]], STEP)
     later_needs = [alert_needs.union(*(referenced(r.expr, records)
                                        for lv in ordered[i + 1:] for r in lv))
                    for i in range(len(ordered))]
@@ -78,7 +84,8 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
             remote_write.write(prom.url, raw, 0.0, STEP)
             for number, level in enumerate(ordered):
                 say(f"recording rules level {number + 1}/{len(ordered)} ({len(level)} rules)")
-                results = pool.map(lambda r: (r, _evaluate_range(prom, r.expr, steps)), level)
+                results = pool.map(lambda r: (r, _evaluate_range(
+                    prom, r.expr, steps, int(every.get(r.record, STEP) // STEP))), level)
                 new = [Series(rule.record, {**{k: v for k, v in labels.items()
                                                if k != "__name__"}, **rule.labels}, values)
                        for rule, found in results for labels, values in found]
@@ -97,8 +104,9 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
             evaluated = [r for r in alert_rules if r["alert"] not in always]
             exprs = [str(r["expr"]) for r in evaluated]
             shared, exprs = share_counts(exprs) if share else ([], exprs)
-            counted = pool.map(lambda c: (c, _recorded_or_queried(prom, c.expr, rules, recorded,
-                                                                  steps)), shared)
+            at_every_step = {k: v for k, v in recorded.items() if every.get(k, STEP) == STEP}
+            counted = pool.map(lambda c: (c, _recorded_or_queried(
+                prom, c.expr, rules, at_every_step, steps)), shared)
             counts = [Series(c.name, {k: v for k, v in labels.items() if k != "__name__"},
                              values) for c, results in counted for labels, values in results]
             remote_write.write(prom.url, counts, 0.0, STEP)
@@ -118,15 +126,24 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
 _CONSTANT = re.compile(r"\s*vector\(\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\)\s*")
 
 
-def _evaluate_range(prom: ThrowawayPrometheus, expr: str, steps: int
+def _evaluate_range(prom: ThrowawayPrometheus, expr: str, steps: int, every: int = 1
                     ) -> list[tuple[dict[str, str], np.ndarray]]:
-    """``query_range`` of ``expr`` over every step; a constant (``vector(<number>)``, the
-    threshold table's rows) is filled in directly: Prometheus would return the same
-    unlabelled series, and the table's ~60 rows cost seconds of round trips on 30 days."""
+    """``query_range`` of ``expr`` at every ``every``-th step (the others NaN: a record
+    only read through ``[range:1h]`` subqueries is read on the hour, and the history starts
+    on one); a constant (``vector(<number>)``, the threshold table's rows) is filled in
+    directly: Prometheus would return the same unlabelled series, and the table's ~60 rows
+    cost seconds of round trips on 30 days."""
     constant = _CONSTANT.fullmatch(expr)
     if constant:
         return [({}, np.full(steps, float(constant.group(1))))]
-    return prom.query_range(expr, 0.0, steps, STEP)
+    if every == 1:
+        return prom.query_range(expr, 0.0, steps, STEP)
+    out = []
+    for labels, coarse in prom.query_range(expr, 0.0, -(-steps // every), STEP * every):
+        values = np.full(steps, np.nan)
+        values[::every] = coarse
+        out.append((labels, values))
+    return out
 
 
 def _recorded_or_queried(prom: ThrowawayPrometheus, expr: str, rules: RuleSet,
