@@ -31,7 +31,6 @@ import numpy as np
 
 from txwatch.backtest.alertstage import STEP, alert_stage
 from txwatch.backtest.ruleset import (
-    RuleSet,
     levels,
     load_rules,
     needed_by,
@@ -104,9 +103,8 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
             evaluated = [r for r in alert_rules if r["alert"] not in always]
             exprs = [str(r["expr"]) for r in evaluated]
             shared, exprs = share_counts(exprs) if share else ([], exprs)
-            at_every_step = {k: v for k, v in recorded.items() if every.get(k, STEP) == STEP}
-            counted = pool.map(lambda c: (c, _recorded_or_queried(
-                prom, c.expr, rules, at_every_step, steps)), shared)
+            counted = pool.map(lambda c: (c, prom.query_range(c.expr, 0.0, steps, STEP)),
+                               shared)
             counts = [Series(c.name, {k: v for k, v in labels.items() if k != "__name__"},
                              values) for c, results in counted for labels, values in results]
             remote_write.write(prom.url, counts, 0.0, STEP)
@@ -144,15 +142,3 @@ def _evaluate_range(prom: ThrowawayPrometheus, expr: str, steps: int, every: int
         values[::every] = coarse
         out.append((labels, values))
     return out
-
-
-def _recorded_or_queried(prom: ThrowawayPrometheus, expr: str, rules: RuleSet,
-                         recorded: dict[str, list[Series]], steps: int,
-                         ) -> list[tuple[dict[str, str], np.ndarray]]:
-    """A shared count's values: a recording rule's that has the very same expression and no
-    labels of its own (the 5-minute status counts are both), else a ``query_range``."""
-    text = " ".join(expr.split())
-    for rule in rules.recording:
-        if not rule.labels and rule.record in recorded and " ".join(rule.expr.split()) == text:
-            return [(dict(s.labels), s.values) for s in recorded[rule.record]]
-    return prom.query_range(expr, 0.0, steps, STEP)
