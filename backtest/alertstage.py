@@ -118,7 +118,7 @@ def reads_own_alerts(expr: str, alert: str) -> bool:
     return re.search(r'\bALERTS\{[^}]*alertname\s*=\s*"' + re.escape(alert) + '"', expr) is not None
 
 
-def extended(alert: Alert, fired: list[Firing], steps: int, more: int = 60
+def extended(alert: Alert, fired: list[Firing], steps: int, more: int = EXTEND
              ) -> np.ndarray | None:
     """The alert's steps to ask, each window that still fires at its last step (and ends
     before the history does) extended ``more`` steps; None when there is none."""

@@ -31,6 +31,7 @@ from txwatch.exporter.config import Config
 from txwatch.exporter.statedb import StateDB
 from txwatch.exporter.store import Store
 from txwatch.prom.procs import free_port, stop_process, wait_ready
+from txwatch.prom.series import Series
 from txwatch.stack.launcher import LocalStack, Ports
 
 REPO = Path(__file__).resolve().parent.parent
@@ -177,6 +178,20 @@ def metric_value(text: str, name: str, **labels: str) -> float:
     if len(found) != 1:
         raise KeyError(f"{name}{labels}: {len(found)} samples")
     return found[0]
+
+
+def generated_history(folder: Path, days: int, seed: int, profile: str = "demo"
+                      ) -> tuple[list[Series], int]:
+    """A generated history as the engine reads it: (scraped series, steps)."""
+    from txwatch import contract
+    from txwatch.history.dataset import load_dataset
+    from txwatch.history.generate import write
+    from txwatch.history.scrape import scrape_series
+
+    paths = write(folder, days, seed, profile=profile)
+    data = load_dataset([paths["transactions"], paths["auth_codes"]], contract.STATUSES,
+                        contract.AUTH_CODES)
+    return list(scrape_series(data)), len(data.transactions)
 
 
 def shared_data_or_skip() -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import require_binary
+from tests.conftest import generated_history, require_binary
 from txwatch.backtest import alertstage, engine
 from txwatch.backtest.alertstage import kept_on, reads_own_alerts
 
@@ -41,17 +41,10 @@ def test_a_held_page_is_followed_past_its_candidates_as_promtool_fires_it(tmp_pa
     asked at every step of the history, and one episode per drift."""
     require_binary("prometheus")
     require_binary("promtool")
-    from txwatch import contract
     from txwatch.backtest.scoring import to_episodes
-    from txwatch.history.dataset import load_dataset
-    from txwatch.history.generate import write
-    from txwatch.history.scrape import scrape_series
     from txwatch.resources import rule_files, rules_dir
 
-    paths = write(tmp_path / "data", 2, 11, profile="drift")
-    data = load_dataset([paths["transactions"], paths["auth_codes"]], contract.STATUSES,
-                        contract.AUTH_CODES)
-    raw, steps = list(scrape_series(data)), len(data.transactions)
+    raw, steps = generated_history(tmp_path / "data", 2, 11, "drift")
     files = rule_files(rules_dir())
     extended = []
     real_extended = alertstage.extended

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import require_binary
+from tests.conftest import generated_history, require_binary
 from txwatch.backtest import engine
 from txwatch.backtest.ruleset import RecordingRule, resolutions
 
@@ -46,16 +46,9 @@ def test_hourly_records_change_no_firing_nor_recorded_limit(tmp_path, monkeypatc
     the same limits at every step."""
     require_binary("prometheus")
     require_binary("promtool")
-    from txwatch import contract
-    from txwatch.history.dataset import load_dataset
-    from txwatch.history.generate import write
-    from txwatch.history.scrape import scrape_series
     from txwatch.resources import rule_files, rules_dir
 
-    paths = write(tmp_path / "data", 2, 7, profile="demo")
-    data = load_dataset([paths["transactions"], paths["auth_codes"]], contract.STATUSES,
-                        contract.AUTH_CODES)
-    raw, steps = list(scrape_series(data)), len(data.transactions)
+    raw, steps = generated_history(tmp_path / "data", 2, 7, "demo")
     files = rule_files(rules_dir())
     coarse, coarse_recorded, _ = engine.evaluate_history(raw, steps, files)
     monkeypatch.setattr(engine, "resolutions", lambda *_args: {})
