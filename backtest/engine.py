@@ -30,13 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from txwatch.backtest.alertstage import STEP, alert_stage
-from txwatch.backtest.ruleset import (
-    levels,
-    load_rules,
-    needed_by,
-    referenced,
-    resolutions,
-)
+from txwatch.backtest.cadence import schedule
+from txwatch.backtest.ruleset import levels, load_rules, needed_by, referenced
 from txwatch.backtest.shared_counts import share_counts
 from txwatch.prom import remote_write
 from txwatch.prom.promtool import Firing
@@ -64,9 +59,11 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
     if all_rules:
         alert_needs = set(records)
     ordered = levels(needed_by(rules.recording, alert_needs))
-    # A record read only on the hour (or every 5 minutes) is evaluated only then; with
-    # ``all_rules`` the boards may read any record at any step, so every step.
-    every = {} if all_rules else resolutions(
+    # A record read only on the hour (or every 5 minutes) is evaluated only then, and one
+    # that holds its value for 5 minutes (the normals, the limits) once per 5 minutes and
+    # carried over (:mod:`.cadence`); with ``all_rules`` the boards may read any record at
+    # any step, so every step.
+    every = {} if all_rules else schedule(
         [r for lv in ordered for r in lv],
         [str(r["expr"]) for g in rules.alert_groups for r in g["rules"]], STEP)
     later_needs = [alert_needs.union(*(referenced(r.expr, records)
@@ -84,7 +81,7 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
             for number, level in enumerate(ordered):
                 say(f"recording rules level {number + 1}/{len(ordered)} ({len(level)} rules)")
                 results = pool.map(lambda r: (r, _evaluate_range(
-                    prom, r.expr, steps, int(every.get(r.record, STEP) // STEP))), level)
+                    prom, r.expr, steps, *every.get(r.record, (1, False)))), level)
                 new = [Series(rule.record, {**{k: v for k, v in labels.items()
                                                if k != "__name__"}, **rule.labels}, values)
                        for rule, found in results for labels, values in found]
@@ -124,21 +121,26 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
 _CONSTANT = re.compile(r"\s*vector\(\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\)\s*")
 
 
-def _evaluate_range(prom: ThrowawayPrometheus, expr: str, steps: int, every: int = 1
-                    ) -> list[tuple[dict[str, str], np.ndarray]]:
-    """``query_range`` of ``expr`` at every ``every``-th step (the others NaN: a record
+def _evaluate_range(prom: ThrowawayPrometheus, expr: str, steps: int, every: int = 1,
+                    carry: bool = False) -> list[tuple[dict[str, str], np.ndarray]]:
+    """``query_range`` of ``expr`` at every ``every``-th step, the others NaN (a record
     only read through ``[range:1h]`` subqueries is read on the hour, and the history starts
-    on one); a constant (``vector(<number>)``, the threshold table's rows) is filled in
-    directly: Prometheus would return the same unlabelled series, and the table's ~60 rows
-    cost seconds of round trips on 30 days."""
+    on one) or, with ``carry``, also at the step after each of those, whose value holds
+    until the next (a record that cannot change in between, :func:`.cadence.periods`); a
+    constant (``vector(<number>)``, the threshold table's rows) is filled in directly:
+    Prometheus would return the same unlabelled series, and the table's ~60 rows cost
+    seconds of round trips on 30 days."""
     constant = _CONSTANT.fullmatch(expr)
     if constant:
         return [({}, np.full(steps, float(constant.group(1))))]
     if every == 1:
         return prom.query_range(expr, 0.0, steps, STEP)
-    out = []
-    for labels, coarse in prom.query_range(expr, 0.0, -(-steps // every), STEP * every):
-        values = np.full(steps, np.nan)
-        values[::every] = coarse
-        out.append((labels, values))
-    return out
+    out: dict[tuple[tuple[str, str], ...], np.ndarray] = {}
+    offsets = range(2) if carry else range(1)
+    for offset in offsets:
+        count = len(range(offset, steps, every))
+        for labels, coarse in prom.query_range(expr, offset * STEP, count, STEP * every):
+            values = out.setdefault(tuple(sorted(labels.items())), np.full(steps, np.nan))
+            for at in range(offset, every if offset else 1):  # the steps it holds for
+                values[at::every] = coarse[:len(values[at::every])]
+    return [(dict(key), values) for key, values in out.items()]

@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
-from math import gcd
 from pathlib import Path
 from typing import Any
 
@@ -112,60 +111,6 @@ def _analyse(expr: str) -> tuple[tuple[_NameTest, ...], float]:
 
     pq.walk(pq.parse(expr), enter, leave)
     return tuple(tests), max(reach)
-
-
-@lru_cache(maxsize=4096)
-def _read_at(expr: str) -> tuple[tuple[_NameTest, float], ...]:
-    """(name test, resolution) of every selector: the step of the innermost subquery it is
-    read through as an instant vector (no range, no offset: read at that subquery's
-    absolute-time-aligned steps only), or 0 (read at every evaluation of ``expr``)."""
-    found: list[tuple[_NameTest, float]] = []
-    context: list[float] = []  # per enclosing subquery / range: its step, or 0
-
-    def enter(node: pq.Expr) -> None:
-        if isinstance(node, pq.SubqueryExpr):
-            step = _seconds(node.step)
-            context.append(step if step and not _seconds(node.offset) else 0.0)
-        elif isinstance(node, pq.MatrixSelector):
-            context.append(0.0)
-        elif isinstance(node, pq.VectorSelector):
-            at = context[-1] if context and not _seconds(node.offset) else 0.0
-            found.extend((test, at) for test in _name_tests(node))
-
-    def leave(node: pq.Expr) -> None:
-        if isinstance(node, pq.SubqueryExpr | pq.MatrixSelector):
-            context.pop()
-
-    pq.walk(pq.parse(expr), enter, leave)
-    return tuple(found)
-
-
-def resolutions(rules: list[RecordingRule], readers: list[str], step: float
-                ) -> dict[str, float]:
-    """Record -> the coarsest step (a multiple of ``step``) at which evaluating it changes
-    nothing ``readers`` (expressions evaluated at every ``step``) or the other rules see:
-    a series read only through ``[range:1h]`` subqueries, directly or through rules
-    themselves read that way, is only ever read on the hour. Rules of one record share it."""
-    records = {r.record for r in rules}
-    needs: dict[str, list[float]] = {name: [] for name in records}
-
-    def reads(expr: str, at: float) -> None:
-        for test, every in _read_at(expr):
-            for name in records:
-                if _matches(test, name):
-                    needs[name].append(every or at)
-
-    for expr in readers:
-        reads(expr, step)
-    out: dict[str, float] = {}
-    for level in reversed(levels(rules)):
-        for name in {r.record for r in level}:
-            out[name] = float(gcd(*(int(x) for x in needs[name]))) if needs[name] else step
-            if out[name] % step:
-                out[name] = step
-        for rule in level:
-            reads(rule.expr, out[rule.record])
-    return out
 
 
 def _matches(test: _NameTest, name: str) -> bool:
