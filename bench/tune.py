@@ -4,8 +4,10 @@ For the real data set (when present next to the checkout) and each named profile
 seed 11), runs the tuner from the shipped rules under a budget of 1 false page a week and 1
 false warning a day, and records the backtest before and after (incidents caught, false
 pages per week, false warnings per day, median delay, pages per caught incident,
-notifications per day), the rows it changed and its wall time. The bar for a tuned table:
-every incident caught, <= 1 false critical per week, <= 1 false warning per day.
+notifications per day), the rows it changed and its wall time. The bar for a tuned table is
+the profiles' whole bar (bench/profiles.py): every incident caught, <= 1 false critical per
+week, <= 1 false warning per day, and each class's median delay within its limit; the
+budget tune searches under is its first part (delays are what tune minimises within it).
 Writes results/tune.json. Run: .venv/bin/python bench/tune.py [profile ...]
 """
 
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 
 from common import save
+from profiles import class_delays, delays_within_bar
 
 from txwatch import contract
 from txwatch.backtest.scoring import Score, load_incidents
@@ -34,13 +37,16 @@ INCIDENTS = Path(__file__).resolve().parent.parent / "docs" / "incidents" / "rea
 
 
 def figures(s: Score) -> dict[str, object]:
+    by_class = class_delays(s)
+    budget = (s.caught == s.incidents and s.false_pages_per_week <= 1
+              and s.false_warnings_per_day <= 1)
     return {"caught": f"{s.caught}/{s.incidents}", "paged": f"{s.paged}/{s.incidents}",
             "false_pages_per_week": round(s.false_pages_per_week, 2),
             "false_warnings_per_day": round(s.false_warnings_per_day, 2),
-            "median_delay": s.median_delay, "pages_per_incident": s.pages_per_incident,
+            "median_delay": s.median_delay, "median_delay_by_class": by_class,
+            "pages_per_incident": s.pages_per_incident,
             "notifications_per_day": round(s.notifications_per_day, 2),
-            "meets_bar": s.caught == s.incidents and s.false_pages_per_week <= 1
-            and s.false_warnings_per_day <= 1}
+            "within_budget": budget, "meets_bar": budget and delays_within_bar(by_class)}
 
 
 def one(name: str, files: list[Path], incidents: Path, rungs: int) -> dict[str, object]:
@@ -65,7 +71,8 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--days", type=int, default=7)
     p.add_argument("--rungs", type=int, default=5)
-    p.add_argument("profiles", nargs="*", default=["small_shop", "fraud", "drift"])
+    p.add_argument("profiles", nargs="*",
+                   default=["high_decline", "weekly", "small_shop", "fraud", "drift"])
     args = p.parse_args()
     rows = []
     if (REAL / "transactions.csv").exists():
