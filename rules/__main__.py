@@ -36,6 +36,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-fast-firing-for", default=DEFAULT.keep_fast_firing_for,
                    metavar="DURATION", help="the same for the fast share alert, which has no "
                    "'for' and flickers inside long incidents (default: %(default)s)")
+    p.add_argument("--keep-slow-firing-for", default=DEFAULT.keep_slow_firing_for,
+                   metavar="DURATION", help="the same for the slow share warning, whose hour "
+                   "still holds an ended incident (default: %(default)s)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="directory to write the files to")
     return p
@@ -46,16 +49,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.job:
         parser().error("--job must not be empty")
     for option, value in (("--keep-firing-for", args.keep_firing_for),
-                          ("--keep-fast-firing-for", args.keep_fast_firing_for)):
+                          ("--keep-fast-firing-for", args.keep_fast_firing_for),
+                          ("--keep-slow-firing-for", args.keep_slow_firing_for)):
         if not re.fullmatch(r"(\d+[smhd])+", value):
             parser().error(f"{option}: not a duration like 10m: {value!r}")
     settings = Settings(job=args.job, runbook_base=args.runbook_base.rstrip("#"),
                         keep_firing_for=args.keep_firing_for,
-                        keep_fast_firing_for=args.keep_fast_firing_for)
+                        keep_fast_firing_for=args.keep_fast_firing_for,
+                        keep_slow_firing_for=args.keep_slow_firing_for)
     command = "python -m txwatch.rules " + shlex.join(
         ["--job", settings.job, "--runbook-base", settings.runbook_base,
          "--keep-firing-for", settings.keep_firing_for,
-         "--keep-fast-firing-for", settings.keep_fast_firing_for, "--out", "DIR"])
+         "--keep-fast-firing-for", settings.keep_fast_firing_for,
+         "--keep-slow-firing-for", settings.keep_slow_firing_for, "--out", "DIR"])
     args.out.mkdir(parents=True, exist_ok=True)
     for file_name, render in RENDERED.items():
         path = args.out / file_name

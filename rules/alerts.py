@@ -56,7 +56,7 @@ def ratio_alerts(s: Settings) -> list[Rule]:
             f"{counts(tx, s, s.slow_window, 'job, status')} >= {s.min_events}\n"),
             *ratio_text(tx, s, s.slow_window, "slow", "sustained", s.status_slow,
                         _or_normal(s.status_slow, s.status_slow_normal)),
-            for_="2m", keep=s.keep_firing_for),
+            for_="2m", keep=s.keep_slow_firing_for),
         alert_rule(s, "PaymentAuthCodeShareHigh", codes + block(f"""
               > {number(s.auth_code.z)}
             and on (job, auth_code)

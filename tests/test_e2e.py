@@ -55,7 +55,8 @@ def _wait_for(stack: LocalStack, check, seconds: float, traffic: tuple[int, int]
 def test_failed_spike_fires_once_then_resolves_and_inhibited_warning_never_arrives(
         fast_stack, tmp_path):
     short = tmp_path / "rules"
-    write_rule_dir(short, Settings(keep_firing_for="5s", keep_fast_firing_for="5s"))
+    write_rule_dir(short, Settings(keep_firing_for="5s", keep_fast_firing_for="5s",
+                                   keep_slow_firing_for="5s"))
     with fast_stack(rules=short) as stack:
         for _ in range(10):  # normal traffic
             _push(stack, 100)

@@ -84,7 +84,8 @@ def engines(tmp_path: Path) -> Iterator[Engines]:
     for binary in ("victoria-metrics", "vmagent", "vmalert"):
         need(binary)  # scripts/setup installs Debian's victoria-metrics
     rules = tmp_path / "rules"
-    write_rule_dir(rules, Settings(keep_firing_for="5s", keep_fast_firing_for="5s"))
+    write_rule_dir(rules, Settings(keep_firing_for="5s", keep_fast_firing_for="5s",
+                                   keep_slow_firing_for="5s"))
     timing = {"scrape_interval": "1s", "evaluation_interval": "1s",
               "route_timing": dict(FAST_ROUTE_TIMING), "rules": rules}
     vm = VictoriaStack(LocalStack(tmp_path / "vm", Ports.free(), **timing))
