@@ -60,9 +60,9 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
         alert_needs = set(records)
     ordered = levels(needed_by(rules.recording, alert_needs))
     # A record read only on the hour (or every 5 minutes) is evaluated only then, and one
-    # that holds its value for 5 minutes (the normals, the limits) once per 5 minutes and
-    # carried over (:mod:`.cadence`); with ``all_rules`` the boards may read any record at
-    # any step, so every step.
+    # that can only change on 5-minute edges (the normals, the limits) at each edge and the
+    # step after it, carried to the next edge (:mod:`.cadence`); with ``all_rules`` the
+    # boards may read any record at any step, so every step.
     every = {} if all_rules else schedule(
         [r for lv in ordered for r in lv],
         [str(r["expr"]) for g in rules.alert_groups for r in g["rules"]], STEP)
