@@ -49,8 +49,8 @@ def figures(r: Result) -> dict[str, Any]:
 
 
 def _titles() -> dict[str, str]:
-    return {"rules": "rules", "pages": "pages (critical episodes)",
-            "warnings": "warnings (chat episodes)", "notifications_per_day": "notifications / day",
+    return {"rules": "rules", "pages": "critical episodes (pager)",
+            "warnings": "warning episodes (chat)", "notifications_per_day": "notifications / day",
             **dict(_FIGURES)}
 
 

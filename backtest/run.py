@@ -73,8 +73,8 @@ class Result:
         pages = sum(e.paging for e in self.episodes)
         warnings = sum(e.notifies and not e.paging for e in self.episodes)
         sent = notifications(self.episodes)
-        lines = [f"alert episodes: {len(self.episodes)}: {pages} pages (critical), "
-                 f"{warnings} warnings (chat); always firing (dead-man's switch): "
+        lines = [f"alert episodes: {len(self.episodes)}: {pages} critical (pager), "
+                 f"{warnings} warning (chat); always firing (dead-man's switch): "
                  f"{', '.join(self.always_firing) or '-'}",
                  f"notifications: {sent} ({sent / self.days:.2f}/day; one per alert group "
                  "and firing span, repeats not counted)"]
@@ -84,7 +84,8 @@ class Result:
         delay = "-" if s.median_delay is None else f"{s.median_delay:g}"
         per = "-" if s.pages_per_incident is None else f"{s.pages_per_incident:.2f}"
         lines += [f"incidents caught: {s.caught}/{s.incidents} (recall {s.recall:.2f}), "
-                  f"paged {s.paged}/{s.incidents}; pages per caught incident {per}",
+                  f"paged {s.paged}/{s.incidents}; pages per caught incident {per} "
+                  "(pager notifications, alert groups as Alertmanager sends them)",
                   f"detection delay (data minutes): median {delay}",
                   f"false pages: {s.false_critical} ({s.false_pages_per_week:.2f}/week); "
                   f"false warnings: {s.false_warning} ({s.false_warnings_per_day:.2f}/day); "
@@ -95,7 +96,8 @@ class Result:
                 lines.append(f"  missed: {label}")
             else:
                 lines.append(f"  caught: {label}: delay {found['delay']} min, "
-                             f"{found['pages']} pages, {found['warnings']} warnings")
+                             f"{_count(found['pages'], 'page')}, "
+                             f"{_count(found['warnings'], 'chat message')}")
         lines += [f"  false: {f}" for f in s.false_alerts]
         return lines
 
@@ -109,3 +111,7 @@ def run(data: Dataset, rules: Path, incidents: list[Incident] | None,
     episodes = to_episodes(firings)
     scored = score(episodes, incidents, data.start, steps) if incidents is not None else None
     return Result(rules, data, episodes, always, recorded, scored, time.monotonic() - started)
+
+
+def _count(n: int | None, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

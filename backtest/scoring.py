@@ -85,7 +85,9 @@ class Score:
     false_critical: int = 0  # false episodes by severity (a page vs a chat message)
     false_warning: int = 0
     kinds: dict[str, list[int | None]] = field(default_factory=dict)  # delay per incident kind
-    pages: list[int] = field(default_factory=list)  # critical episodes per caught incident
+    pages: list[int] = field(default_factory=list)  # pager notifications per caught incident
+    # per incident: delay, pages (pager notifications: critical alert-group spans, as
+    # Alertmanager groups them), warnings (chat notifications: warning group spans), page_delay
     per_incident: dict[str, dict[str, int | None]] = field(default_factory=dict)
 
     @property
@@ -125,8 +127,10 @@ class Score:
 
     @property
     def pages_per_incident(self) -> float | None:
-        """Critical episodes about the caught incidents / incidents caught: 1 is one page
-        per incident; more means the alert resolved and fired again (or two alerts paged)."""
+        """Pager notifications about the caught incidents (critical alert-group spans: two
+        statuses of one alert firing together are one page) / incidents caught: 1 is one
+        page per incident; more means an alert resolved and fired again, or two alerts
+        paged."""
         return sum(self.pages) / self.caught if self.caught else None
 
     @property
@@ -197,11 +201,12 @@ def score(episodes: list[Episode], incidents: list[Incident], origin: pd.Timesta
         during = [e for e in notifying
                   if _about(e, incident) and e.start <= end + grace and e.end >= start]
         delay = min((max(0, e.start - start) for e in during), default=None)
-        pages = sum(1 for x in spans if x.paging and ("all" in x.statuses or x.statuses
-                    & set(incident.statuses)) and x.start <= end + grace and x.end >= start)
+        sent = [x for x in spans if ("all" in x.statuses or x.statuses
+                & set(incident.statuses)) and x.start <= end + grace and x.end >= start]
+        pages = sum(x.paging for x in sent)
         result.kinds.setdefault(incident.kind, []).append(delay)
         result.per_incident[incident_label(incident)] = {
-            "delay": delay, "pages": pages, "warnings": len(during) - pages,
+            "delay": delay, "pages": pages, "warnings": len(sent) - pages,
             "page_delay": min((max(0, e.start - start) for e in during if e.paging),
                               default=None)}
         if delay is not None:

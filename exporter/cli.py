@@ -44,16 +44,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--payment.auth-codes", dest="auth_codes", type=_csv_list,
                    default=contract.AUTH_CODES, help="accepted auth codes (comma-separated)")
     p.add_argument("--ingest.max-body-bytes", dest="max_body", type=int,
-                   default=Limits.max_body_bytes)
+                   default=Limits.max_body_bytes,
+                   help="largest request body accepted, in bytes (default %(default)s)")
     p.add_argument("--ingest.max-records", dest="max_records", type=int,
-                   default=Limits.max_records)
+                   default=Limits.max_records,
+                   help="most records accepted in one request (default %(default)s)")
     p.add_argument("--ingest.max-count", dest="max_count", type=int, default=Limits.max_count,
                    help="largest count accepted in one record")
     p.add_argument("--ingest.max-future", dest="max_future", type=float,
                    default=Limits.max_future_seconds, help="seconds a timestamp may lead now")
     p.add_argument("--idempotency.ttl", dest="ttl", type=float, default=48 * 3600.0,
                    help="seconds an Idempotency-Key is remembered (default 48 h)")
-    p.add_argument("--idempotency.max-keys", dest="max_keys", type=int, default=500_000)
+    p.add_argument("--idempotency.max-keys", dest="max_keys", type=int, default=500_000,
+                   help="most Idempotency-Keys remembered; beyond it the oldest are "
+                        "forgotten first (default %(default)s)")
     p.add_argument("--storage.no-fsync", dest="no_fsync", action="store_true",
                    help="skip fsync (faster, loses acknowledged data on power loss)")
     p.add_argument("--log.level", dest="log_level", default="info",

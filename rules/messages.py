@@ -43,6 +43,14 @@ def asked_bound(k: str, n: str, label: str, z: float) -> str:
     return asked(" ".join(wilson_lower(k, n, label, z).split()), PERCENT, label)
 
 
+def shown_share(k: str, n: str, label: str) -> str:
+    """A template showing k / n from the counts as the message shows them, so the line adds
+    up ("8 of 402 (1.99%)"): increase() extrapolates to the window's edges, so k and n are
+    rarely whole numbers, and their own quotient can differ from the rounded ones' in the
+    second digit (the bound in the text is the one the alert judged)."""
+    return asked(f"round({k}) / (round({n}) > 0)", PERCENT, label)
+
+
 def _own(kind: Kind) -> str:
     return f'{kind.label}="{SLOT}"'
 
@@ -57,7 +65,7 @@ def share_facts(kind: Kind, s: Settings, window: str, which: str,
     return {
         "k": asked(k, COUNT, kind.label),
         "n": asked(n, COUNT),
-        "share": asked(f"{k} / ({n} > 0)", PERCENT, kind.label),
+        "share": shown_share(k, n, kind.label),
         "bound": asked_bound(k, n, kind.label, z),
         "limit": asked(f"max({limit(kind, which)}{mine})", PERCENT, kind.label),
         "normal": asked(_normal_query(kind, mine), PERCENT, kind.label),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from txwatch.contract import APPROVED_AUTH_CODE, AUTH_CODE_COUNTS
 
 from .inline import counts
-from .messages import COUNT, PERCENT, SLOT, asked, asked_bound, data_minute
+from .messages import COUNT, PERCENT, SLOT, asked, asked_bound, data_minute, shown_share
 from .names import name
 from .normals import limit, limit_rule, normal, table
 from .settings import Settings
@@ -96,7 +96,7 @@ def mix_text(s: Settings) -> tuple[str, str]:
 
     def window_facts(window: str) -> str:
         k, n = mine_and_all(window)
-        return (f"{asked(f'{k} / ({n} > 0)', PERCENT, ac.label)} over {window} "
+        return (f"{shown_share(k, n, ac.label)} over {window} "
                 f"({asked(k, COUNT, ac.label)} of {asked(n, COUNT)})")
 
     first = s.mix_windows[0]

@@ -49,15 +49,15 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="txwatch-demo", description=__doc__, epilog=(
-        "txwatch-demo inject --help: push an anomaly (e.g. failed at 5%% for 10 minutes) "
-        "into the running demo."))
+    p = argparse.ArgumentParser(prog="txwatch-demo", description=(__doc__ or "").replace(
+        "``", ""), epilog="txwatch-demo inject --help: push an anomaly (e.g. failed at 15% "
+        "for 10 minutes) into the running demo.")
     p.add_argument("--workdir", type=Path, default=Path("out/demo"),
                    help="holds one directory per run under runs/ (default out/demo)")
     p.add_argument("--speed", type=float, default=10.0,
                    help="data minutes per real minute (default 10: an incident of 30 data "
                         "minutes lasts 3 real minutes, longer than the alerts' 'for')")
-    p.add_argument("--days", type=int, default=3, help="days of demo data to generate")
+    p.add_argument("--days", type=int, default=3, help="days of demo data to generate (default 3)")
     p.add_argument("--data", nargs="+", metavar="CSV",
                    help="replay these files instead (timestamp,status,count and optionally "
                         "timestamp,auth_code,count)")
@@ -210,7 +210,7 @@ def watch(engine: LocalStack | VictoriaStack, run: Run, args: argparse.Namespace
     print(f"\nreplaying {', '.join(str(f) for f in files)} "
           f"{f'from {start_at:%Y-%m-%d %H:%M} ' if start_at is not None else ''}at "
           f"{args.speed:g}x. Notifications appear below; Ctrl-C stops. In another terminal:"
-          f"\n  txwatch-demo inject --workdir {args.workdir} --status failed --share 0.05\n",
+          f"\n  {inject.hint(args.workdir)}\n",
           flush=True)
     progress = Progress(incidents, args.speed)
     outcome: list[str] = []

@@ -187,6 +187,15 @@ def test_score_caught_missed_delays_and_false_episodes():
     assert s.false_per_day == 1.5 and s.median_delay == 31.5
     assert s.false_alerts[0] == "Fast{status=denied} critical @2025-01-01 01:50 (3 min)"
     empty = score([], [], origin, steps=1440)
+    # one incident on two statuses: each alert fires for both, and Alertmanager groups
+    # them by alertname, so the on-call person gets one page and one chat message
+    both = [incident(100, 130, "failed", "backend_reversed")]
+    pairs = [ep(n, st, sev, 103, 120) for n, sev in (("Fast", "critical"), ("Slow", "warning"))
+             for st in ("failed", "backend_reversed")]
+    grouped = score(pairs, both, origin, steps=1440)
+    assert grouped.per_incident["spike 2025-01-01 01:40"] == {
+        "delay": 3, "pages": 1, "warnings": 1, "page_delay": 3}
+    assert (grouped.critical_episodes, grouped.warning_episodes) == (2, 2)
     assert (empty.recall, empty.precision, empty.median_delay) == (1.0, 1.0, None)
     assert empty.pages_per_incident is None
     doc = json.loads(json.dumps(s.as_dict()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +21,7 @@ import requests
 
 from tests.conftest import metric_value
 from txwatch.history.generate import write
-from txwatch.stack import launcher
+from txwatch.stack import inject, launcher
 from txwatch.stack.inject import extra_needed, minute_body
 from txwatch.stack.launcher import LocalStack, Ports
 from txwatch.stack.ports import PortInUse, distinct_free_ports
@@ -347,3 +348,12 @@ def test_ctrl_c_stops_a_demo_started_in_the_background(tmp_path: Path, demos: li
     assert demo.stop() == 0
     assert "stopped." in demo.text()[0]
     assert not any(alive(pid) for pid in info["children"].values())
+
+
+def test_the_inject_hint_is_a_command_that_runs_and_pages(tmp_path):
+    """The hint the demo prints: a command another terminal can run as typed (the
+    virtualenv's script, not a bare name off PATH), with a share the night traffic pages on."""
+    text = inject.hint(tmp_path / "demo")
+    command = text.split()[0]
+    assert Path(command).is_file() or shutil.which(command), text
+    assert text.endswith(f"inject --workdir {tmp_path / 'demo'} --status failed --share 0.15")
