@@ -106,8 +106,9 @@ class Progress:
         self.pushed = 0
         self.total = 0
         self.speed = speed
-        self.starts = sorted((pd.Timestamp(i["start"], tz="UTC"), str(i.get("kind", "incident")))
-                             for i in incidents)
+        self.spans = sorted((pd.Timestamp(i["start"], tz="UTC"),
+                             pd.Timestamp(i.get("end", i["start"]), tz="UTC"),
+                             str(i.get("kind", "incident"))) for i in incidents)
 
     def hook(self, batches: Iterator[list[Batch]], total: int) -> Iterator[list[Batch]]:
         self.total = total
@@ -123,7 +124,11 @@ class Progress:
             else self.minute
         text = f"progress: data time {now:%Y-%m-%d %H:%M}, pushed {self.pushed} of " \
                f"{self.total} data minutes"
-        upcoming = [(start, kind) for start, kind in self.starts if start > now]
+        current = [f"{kind} since {start:%H:%M}" for start, end, kind in self.spans
+                   if start <= now <= end]
+        if current:
+            text += f"; incident in progress: {', '.join(current)}"
+        upcoming = [(start, kind) for start, _end, kind in self.spans if start > now]
         if upcoming:
             start, kind = upcoming[0]
             left = (start - now).total_seconds() / 60
@@ -140,6 +145,7 @@ def demo_rules(out: Path, speed: float, sink: str) -> Path:
         return f"{max(1, round(parse_duration(duration) / speed))}s"
     write_rule_dir(out, replace(DEFAULT, keep_firing_for=scaled(DEFAULT.keep_firing_for),
                                 keep_fast_firing_for=scaled(DEFAULT.keep_fast_firing_for),
+                                keep_slow_firing_for=scaled(DEFAULT.keep_slow_firing_for),
                                 runbook_base=f"{sink}/runbook"))
     return out
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import requests
 
@@ -357,3 +358,32 @@ def test_the_inject_hint_is_a_command_that_runs_and_pages(tmp_path):
     command = text.split()[0]
     assert Path(command).is_file() or shutil.which(command), text
     assert text.endswith(f"inject --workdir {tmp_path / 'demo'} --status failed --share 0.15")
+
+
+def test_demo_rules_scale_every_keep_firing_for_to_the_replay_speed(tmp_path):
+    """At 10 data minutes a real minute each alert's keep is a tenth of the shipped one
+    (10m, the fast alert's 20m, the slow warning's 25m), or a warning would hold for hours
+    of data."""
+    from txwatch.rules import DEFAULT
+    from txwatch.stack.demo import demo_rules
+
+    out = demo_rules(tmp_path / "rules", 10.0, "http://127.0.0.1:1")
+    text = (out / "alerts.yml").read_text(encoding="utf-8")
+    keeps = {line.split(":", 1)[1].strip() for line in text.splitlines()
+             if line.strip().startswith("keep_firing_for:")}
+    assert DEFAULT.keep_slow_firing_for == "25m" and keeps == {"60s", "120s", "150s"}
+
+
+def test_progress_names_the_incident_in_progress_and_the_next():
+    from txwatch.stack.demo import Progress
+
+    progress = Progress([{"start": "2025-01-07 02:15", "end": "2025-01-07 02:44",
+                          "kind": "failed_spike_night"},
+                         {"start": "2025-01-07 11:14", "end": "2025-01-07 11:43",
+                          "kind": "failed_spike"}], 10.0)
+    progress.minute = pd.Timestamp("2025-01-07 02:20", tz="UTC")
+    line = progress.line()
+    assert "incident in progress: failed_spike_night since 02:15" in line
+    assert "next incident failed_spike at 11:14 data time (in 534 data minutes" in line
+    progress.minute = pd.Timestamp("2025-01-07 03:00", tz="UTC")
+    assert "in progress" not in progress.line()
