@@ -63,8 +63,8 @@ def share_facts(kind: Kind, s: Settings, window: str, which: str,
     n = counts(kind, s, window, "job")
     mine = f"{{{_own(kind)}}}"
     return {
-        "k": asked(k, COUNT, kind.label),
-        "n": asked(n, COUNT),
+        "k": asked(f"round({k})", COUNT, kind.label),  # as the share rounds them (half up,
+        "n": asked(f"round({n})", COUNT),              # where printf rounds half to even)
         "share": shown_share(k, n, kind.label),
         "bound": asked_bound(k, n, kind.label, z),
         "limit": asked(f"max({limit(kind, which)}{mine})", PERCENT, kind.label),

@@ -97,7 +97,7 @@ def mix_text(s: Settings) -> tuple[str, str]:
     def window_facts(window: str) -> str:
         k, n = mine_and_all(window)
         return (f"{shown_share(k, n, ac.label)} over {window} "
-                f"({asked(k, COUNT, ac.label)} of {asked(n, COUNT)})")
+                f"({asked(f'round({k})', COUNT, ac.label)} of {asked(f'round({n})', COUNT)})")
 
     first = s.mix_windows[0]
     bound = asked_bound(*mine_and_all(first), ac.label, s.mix.z)
