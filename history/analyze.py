@@ -42,7 +42,9 @@ COLUMNS = {
     "normal": "pooled share over the whole history (what the rules learn as the normal)",
     "p50 5m": f"median share over 5-minute windows (of at least {MIN_WINDOW_EVENTS} events)",
     "limit 5m": "robust limit of the 5-minute share: median + 6 x 1.4826 x MAD (approved: "
-                "median - ..., a low share is bad), within [0, 1]",
+                "median - ..., a low share is bad), within [0, 1]; 0 for a label absent from "
+                "most windows: its spread is not measurable, so the suggested margin falls to "
+                "the minimum and only tune's backtest can judge it",
     "limit 30m": "the same over 30-minute windows (- : fewer than "
                  f"{MIN_WINDOWS} windows hold enough events)",
 }
