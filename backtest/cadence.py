@@ -33,7 +33,7 @@ from txwatch.backtest.ruleset import (
 
 _CLOCK = {"time", "timestamp", "minute", "hour", "day_of_week", "day_of_month",
           "day_of_year", "days_in_month", "month", "year"}
-_EVERY_STEP = (("=", "\0every step"),)  # a read no rule records: changes at every step
+_NO_NAME = (("=", "\0no series"),)  # a subquery or the clock: a block, not a series
 
 
 @lru_cache(maxsize=4096)
@@ -66,7 +66,7 @@ def _read_at(expr: str) -> tuple[tuple[_NameTest, float], ...]:
 def _held_for(expr: str) -> tuple[tuple[_NameTest, float], ...]:
     """(name test, block) of every selector and time function outside all subqueries: the
     block is 0 (the value of what it names, at this step) or -1 (every step: a range, or the
-    clock), plus ``_EVERY_STEP`` with the block of each outermost subquery: its step if its
+    clock), plus ``_NO_NAME`` with the block of each outermost subquery: its step if its
     range and offset are whole steps of it, otherwise -1."""
     found: list[tuple[_NameTest, float]] = []
     depth: list[pq.Expr] = []  # enclosing subqueries and ranges
@@ -77,9 +77,9 @@ def _held_for(expr: str) -> tuple[tuple[_NameTest, float], ...]:
             step, span, shift = (_seconds(node.step), _seconds(node.range),
                                  _seconds(node.offset))
             aligned = step > 0 and not span % step and not shift % step
-            found.append((_EVERY_STEP, step if aligned else -1.0))
+            found.append((_NO_NAME, step if aligned else -1.0))
         elif isinstance(node, pq.Call) and node.func.name in _CLOCK and not inside:
-            found.append((_EVERY_STEP, -1.0))
+            found.append((_NO_NAME, -1.0))
         elif isinstance(node, pq.VectorSelector) and not inside:
             ranged = any(isinstance(n, pq.MatrixSelector) for n in depth)
             block = -1.0 if ranged or _seconds(node.offset) else 0.0
@@ -109,9 +109,8 @@ def periods(rules: list[RecordingRule], step: float) -> dict[str, float | None]:
                 for test, block in _held_for(rule.expr):
                     if block == 0.0:
                         named = [out[n] for n in records if n != name and _matches(test, n)]
-                        unrecorded = test is _EVERY_STEP or _could_name_raw(test, records)
                         blocks += [int(b) for b in named if b is not None]
-                        blocks += [int(step)] if unrecorded else []
+                        blocks += [int(step)] if _could_name_raw(test, records) else []
                     else:
                         blocks.append(int(step) if block < 0 else int(block))
             found = float(gcd(*blocks)) if blocks else None

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -143,10 +143,9 @@ def demo_rules(out: Path, speed: float, sink: str) -> Path:
     runbook links to this demo's sink."""
     def scaled(duration: str) -> str:
         return f"{max(1, round(parse_duration(duration) / speed))}s"
-    write_rule_dir(out, replace(DEFAULT, keep_firing_for=scaled(DEFAULT.keep_firing_for),
-                                keep_fast_firing_for=scaled(DEFAULT.keep_fast_firing_for),
-                                keep_slow_firing_for=scaled(DEFAULT.keep_slow_firing_for),
-                                runbook_base=f"{sink}/runbook"))
+    keeps = {f.name: scaled(getattr(DEFAULT, f.name)) for f in fields(DEFAULT)
+             if f.name.startswith("keep_")}  # every keep, so a new one cannot be missed
+    write_rule_dir(out, replace(DEFAULT, **keeps, runbook_base=f"{sink}/runbook"))
     return out
 
 
