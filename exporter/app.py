@@ -1,8 +1,9 @@
 """HTTP layer: aiohttp handlers that take their dependencies as arguments.
 
 Each ingest request goes: token → media type → bounded body read → pure decode/validate →
-``Store.commit``. Every refusal happens before the commit, so a rejected request moves no
-counter, and answers a JSON body naming the record index and field.
+``Store.commit``. Every refusal happens before anything is applied (the bound on distinct
+auth codes is checked by the store's writer, which alone knows the codes stored), so a
+rejected request moves no counter, and answers a JSON body naming the record index and field.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import functools
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +23,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from txwatch.contract import KINDS, Kind, Reason
+from txwatch.exporter.bounds import TooManyLabels
 from txwatch.exporter.config import Config
 from txwatch.exporter.decode import SUPPORTED_TYPES, BodyError, decode_body
 from txwatch.exporter.metrics import PaymentCollector, SelfMetrics, instrument
@@ -77,6 +80,7 @@ def build_app(config: Config, store: Store,
 def _ingest_handler(kind: Kind, allowed: frozenset[str], config: Config, store: Store,
                     self_metrics: SelfMetrics, clock: Callable[[], float]) -> Handler:
     label_field = kind.label
+    pattern = config.pattern(kind)
 
     async def handle(request: web.Request) -> web.Response:
         try:
@@ -90,7 +94,7 @@ def _ingest_handler(kind: Kind, allowed: frozenset[str], config: Config, store: 
             body = await _read_body(request, config)
             try:
                 parse = functools.partial(_parse, body, media_type, label_field, allowed,
-                                          clock(), config)
+                                          clock(), config, pattern)
                 # A large body is parsed in a thread so scrapes and health checks go on.
                 batch, errors, n_errors = (await asyncio.to_thread(parse)
                                            if len(body) > THREAD_BODY_BYTES else parse())
@@ -110,6 +114,9 @@ def _ingest_handler(kind: Kind, allowed: frozenset[str], config: Config, store: 
                 raise Rejected(Reason.IDEMPOTENCY_CONFLICT, str(exc),
                                [{"index": None, "field": "Idempotency-Key",
                                  "message": str(exc)}]) from None
+            except TooManyLabels as exc:
+                raise Rejected(Reason.INVALID_RECORD, str(exc), [e.as_dict() for e in exc.errors],
+                               records=batch.records) from None
             except StorageError as exc:
                 raise Rejected(Reason.STORAGE_ERROR, str(exc), records=batch.records) from None
         except Rejected as rejected:
@@ -125,9 +132,10 @@ def _ingest_handler(kind: Kind, allowed: frozenset[str], config: Config, store: 
 
 
 def _parse(body: bytes, media_type: str, label_field: str, allowed: frozenset[str],
-           now: float, config: Config) -> tuple[Batch, list[RecordError], int]:
+           now: float, config: Config, pattern: re.Pattern[str] | None,
+           ) -> tuple[Batch, list[RecordError], int]:
     raw = decode_body(body, media_type, label_field)
-    return validate(raw, label_field, allowed, now, config.limits)
+    return validate(raw, label_field, allowed, now, config.limits, pattern)
 
 
 def _check_token(request: web.Request, token: str | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -13,7 +14,13 @@ from aiohttp import web
 
 from txwatch import contract
 from txwatch.exporter.app import build_app
-from txwatch.exporter.config import Config, Limits
+from txwatch.exporter.config import (
+    AUTH_CODE_PATTERN_FLAG,
+    AUTH_CODES_FLAG,
+    MAX_AUTH_CODES_FLAG,
+    Config,
+    Limits,
+)
 from txwatch.exporter.lockfile import StateDirError
 from txwatch.exporter.statedb import StateDB
 from txwatch.exporter.store import Store
@@ -30,6 +37,20 @@ def _csv_list(text: str) -> tuple[str, ...]:
     return items
 
 
+def _pattern(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {text!r}: {exc}") from None
+    return text
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"need a positive integer: {text!r}")
+    return int(text)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="txwatch-exporter",
                                 description="Receive pushed payment counts; expose /metrics.")
@@ -41,8 +62,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="directory for durable state; without it state is in memory only")
     p.add_argument("--payment.statuses", dest="statuses", type=_csv_list,
                    default=contract.STATUSES, help="accepted statuses (comma-separated)")
-    p.add_argument("--payment.auth-codes", dest="auth_codes", type=_csv_list,
-                   default=contract.AUTH_CODES, help="accepted auth codes (comma-separated)")
+    codes = p.add_mutually_exclusive_group()
+    codes.add_argument(AUTH_CODE_PATTERN_FLAG, dest="auth_code_pattern", type=_pattern,
+                       default=contract.AUTH_CODE_PATTERN,
+                       help="accept any auth code matching this regular expression (whole "
+                            "code); the contract's codes start at 0 (default %(default)s)")
+    codes.add_argument(AUTH_CODES_FLAG, dest="auth_codes", type=_csv_list,
+                       help="accept exactly these auth codes (comma-separated) instead of "
+                            "the pattern")
+    p.add_argument(MAX_AUTH_CODES_FLAG, dest="max_auth_codes", type=_positive,
+                   default=contract.MAX_AUTH_CODES,
+                   help="with the pattern: most distinct auth codes (series) kept, the "
+                        "contract's included; a push past it is refused whole "
+                        "(default %(default)s)")
     p.add_argument("--ingest.max-body-bytes", dest="max_body", type=int,
                    default=Limits.max_body_bytes,
                    help="largest request body accepted, in bytes (default %(default)s)")
@@ -62,7 +94,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="skip fsync (faster, loses acknowledged data on power loss)")
     p.add_argument("--log.level", dest="log_level", default="info",
                    choices=["debug", "info", "warn", "error"])
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.auth_codes is None and args.max_auth_codes < len(contract.AUTH_CODES):
+        p.error(f"{MAX_AUTH_CODES_FLAG} must be at least {len(contract.AUTH_CODES)}: the "
+                f"codes {', '.join(contract.AUTH_CODES)} are always exposed")
+    return args
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -73,7 +109,11 @@ def build_config(args: argparse.Namespace) -> Config:
             raise SystemExit(f"token file {args.token_file} is empty")
     limits = Limits(max_body_bytes=args.max_body, max_records=args.max_records,
                     max_count=args.max_count, max_future_seconds=args.max_future)
-    return Config(statuses=args.statuses, auth_codes=args.auth_codes, limits=limits,
+    listed = args.auth_codes is not None  # an explicit list restricts to exactly it
+    return Config(statuses=args.statuses,
+                  auth_codes=args.auth_codes if listed else contract.AUTH_CODES,
+                  auth_code_pattern=None if listed else args.auth_code_pattern,
+                  max_auth_codes=args.max_auth_codes, limits=limits,
                   state_dir=args.state_dir, token=token, idempotency_ttl_seconds=args.ttl,
                   idempotency_max_keys=args.max_keys)
 

@@ -1,12 +1,13 @@
 """The OpenAPI 3 description of the ingest API, built from the running configuration.
 
-The label enums come from the config, so the description never drifts from what the
-exporter accepts; schema-based fuzzers (schemathesis) and clients read it from
-``/api/v1/openapi.json``.
+The label enums (or, for auth codes, the pattern and the bound on distinct codes) come from
+the config, so the description never drifts from what the exporter accepts; schema-based
+fuzzers (schemathesis) and clients read it from ``/api/v1/openapi.json``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from txwatch.contract import KINDS, Kind, Reason
@@ -31,7 +32,21 @@ _ACCEPTED = {"type": "object", "required": ["accepted", "transactions"],
                                              "description": "sum of their counts"}}}
 
 
-def _record(label_field: str, values: tuple[str, ...]) -> dict[str, Any]:
+def _label(values: tuple[str, ...], pattern: re.Pattern[str] | None,
+           bound: tuple[int, str] | None) -> dict[str, Any]:
+    """A listed label is an enum; a patterned one says the bound it is accepted up to."""
+    if pattern is None:
+        return {"type": "string", "enum": list(values)}
+    limit = f"at most {bound[0]} distinct values are kept ({bound[1]}), " if bound else ""
+    return {"type": "string", "pattern": pattern.pattern, "examples": list(values),
+            "description": f"any value matching the pattern (the whole value); {limit}"
+                           f"the examples included, always exposed from 0; a request that "
+                           f"would add one past the bound is refused whole: 422 "
+                           f"invalid_record naming the record and field"}
+
+
+def _record(label_field: str, values: tuple[str, ...], pattern: re.Pattern[str] | None = None,
+            bound: tuple[int, str] | None = None) -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
@@ -40,7 +55,7 @@ def _record(label_field: str, values: tuple[str, ...]) -> dict[str, Any]:
             "timestamp": {"type": "string",
                           "description": "ISO-8601, or 'YYYY-MM-DD HH:MM:SS' taken as UTC; "
                                          "default: now", "example": "2025-07-12 13:45:00"},
-            label_field: {"type": "string", "enum": list(values)},
+            label_field: _label(values, pattern, bound),
             "count": {"type": "integer", "minimum": 0, "default": 1},
         },
     }
@@ -85,7 +100,8 @@ def openapi_spec(config: Config) -> dict[str, Any]:
         "paths": {kind.path: {"post": _operation(kind)} for kind in KINDS},
         "security": security,
         "components": {
-            "schemas": {**{kind.record: _record(kind.label, config.labels(kind))
+            "schemas": {**{kind.record: _record(kind.label, config.labels(kind),
+                                                config.pattern(kind), config.bound(kind))
                            for kind in KINDS}, "Error": _ERROR},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },

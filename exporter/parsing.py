@@ -8,12 +8,13 @@ because batches of 10,000 records must cost only a few microseconds per record.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from txwatch.exporter.config import Limits
+from txwatch.exporter.config import AUTH_CODE_PATTERN_FLAG, Limits
 from txwatch.exporter.decode import MISSING
 
 MAX_REPORTED_ERRORS = 50
@@ -22,7 +23,7 @@ MAX_REPORTED_ERRORS = 50
 class RecordError:
     """One invalid field of one record; ``index`` is the 0-based position in the batch."""
 
-    index: int
+    index: int | None
     field: str
     reason: str
     message: str
@@ -40,6 +41,9 @@ class Batch:
     minutes: dict[tuple[int, str], int] = field(default_factory=dict)
     records: int = 0
     newest_timestamp: float = 0.0
+    # label -> index of the first record carrying it: a refusal by the store (too many
+    # distinct labels) must name a record, and the store never sees the records.
+    firsts: dict[str, int] = field(default_factory=dict)
 
 
 def parse_timestamp(raw: Any) -> float:
@@ -60,11 +64,19 @@ def parse_timestamp(raw: Any) -> float:
 
 
 def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[str],
-             now: float, limits: Limits) -> tuple[Batch, list[RecordError], int]:
-    """Check every record; return the aggregated batch, up to 50 errors and the error count."""
+             now: float, limits: Limits, pattern: re.Pattern[str] | None = None,
+             ) -> tuple[Batch, list[RecordError], int]:
+    """Check every record; return the aggregated batch, up to 50 errors and the error count.
+
+    A label is valid if ``allowed`` lists it or, when given, ``pattern`` matches all of it.
+    How many distinct labels the state may hold is the store's to check, not this pure pass.
+    """
     batch = Batch()
     totals = batch.totals
     minutes = batch.minutes
+    firsts = batch.firsts
+    known = set(allowed)  # grows by the labels the pattern admitted: matched once each
+    match = pattern.fullmatch if pattern is not None else None
     errors: list[RecordError] = []
     n_errors = 0
     ts_cache: dict[Any, tuple[float, int] | str] = {}
@@ -103,8 +115,8 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
         problem = None
         if count is MISSING:
             count = 1
-        if label.__class__ is not str or label not in allowed:
-            problem = _label_error(index, label_field, label, allowed)
+        if label.__class__ is not str or label not in known and not _fits(label, match, known):
+            problem = _label_error(index, label_field, label, allowed, pattern)
         elif type(count) is not int:
             problem = RecordError(index, "count", "count_too_large", "count has more than 19 "
                                   f"digits; the limit is {limits.max_count}") \
@@ -141,7 +153,13 @@ def validate(raw_records: Iterable[Any], label_field: str, allowed: frozenset[st
         if n_errors:
             continue
         mkey = (when[1], label)
-        minutes[mkey] = minutes.get(mkey, 0) + count
+        before = minutes.get(mkey)
+        if before is None:
+            minutes[mkey] = count
+            if label not in firsts:
+                firsts[label] = index
+        else:
+            minutes[mkey] = before + count
     for (_minute, label), n in minutes.items():
         totals[label] = totals.get(label, 0) + n
     batch.records = index + 1
@@ -171,10 +189,25 @@ def _show(value: Any) -> str:
     return f"a JSON {'array' if isinstance(value, list) else 'object'}"
 
 
-def _label_error(index: int, label_field: str, label: Any, allowed: frozenset[str]) -> RecordError:
+def _fits(label: str, match: Any, known: set[str]) -> bool:
+    """Whether the pattern admits an unlisted label (remembered: checked once per batch)."""
+    if match is None or match(label) is None:
+        return False
+    known.add(label)
+    return True
+
+
+def _label_error(index: int, label_field: str, label: Any, allowed: frozenset[str],
+                 pattern: re.Pattern[str] | None = None) -> RecordError:
     if label is MISSING:
         return RecordError(index, label_field, "missing_field", f"{label_field} is required")
     shown = repr(label[:64]) if isinstance(label, str) else _show(label)
+    if pattern is not None:
+        rule = f"the accepted pattern {pattern.pattern} (set by {AUTH_CODE_PATTERN_FLAG})"
+        return RecordError(index, label_field, f"invalid_{label_field}",
+                           f"{label_field} {shown} does not match {rule}"
+                           if isinstance(label, str) else
+                           f"{label_field} must be a string matching {rule}, got {shown}")
     return RecordError(index, label_field, f"unknown_{label_field}",
                        f"unknown {label_field} {shown}; known: {', '.join(sorted(allowed))}")
 

@@ -5,7 +5,8 @@ grouped by a single writer into one SQLite transaction (one fsync), applied to t
 view only once durable, and then the waiting requests are resolved. Any error of a group fails
 its requests with :class:`StorageError` and the writer carries on with the next group.
 Readers (``/metrics``) get an immutable :class:`Snapshot`; keys are looked up in the database.
-Time comes from an injected clock.
+Time comes from an injected clock. The writer also enforces the bound on distinct labels
+(:mod:`~txwatch.exporter.bounds`), so the check and the add are one step.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from txwatch import contract
 from txwatch.exporter import legacy
+from txwatch.exporter.bounds import Bound, admitted
 from txwatch.exporter.config import Config
 from txwatch.exporter.parsing import Batch
 from txwatch.exporter.statedb import Group, StateDB
@@ -61,8 +63,10 @@ class Store:
         self._clock = clock
         self._db = db if db is not None else StateDB(None)
         self._lock = threading.Lock()
-        self._totals = {contract.TRANSACTIONS.name: dict.fromkeys(config.statuses, 0),
-                        contract.AUTH_CODE_COUNTS.name: dict.fromkeys(config.auth_codes, 0)}
+        self._totals = {kind.name: dict.fromkeys(config.labels(kind), 0)
+                        for kind in contract.KINDS}
+        self._bounds = {kind.name: Bound(*bound, kind.label) for kind in contract.KINDS
+                        if (bound := config.bound(kind)) is not None}
         legacy.migrate(self._db)
         loaded = self._db.load()
         for (kind, label), value in loaded.totals.items():
@@ -106,7 +110,7 @@ class Store:
             if kind == contract.TRANSACTIONS.name else []
         entry = {"kind": kind, "key": key, "digest": body_digest, "wall": now,
                  "newest": batch.newest_timestamp, "totals": batch.totals,
-                 "minutes": minutes, "response": response}
+                 "firsts": batch.firsts, "minutes": minutes, "response": response}
         try:
             await self._enqueue(entry)
         except BaseException as exc:
@@ -147,7 +151,9 @@ class Store:
     async def _write_groups(self) -> None:
         """The single writer: one transaction per group; never dies on a failed group."""
         while self._pending:
-            pendings, self._pending = self._pending, []
+            pendings, self._pending = admitted(self._pending, self._totals, self._bounds), []
+            if not pendings:  # all refused by a bound: nothing to write
+                continue
             try:
                 group = self._group([p.entry for p in pendings if p.entry is not None])
                 removed = await asyncio.to_thread(self._db.write, group)

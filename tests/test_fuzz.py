@@ -3,12 +3,15 @@
 Properties, over bodies that are random JSON, near-valid records with hostile fields,
 NDJSON, CSV and raw bytes, under valid and invalid content types and idempotency keys:
 never a 5xx; a refused request moves no counter; an accepted one moves the counters by
-exactly what it says it applied; the set of series never grows (no cardinality leak).
+exactly what it says it applied; no status series appears, and auth-code series appear only
+for codes of the accepted pattern, never past the bound on distinct codes (no cardinality
+leak).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -18,10 +21,12 @@ from hypothesis import strategies as st
 
 from tests.conftest import samples
 from txwatch import contract
+from txwatch.exporter.config import Config
 
 TX = "/api/v1/transactions"
 AC = "/api/v1/auth-codes"
 EXAMPLES = 600
+MAX_AUTH_CODES = 8  # small, so the fuzzer reaches the bound
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
                     st.floats(allow_nan=False), st.text(max_size=30))
@@ -29,7 +34,7 @@ json_values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
     max_leaves=12)
 labels = st.one_of(st.sampled_from(contract.STATUSES + contract.AUTH_CODES), st.text(max_size=40),
-                   json_values)
+                   st.from_regex(contract.AUTH_CODE_PATTERN, fullmatch=True), json_values)
 timestamps = st.one_of(st.just("2025-07-12 13:45:00"), st.text(max_size=30),
                        st.integers(-2**40, 2**40), st.floats(allow_nan=True),
                        st.datetimes().map(lambda d: d.isoformat()), json_values)
@@ -49,8 +54,11 @@ def _csv(rows: list[dict]) -> str:
 valid = st.fixed_dictionaries({"status": st.sampled_from(contract.STATUSES),
                                "count": st.integers(0, 10**6)},
                               optional={"timestamp": st.just("2025-07-12T13:45:00Z")})
+valid_codes = st.fixed_dictionaries({"auth_code": st.from_regex(contract.AUTH_CODE_PATTERN,
+                                                                fullmatch=True)})
 bodies = st.one_of(
     st.lists(valid, min_size=1, max_size=20).map(json.dumps),
+    st.lists(valid_codes, min_size=1, max_size=4).map(json.dumps),
     st.lists(valid, min_size=1, max_size=20).map(_csv),
     st.lists(records, max_size=8).map(json.dumps),
     records.map(json.dumps),
@@ -80,8 +88,8 @@ def _total(text: str) -> float:
 
 
 @pytest.mark.slow
-def test_fuzzed_requests_never_5xx_never_partial_never_new_series(start_exporter):
-    ex = start_exporter()
+def test_fuzzed_requests_never_5xx_never_partial_series_bounded(start_exporter):
+    ex = start_exporter(Config(max_auth_codes=MAX_AUTH_CODES))
     start = ex.metrics()
     series_before = _series(start)
     outcomes: Counter[int] = Counter()
@@ -118,7 +126,12 @@ def test_fuzzed_requests_never_5xx_never_partial_never_new_series(start_exporter
                 assert r.json()["error"]
 
     one()
-    assert _series(ex.metrics()) == series_before
-    print(f"fuzz: {sum(outcomes.values())} requests, status codes {dict(sorted(outcomes.items()))}")
+    new = set(_series(ex.metrics())) - set(series_before)
+    assert all(name == contract.AUTH_CODE_COUNTS.counter for name, _ in new), new
+    codes = [dict(labels)["auth_code"] for _, labels in new]
+    assert all(re.fullmatch(contract.AUTH_CODE_PATTERN, code) for code in codes), codes
+    assert len(series_before) - len(contract.STATUSES) + len(new) <= MAX_AUTH_CODES
+    print(f"fuzz: {sum(outcomes.values())} requests, status codes {dict(sorted(outcomes.items()))}"
+          f", new auth codes {sorted(codes)}")
     assert sum(outcomes.values()) >= EXAMPLES // 2
     assert outcomes[200] > 0 and outcomes[422] > 0 and outcomes[400] > 0

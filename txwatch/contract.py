@@ -17,6 +17,11 @@ AUTH_CODES: tuple[str, ...] = ("00", "51", "59")
 # The auth code of an approval (it equals the approved count); the others are declines,
 # whose mix the code-mix alert watches.
 APPROVED_AUTH_CODE = "00"
+# Beyond AUTH_CODES (always exposed from 0), the exporter accepts any code of this shape:
+# ISO 8583 response codes are two letters or digits (05, 14, 91, N7...). A bound on the
+# number of distinct codes keeps a faulty feed from flooding Prometheus with series.
+AUTH_CODE_PATTERN = "^[0-9A-Z]{2}$"
+MAX_AUTH_CODES = 100
 
 
 @dataclass(frozen=True)
