@@ -33,9 +33,14 @@ REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 INCIDENTS = Path(__file__).resolve().parent.parent / "docs" / "incidents" / "real-2025-07.json"
 CLASSES = {"full outage": ("outage", "full_outage"), "partial outage": ("partial_outage",
                                                                          "approved_drop"),
-           "slow drift": ("reversed_drift", "failed_ramp"), "code-mix shift": ("code_mix_shift",)}
-# A code-mix shift lasts 20 minutes like a spike, so it is held to the spikes' bar.
-BAR = {"spike": 3, "full outage": 3, "partial outage": 5, "slow drift": 30, "code-mix shift": 3}
+           "slow drift": ("reversed_drift", "failed_ramp", "volume_slide", "failed_creep"),
+           "code-mix shift": ("code_mix_shift",),
+           "moderate rise": ("failed_denied_rise", "backend_reversed_rise",
+                             "denied_rise_moderate")}
+# A code-mix shift lasts 20 minutes like a spike, so it is held to the spikes' bar; code
+# bursts (code_burst*) are spikes; slides and creeps are held to the slow drifts' bar.
+BAR = {"spike": 3, "full outage": 3, "partial outage": 5, "slow drift": 30, "code-mix shift": 3,
+       "moderate rise": 5}
 
 
 def incident_class(kind: str) -> str:
@@ -97,7 +102,7 @@ def chart(rows: list[dict[str, object]], path: Path) -> None:
                  width, label="false warnings / day", color="#ffbf00")
     axes[1].axvline(1, ls="--", color="black", lw=0.8)
     axes[1].legend(fontsize=7)
-    colours = ("#264653", "#e9c46a", "#f4a261", "#9d4edd", "#e63946")
+    colours = ("#264653", "#e9c46a", "#f4a261", "#9d4edd", "#e63946", "#2a9d8f")
     for cls, colour in zip(BAR, colours, strict=True):
         values = [r["median_delay"].get(cls) for r in rows]  # type: ignore[union-attr]
         axes[2].scatter([v for v in values if v is not None],

@@ -2,18 +2,30 @@
 
 The data set is sorted by status, not by time, so everything here sorts. A file is
 recognised by its header: ``timestamp,status,count`` or ``timestamp,auth_code,count``.
+
+Nothing of a user's history is dropped silently: issuers answer dozens of auth codes (05,
+14, 54, 57, 91, 96 ...), and a burst of one the contract does not list is exactly what a
+backtest must see, so every code in the file is kept. Statuses are different: the exporter
+accepts and the rules watch only the configured ones, so a file with others is refused
+with their names rather than backtested as if they did not exist.
 """
 
 from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from txwatch.contract import KIND_BY_LABEL
+
+
+class HistoryError(ValueError):
+    """A history the loader refuses (unreadable header, unknown statuses): the CLI shows
+    the message alone, since the fix is in the file or the configuration, not the code."""
 
 
 @dataclass
@@ -41,7 +53,7 @@ def read_frame(source: str | Path) -> tuple[str, pd.DataFrame]:
         frame = pd.read_csv(source, dtype={"auth_code": str})
     label = next((c for c in frame.columns if c in KIND_BY_LABEL), None)
     if label is None or "timestamp" not in frame.columns:
-        raise ValueError(f"{source}: header must be timestamp,status,count or "
+        raise HistoryError(f"{source}: header must be timestamp,status,count or "
                          f"timestamp,auth_code,count; got {','.join(frame.columns)}")
     if "count" not in frame.columns:
         frame["count"] = 1
@@ -64,17 +76,42 @@ def to_wide(frame: pd.DataFrame, label: str, columns: tuple[str, ...] | None = N
     return wide
 
 
+def code_columns(found: Iterable[object], auth_codes: tuple[str, ...]) -> list[str]:
+    """The contract's codes first (present or not: the rules expect them), then every other
+    code of the history in sorted order."""
+    return list(auth_codes) + sorted({str(c) for c in found} - set(auth_codes))
+
+
+def check_statuses(found: Iterable[object], statuses: tuple[str, ...],
+                   source: str = "") -> None:
+    """Refuse statuses outside the configured list: the exporter would reject them and no
+    rule watches them, so a backtest that summed or dropped them would mislead."""
+    unknown = sorted({str(s) for s in found} - set(statuses))
+    if unknown:
+        raise HistoryError(
+            f"{source or 'transactions'}: unknown status(es) {', '.join(unknown)}; the "
+            f"configured statuses are {', '.join(statuses)}. The rules and the exporter only "
+            "know the configured statuses (txwatch.contract.STATUSES, which the rules and "
+            "rules/thresholds.yml are built on, and the exporter's --payment.statuses): map "
+            "these to one of them in the file, or add them to that configuration")
+
+
 def load_dataset(files: list[str | Path], statuses: tuple[str, ...],
                  auth_codes: tuple[str, ...]) -> Dataset:
-    """Load transactions (required) and auth codes (optional) on one minute index."""
+    """Load transactions (required) and auth codes (optional) on one minute index: every
+    configured status and every auth code of the files (see the module docstring)."""
     frames: dict[str, pd.DataFrame] = {}
     for source in files:
         label, frame = read_frame(source)
+        if label == "status":
+            check_statuses(frame["status"].unique(), statuses, str(source))
         frames[label] = pd.concat([frames[label], frame]) if label in frames else frame
     if "status" not in frames:
-        raise ValueError("need a transactions file (timestamp,status,count)")
+        raise HistoryError("need a transactions file (timestamp,status,count)")
     tx = to_wide(frames["status"], "status", statuses)
-    codes = (to_wide(frames["auth_code"], "auth_code", auth_codes, tx.index)
+    codes = (to_wide(frames["auth_code"], "auth_code",
+                     tuple(code_columns(frames["auth_code"]["auth_code"].unique(), auth_codes)),
+                     tx.index)
              if "auth_code" in frames
              else pd.DataFrame(0, index=tx.index, columns=list(auth_codes)))
     pushed = pd.Series(tx.index.isin(frames["status"]["timestamp"].dt.floor("min")),

@@ -2,8 +2,15 @@
 
 A profile fixes the traffic shape (daily peak and trough, weekend and holiday factors, an
 hour-to-hour wobble so no baseline is perfectly flat), the normal share of every status,
-the auth-code mix of denials, and which incident kinds are injected when. Counts are drawn
-from Poisson and multinomial distributions around these expectations (``generate.py``).
+the auth-code mix of denials, and which incident kinds (``kinds.py``) are injected when.
+Counts are drawn from Poisson and multinomial distributions around these expectations
+(``generate.py``).
+
+Profiles are examples of classes of merchant, not targets: the later ones add the traits of
+traffic nobody described in the first data set (many decline codes, a local clock with a
+daylight-saving shift, weekends and a busy day that switch at midnight, near-empty nights,
+moderate rises, slides and creeps). Every new trait sits behind a field whose default keeps
+the older profiles' code path, so their files stay byte-identical for a seed.
 """
 
 from __future__ import annotations
@@ -11,43 +18,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from txwatch.history.kinds import KINDS, IncidentKind
+
+__all__ = ["BASE_SHARE", "KINDS", "PROFILES", "IncidentKind", "Profile"]
+
 BASE_SHARE: Mapping[str, float] = {"denied": 0.055, "failed": 0.001, "reversed": 0.008,
                                    "backend_reversed": 0.0005, "refunded": 0.008}
-
-
-@dataclass(frozen=True)
-class IncidentKind:
-    """What an incident does: target shares, a volume factor, a code-59 mix, a ramp."""
-
-    name: str
-    minutes: int
-    statuses: tuple[str, ...]  # what it is about ("all" for the whole flow)
-    shares: Mapping[str, float] = field(default_factory=dict)  # absolute target shares
-    volume: float = 1.0
-    ramp: bool = False  # shares move from the normal level to the target over the span
-    code59: float | None = None  # share of denials that carry code 59 during the incident
-
-
-KINDS: dict[str, IncidentKind] = {k.name: k for k in (
-    IncidentKind("failed_spike", 30, ("failed", "backend_reversed"),
-                 {"failed": 0.06, "backend_reversed": 0.03}),
-    IncidentKind("failed_spike_night", 30, ("failed", "backend_reversed"),
-                 {"failed": 0.10, "backend_reversed": 0.04}),
-    IncidentKind("denied_spike", 25, ("denied",), {"denied": 0.25}),
-    IncidentKind("reversed_spike", 30, ("reversed",), {"reversed": 0.06}),
-    IncidentKind("backend_reversed_spike", 40, ("backend_reversed",),
-                 {"backend_reversed": 0.03}),
-    IncidentKind("failed_ramp", 90, ("failed",), {"failed": 0.04}, ramp=True),
-    IncidentKind("outage", 15, ("all", "approved"), volume=0.0),
-    IncidentKind("approved_drop", 45, ("approved",), volume=0.3),
-    IncidentKind("auth_code_spike", 25, ("denied",), {"denied": 0.20}, code59=0.9),
-    # The incidents one data set does not show (issue: detection that fits every merchant).
-    IncidentKind("denied_rise", 30, ("denied",), {"denied": 0.09}),
-    IncidentKind("reversed_drift", 180, ("reversed",), {"reversed": 0.04}, ramp=True),
-    IncidentKind("code_mix_shift", 20, ("denied",), {"denied": 0.06}, code59=0.6),
-    IncidentKind("partial_outage", 20, ("all", "approved"), volume=0.4),
-    IncidentKind("full_outage", 10, ("all", "approved"), volume=0.0),
-)}
 
 # The demo's rotation: (kind, hour of day UTC); nights (00-05) are the low-volume trap.
 DEMO_SCHEDULE: tuple[tuple[str, int], ...] = (
@@ -75,10 +51,31 @@ class Profile:
     per_day: int = 3
     business_days_only: bool = False  # incidents only on weekdays that are not holidays
     days: int = 7  # default length
+    start: str | None = None  # first minute (UTC) when the caller names none
+    # Traits of traffic nobody described (defaults: the original generator, bit for bit).
+    timezone: str | None = None  # the merchant's clock (cycle, days): DST moves it in UTC
+    abrupt_days: bool = False  # weekend / holiday / busy levels switch at midnight
+    busy_days: tuple[int, ...] = ()  # day numbers (profile clock) at the busy factor
+    busy: float = 1.0
+    cycle_power: float = 1.0  # > 1: the daily bell is narrower, nights near the trough
+    # code -> share of the denials; None keeps the 51 / 59 split of ``denied_51``
+    decline_mix: Mapping[str, float] | None = None
+
+    @property
+    def plain_clock(self) -> bool:
+        """True when the day shape is the original one (UTC, eased, no busy day)."""
+        return (self.timezone is None and not self.abrupt_days and not self.busy_days
+                and self.cycle_power == 1.0)
 
 
 def _shares(**changes: float) -> dict[str, float]:
     return {**BASE_SHARE, **changes}
+
+
+# An issuer's everyday answers, as shares of the denials (00 stays the approval's code).
+MANY_CODES: Mapping[str, float] = {
+    "51": 0.35, "05": 0.20, "59": 0.12, "14": 0.08, "54": 0.06, "57": 0.05, "61": 0.04,
+    "91": 0.03, "96": 0.02, "62": 0.02, "65": 0.02, "41": 0.01}
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
@@ -109,4 +106,35 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             wobble=0.05, per_day=2, days=8,
             schedule=(("full_outage", 10), ("full_outage", 3), ("partial_outage", 16),
                       ("partial_outage", 22))),
+    Profile("many_codes", "12 decline codes; bursts of a rare (91), an unlisted (75) and a "
+            "listed code (59), by day and by night", peak=320.0, trough=35.0, wobble=0.05,
+            decline_mix=MANY_CODES, per_day=2, days=8,
+            schedule=(("code_burst", 14), ("code_burst_unlisted", 2), ("code_burst_59", 11),
+                      ("code_burst", 1), ("code_burst_unlisted", 16), ("code_burst_59", 4))),
+    Profile("seasonal", "Berlin clock across the March DST change; weekends, a holiday and "
+            "a 1.6x busy Friday switching at midnight; a few real outages",
+            peak=180.0, trough=12.0, wobble=0.05, shares=_shares(denied=0.07, reversed=0.01),
+            decline_mix=MANY_CODES, timezone="Europe/Berlin", abrupt_days=True,
+            weekend=0.55, holidays=(10,), holiday=0.35, busy_days=(4,), busy=1.6,
+            start="2025-03-24 00:00", days=15, per_day=1, business_days_only=True,
+            schedule=(("partial_outage", 10), ("full_outage", 15), ("partial_outage", 19),
+                      ("failed_spike", 12))),
+    Profile("moderate", "moderate rises: failed 0.08% -> 0.8% with denied -> 8% at night, "
+            "backend_reversed 25x by day, denied -> 8.3% at ~150-200/min",
+            peak=250.0, trough=50.0, wobble=0.05, shares=_shares(failed=0.0008),
+            decline_mix=MANY_CODES, per_day=2, days=9,
+            schedule=(("failed_denied_rise", 1), ("denied_rise_moderate", 10),
+                      ("backend_reversed_rise", 14), ("denied_rise_moderate", 20),
+                      ("failed_denied_rise", 2), ("backend_reversed_rise", 11))),
+    Profile("creep", "slides and creeps: volume to 25% over 45 min, failed 0.08% -> 2% over "
+            "an hour, reversed 0.8% -> 4% over 3 hours", peak=600.0, trough=70.0,
+            wobble=0.05, shares=_shares(failed=0.0008), per_day=2, days=8,
+            schedule=(("volume_slide", 15), ("failed_creep", 9), ("reversed_drift", 8),
+                      ("volume_slide", 21), ("failed_creep", 2), ("reversed_drift", 13))),
+    Profile("tiny_nights", "~90/min by day, near-empty nights of 1-5/min (23:00-07:00)",
+            peak=90.0, trough=2.0, cycle_power=3.0, wobble=0.08,
+            shares=_shares(denied=0.045, failed=0.002),
+            decline_mix={"51": 0.5, "05": 0.3, "14": 0.1, "59": 0.1}, per_day=1, days=8,
+            schedule=(("failed_spike", 14), ("partial_outage", 10), ("full_outage", 2),
+                      ("denied_spike", 17))),
 )}

@@ -5,7 +5,8 @@ transaction and auth-code counters are read at every minute boundary (``query_ra
 with a 60 s step, summed over exporter replicas) and differenced into per-minute counts.
 A counter reset (exporter restart without state) shows as a drop: the minute then counts
 what the counter holds after the reset. Minutes with no sample (exporter down, before the
-range Prometheus keeps) count nothing and are marked as not pushed.
+range Prometheus keeps) count nothing and are marked as not pushed. As with CSVs
+(``dataset.py``), every auth code Prometheus holds is kept and unknown statuses are refused.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 import requests
 
 from txwatch import contract
-from txwatch.history.dataset import Dataset
+from txwatch.history.dataset import Dataset, check_statuses, code_columns
 
 MAX_POINTS = 10_000  # Prometheus refuses a range query of more than 11,000 points
 
@@ -65,6 +66,10 @@ def fetch_dataset(url: str, start: pd.Timestamp, end: pd.Timestamp, job: str = c
                           (contract.AUTH_CODE_COUNTS, contract.AUTH_CODES)):
         expr = f"sum by ({kind.label}) ({kind.counter}{{job={json.dumps(job)}}})"
         found = _query(url, expr, first.timestamp(), steps, timeout)
+        if kind is contract.TRANSACTIONS:
+            check_statuses(found, columns, url)
+        else:
+            columns = tuple(code_columns(found, columns))
         frames[kind.label] = pd.DataFrame(
             {c: _per_minute(found[c]) if c in found else np.zeros(len(index), dtype="int64")
              for c in columns}, index=index)

@@ -47,7 +47,8 @@ def parser() -> argparse.ArgumentParser:
                      help="traffic profile (default demo); see history/profiles.py")
     gen.add_argument("--days", type=int, help="days to generate (default: the profile's)")
     gen.add_argument("--seed", type=int, default=1)
-    gen.add_argument("--start", default="2025-01-06 00:00", help="first minute (UTC)")
+    gen.add_argument("--start", help="first minute (UTC; default: the profile's, "
+                                      "2025-01-06 00:00 for most)")
     gen.add_argument("--out", type=Path, required=True)
     fill = sub.add_parser("backfill", help="write history as Prometheus TSDB blocks")
     fill.add_argument("files", nargs="+")
@@ -76,10 +77,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from txwatch.history.dataset import HistoryError
+
     args = parser().parse_args(argv)
-    return {"push": cmd_push, "generate": cmd_generate, "backfill": cmd_backfill,
-            "backtest": cmd_backtest, "tune": cmd_tune,
-            "analyze": cmd_analyze}[args.command](args)
+    try:
+        return {"push": cmd_push, "generate": cmd_generate, "backfill": cmd_backfill,
+                "backtest": cmd_backtest, "tune": cmd_tune,
+                "analyze": cmd_analyze}[args.command](args)
+    except HistoryError as error:  # a refused file: its message says what to change
+        print(f"txwatch-replay {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 def _progress(iterator, total):  # type: ignore[no-untyped-def]

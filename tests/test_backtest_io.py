@@ -274,6 +274,55 @@ def test_backtest_cli_json(tmp_path):
     assert doc["elapsed_seconds"] >= a["seconds"] + b["seconds"] > 0
 
 
+# ---- the CLI on a history with codes the contract does not list -------------------------
+
+CODE_RULES = """groups:
+  - name: codes
+    rules:
+      - alert: Code91Seen
+        expr: sum by (job, auth_code) (increase(payment_auth_codes_total{auth_code="91"}[5m])) > 0
+        labels: {severity: warning}
+"""
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "txwatch.replay", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_analyze_cli_reports_every_code_of_the_history(tmp_path):
+    paths = write(tmp_path / "d", days=1, seed=3, profile="many_codes")
+    out = _cli("analyze", str(paths["transactions"]), str(paths["auth_codes"]))
+    assert out.returncode == 0, out.stderr
+    rows = [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
+    for code in ("91", "05", "96", "41"):  # shares and table rows, mix and its rows
+        assert rows.count(code) == 4, (code, out.stdout)
+
+
+def test_cli_refuses_unknown_statuses_by_name(tmp_path):
+    paths = write(tmp_path / "d", days=1, seed=3)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(paths["transactions"].read_text() + "2025-01-06 12:00:00,stolen,2\n")
+    for command in (["analyze", str(bad)], ["backtest", "--data", str(bad)]):
+        out = _cli(*command)
+        assert out.returncode == 2, out.stderr
+        assert "unknown status(es) stolen" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_backtest_cli_scrapes_every_code_of_the_history(tmp_path):
+    """Code 91 is no contract code, yet the backtest's scrapes carry its counter."""
+    paths = write(tmp_path / "d", days=1, seed=3, profile="many_codes")
+    rules = tmp_path / "codes.yml"
+    rules.write_text(CODE_RULES)
+    out = _cli("backtest", "--json", "--rules", str(rules), "--data",
+               str(paths["transactions"]), str(paths["auth_codes"]))
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(out.stdout)["rule_sets"]["A"]["episode_list"]
+    assert listed and {e["labels"].get("auth_code") for e in listed} == {"91"}
+    assert sum(e["minutes"] for e in listed) > 60  # 91 is ~0.2% of ~180 a minute
+
+
 def test_constant_rules_are_filled_in_as_prometheus_would_return_them(tmp_path):
     """The engine answers ``vector(<number>)`` (the threshold rows) without a query; the
     series must be the one Prometheus returns, and any other expression still goes to it."""
