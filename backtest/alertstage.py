@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from txwatch.backtest.ruleset import RuleSet, history_needed, referenced, windows
+from txwatch.backtest.ruleset import RuleSet, history_needed, referenced, rule_key, windows
 from txwatch.prom.promtool import Firing, Window, evaluate_windows, parse_duration
 from txwatch.prom.series import Series
 
@@ -58,13 +58,13 @@ def alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
     alerts: dict[str, Alert] = {}
     for group in rules.alert_groups:
         for rule in group["rules"]:
-            name = rule["alert"]
-            if name in always or not candidates.get(name, np.zeros(1, bool)).any():
+            name, key = rule["alert"], rule_key(rule)
+            if name in always or not candidates.get(key, np.zeros(1, bool)).any():
                 continue
             # Annotations are dropped: their templates (which may query) change no firing.
             bare = {**{k: v for k, v in rule.items() if k != "annotations"},
-                    "expr": as_queried.get(name, str(rule["expr"]))}
-            alert_file = work / f"alert-{name}.yml"
+                    "expr": as_queried.get(key, str(rule["expr"]))}
+            alert_file = work / f"alert-{len(alerts)}-{name}.yml"
             alert_file.write_text(yaml.safe_dump(
                 {"groups": [{"name": group["name"], "rules": [bare]}]}, sort_keys=False),
                 encoding="utf-8")
@@ -75,8 +75,8 @@ def alert_stage(rules: RuleSet, by_name: dict[str, list[Series]],
             kept = int(parse_duration(str(rule.get("keep_firing_for", "0s"))) // STEP) \
                 + HOLD_AHEAD * own
             history = int(history_needed(bare["expr"], rule.get("for")) // STEP) + 2
-            held = kept_on(candidates[name], kept)
-            alerts[name] = Alert(alert_file, [s for n in sorted(needed) for s in by_name[n]],
+            held = kept_on(candidates[key], kept)
+            alerts[key] = Alert(alert_file, [s for n in sorted(needed) for s in by_name[n]],
                                  filled(held, history, steps) if own else held, history, own)
     found: list[Firing] = []
     done: dict[tuple[Path, tuple[int, int, int]], list[Firing]] = {}  # a window's firings

@@ -31,7 +31,7 @@ import numpy as np
 
 from txwatch.backtest.alertstage import STEP, alert_stage
 from txwatch.backtest.cadence import schedule
-from txwatch.backtest.ruleset import levels, load_rules, needed_by, referenced
+from txwatch.backtest.ruleset import levels, load_rules, needed_by, referenced, rule_key
 from txwatch.backtest.shared_counts import share_counts
 from txwatch.prom import remote_write
 from txwatch.prom.promtool import Firing
@@ -109,10 +109,10 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
                 by_name.setdefault(series.name, []).append(series)
             answers = pool.map(lambda e: prom.query_range(e, 0.0, steps, STEP), exprs)
             for rule, found in zip(evaluated, answers, strict=True):
-                held = candidates.setdefault(rule["alert"], np.zeros(steps, dtype=bool))
+                held = candidates.setdefault(rule_key(rule), np.zeros(steps, dtype=bool))
                 for _labels, values in found:
                     held |= ~np.isnan(values)
-        as_queried = {r["alert"]: e for r, e in zip(evaluated, exprs, strict=True)}
+        as_queried = {rule_key(r): e for r, e in zip(evaluated, exprs, strict=True)}
         firings = alert_stage(rules, by_name, steps, candidates, always, as_queried, work,
                                workers, say)
     return firings, recorded, always

@@ -3,7 +3,8 @@
 The shipped route groups by ``alertname, job`` (``alertmanager/alertmanager.yml``), so the
 statuses of one incident (failed with backend_reversed) arrive as one page, and a receiver
 that deduplicates by group (PagerDuty) keeps it one incident; the two volume alerts share
-one group (traffic that collapses, then stops, is one incident). Pages per incident in the
+one group (traffic that collapses, then stops, is one incident), and so do the two status
+pages (the 5-minute spike and the rise over a longer window). Pages per incident in the
 backtest are counted in these notifications, not in per-status episodes.
 """
 
@@ -29,14 +30,18 @@ class Episode(Protocol):
     def paging(self) -> bool: ...
 
 GROUP_BY = ("alertname",)  # the route's group_by in alertmanager/alertmanager.yml, less job
-# ... except the volume alerts' route, which groups them together (by job only)
-VOLUME_GROUP = ("PaymentTrafficLow", "PaymentTrafficStopped")
+# ... except the child routes that group several alerts together (by job only): the volume
+# alerts (traffic that collapses, then stops) and the status pages (a spike seen in 5
+# minutes and the same rise seen over a quarter hour are one incident)
+JOINT_GROUPS = (("PaymentTrafficLow", "PaymentTrafficStopped"),
+                ("PaymentRatioHighFast", "PaymentRatioAboveNormal"))
 
 
 def group_of(episode: Episode) -> tuple[str, ...]:
     """The Alertmanager group an episode's notification belongs to (less job)."""
-    if episode.alertname in VOLUME_GROUP:
-        return ("|".join(VOLUME_GROUP),)
+    for joint in JOINT_GROUPS:
+        if episode.alertname in joint:
+            return ("|".join(joint),)
     return tuple(episode.alertname if k == "alertname" else episode.labels.get(k, "")
                  for k in GROUP_BY)
 

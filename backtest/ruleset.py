@@ -44,6 +44,13 @@ class RuleSet:
         return [r["alert"] for g in self.alert_groups for r in g["rules"]]
 
 
+def rule_key(rule: dict[str, Any]) -> str:
+    """One alerting rule's identity: its name and static labels. One alert name may have a
+    rule per severity (a page and a warning at a lower confidence), each its own rule."""
+    labels = ",".join(f"{k}={v}" for k, v in sorted(rule.get("labels", {}).items()))
+    return f"{rule['alert']}{{{labels}}}"
+
+
 def load_rules(files: list[Path]) -> RuleSet:
     recording: list[RecordingRule] = []
     alert_groups: list[dict[str, Any]] = []

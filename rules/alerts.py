@@ -17,6 +17,7 @@ from .inline import counts, normal_score, share, share_score
 from .messages import ratio_text
 from .mix import mix_expr, mix_text
 from .normals import limit
+from .rise import rise_alerts
 from .settings import GUARD, Confidence, Settings
 from .volume import volume_alerts
 from .wilson import number
@@ -57,12 +58,13 @@ def ratio_alerts(s: Settings) -> list[Rule]:
             *ratio_text(tx, s, s.slow_window, "slow", "sustained", s.status_slow,
                         _or_normal(s.status_slow, s.status_slow_normal)),
             for_="2m", keep=s.keep_slow_firing_for),
+        *rise_alerts(s),
         alert_rule(s, "PaymentAuthCodeShareHigh", codes + block(f"""
               > {number(s.auth_code.z)}
             and on (job, auth_code)
               {counts(ac, s, s.auth_code_window, "job, auth_code")} >= {s.min_events}
             """), *ratio_text(ac, s, s.auth_code_window, "fast", "issuer auth", s.auth_code),
-            for_="2m", labels={"status": "denied"}, keep=s.keep_firing_for),
+            for_=s.auth_code_for, labels={"status": "denied"}, keep=s.keep_firing_for),
         alert_rule(s, "PaymentAuthCodeMixShift", mix_expr(s), *mix_text(s), for_="1m",
                    labels={"status": "denied"}, keep=s.keep_firing_for),
     ]

@@ -9,10 +9,16 @@ describe a different window or limit than the alert evaluated.
 
 from __future__ import annotations
 
-from txwatch.contract import LAST_MINUTE_TIMESTAMP, Kind
+from txwatch.contract import (
+    APPROVED_AUTH_CODE,
+    AUTH_CODE_COUNTS,
+    LAST_MINUTE_TIMESTAMP,
+    TRANSACTIONS,
+    Kind,
+)
 
 from .inline import counts, minutes
-from .normals import limit, normal, table
+from .normals import limit, normal, shown_normal
 from .settings import Confidence, Settings
 from .wilson import number, wilson_lower
 
@@ -76,7 +82,7 @@ def share_facts(kind: Kind, s: Settings, window: str, which: str,
 
 def _normal_query(kind: Kind, mine: str) -> str:
     """The normal share of one label value: learned, or the table's warm-up default."""
-    return f"max({normal(kind)}{mine}) or max({table(kind, 'ratio_normal')}{mine})"
+    return shown_normal(kind, "ratio", mine)
 
 
 def data_minute(s: Settings) -> str:
@@ -84,6 +90,25 @@ def data_minute(s: Settings) -> str:
     replay or a late backlog runs behind it)."""
     return asked(f"max({LAST_MINUTE_TIMESTAMP}{{{s.job_selector}}})", "humanizeTimestamp",
                  before=" Newest data minute: ", after=".")
+
+
+def decline_codes(s: Settings, window: str) -> str:
+    """For a denied alert only: the decline codes furthest above the count their learned
+    normal share implies over ``window`` (at most three), so the page names the issuer
+    answer that drives it (a 91 burst raises denied and pages; the code's own warning is
+    then muted by Alertmanager's critical-over-warning inhibition). A code with no learned
+    normal yet (first seen in the last hours) counts whole."""
+    ac = AUTH_CODE_COUNTS
+    declines = f'{s.job_selector}, {ac.label}!="{APPROVED_AUTH_CODE}"'
+    k = f"sum by ({ac.label}) (increase({ac.counter}{{{declines}}}[{window}]))"
+    n = f"sum(increase({ac.counter}{{{s.job_selector}}}[{window}]))"
+    usual = f'max by ({ac.label}) ({normal(ac)}{{{ac.label}!="{APPROVED_AUTH_CODE}"}})'
+    expected = f"{n} * on () group_right () {usual}"
+    excess = f"topk(3, (({k} - on ({ac.label}) group_left () ({expected})) or {k}) >= 1)"
+    return (f'{{{{ if eq $labels.status "denied" }}}}{{{{ with query `{excess}` }}}} Decline '
+            f"codes furthest above their normal count over {window}:{{{{ range . }}}} "
+            f"{{{{ .Labels.{ac.label} }}}} (+{{{{ .Value | printf \"%.0f\" }}}}){{{{ end }}}}."
+            f"{{{{ end }}}}{{{{ end }}}}")
 
 
 def ratio_text(kind: Kind, s: Settings, window: str, which: str, what: str,
@@ -120,7 +145,8 @@ def ratio_text(kind: Kind, s: Settings, window: str, which: str, what: str,
                 f"normal share implies (Poisson test at {far.text} confidence).{{{{ end }}}}")
     if held is not None:
         test = f"{{{{ if lt $value 0.0 }}}}{held}{{{{ else }}}}{test}{{{{ end }}}}"
-    return summary, f"{opening} {test}{data_minute(s)}"
+    codes = decline_codes(s, window) if kind is TRANSACTIONS else ""
+    return summary, f"{opening} {test}{codes}{data_minute(s)}"
 
 
 def volume_text(kind: Kind, s: Settings, window: str, reference: str,

@@ -19,7 +19,7 @@ from txwatch.contract import APPROVED_AUTH_CODE, AUTH_CODE_COUNTS
 from .inline import counts
 from .messages import COUNT, PERCENT, SLOT, asked, asked_bound, data_minute, shown_share
 from .names import name
-from .normals import limit, limit_rule, normal, table
+from .normals import limit, limit_rule, normal, shown_normal
 from .settings import Settings
 from .wilson import number, wilson_score
 from .yamltext import Rule, block, indent
@@ -35,20 +35,29 @@ def mix_normal_rule(s: Settings) -> Rule:
     code (the real data's first one is 850 declines in an hour, 84% of them 51), and pooled
     into the first day's normal it drags the other code's normal down until its ordinary
     share looks like a shift. Decline codes are common, so the median of a rare code being
-    0 (why the statuses pool) matters little here: the floor stands in."""
+    0 (why the statuses pool) matters little here: the floor stands in.
+
+    A code first seen a few hours ago (the exporter exposes a code from its first push on)
+    has a median over those hours only, which may be the very burst that made it appear:
+    the median is scaled by the share of the learning range the code has existed in (its
+    hours before were hours at 0), which is 1 for every code seen from the start."""
     ac = AUTH_CODE_COUNTS
     hourly = f"{name(ac, ac.label, 'increase1h')}{{{DECLINES}}}"
     grid = f"[{s.normal_range}:1h]"
+    everything = f"{name(ac, 'job', 'increase1h')}{grid}"
     return Rule(record=normal(ac, PREFIX), expr=block(f"""
         quantile_over_time(0.5, (
             {hourly}
           / ignoring ({ac.label}) group_left ()
             (sum by (job) ({hourly}) > 0)
         ){grid})
+          * count_over_time({hourly}{grid})
+          / ignoring ({ac.label}) group_left ()
+        count_over_time({everything})
           and on (job)
         sum by (job) (sum_over_time({hourly}{grid})) >= {s.mix_min_events}
-          and on (job, {ac.label})
-        count_over_time({hourly}{grid}) >= {s.normal_min_hours}
+          and on (job)
+        count_over_time({everything}) >= {s.normal_min_hours}
         """))
 
 
@@ -88,7 +97,7 @@ def mix_text(s: Settings) -> tuple[str, str]:
     own = f'{ac.label}="{SLOT}"'
     mine = f"{{{own}}}"
     limit_now = asked(f"max({limit(ac, 'fast', PREFIX)}{mine})", PERCENT, ac.label)
-    usual = asked(f"max({normal(ac, PREFIX)}{mine}) or max({table(ac, 'mix_normal')}{mine})",
+    usual = asked(shown_normal(ac, PREFIX, mine),
                   PERCENT, ac.label)
 
     def mine_and_all(window: str) -> tuple[str, str]:  # this code's declines, all declines

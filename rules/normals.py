@@ -12,7 +12,7 @@ that becomes "normal" over a week is still caught at the cap.
 
 from __future__ import annotations
 
-from txwatch.contract import AUTH_CODE_COUNTS, TRANSACTIONS, Kind
+from txwatch.contract import APPROVED_AUTH_CODE, AUTH_CODE_COUNTS, TRANSACTIONS, Kind
 
 from .names import name
 from .settings import Settings
@@ -35,7 +35,10 @@ def _pooled(kind: Kind, window: str, step: str, operation: str, min_samples: int
             min_events: int) -> str:
     """Events of each label value / all events over ``window``, from the recorded
     ``operation`` increases sampled every ``step``; only with ``min_samples`` of them and
-    ``min_events`` events in all (a share of a handful of events is no normal)."""
+    ``min_events`` events in all (a share of a handful of events is no normal). The samples
+    are counted for the whole job, not per label value: a code an issuer starts answering
+    today has a week of history in which it was 0, so its normal is its few events over the
+    week's, not its share since it first appeared (the burst that made it appear)."""
     def total(level: str) -> str:
         return f"sum_over_time({name(kind, level, operation)}[{window}:{step}])"
     return block(f"""
@@ -44,8 +47,8 @@ def _pooled(kind: Kind, window: str, step: str, operation: str, min_samples: int
           / ignoring ({kind.label}) group_left ()
             ({total("job")} >= {min_events})
         )
-          and on (job, {kind.label})
-        count_over_time({name(kind, kind.label, operation)}[{window}:{step}])
+          and on (job)
+        count_over_time({name(kind, "job", operation)}[{window}:{step}])
           >= {min_samples}
         """).rstrip("\n")
 
@@ -65,7 +68,53 @@ def _normal_rule(kind: Kind, s: Settings) -> Rule:
 def normal_or_default(kind: Kind, prefix: str = "ratio") -> str:
     """The learned normal of each label value, or the table's warm-up default where none is
     learned yet."""
-    return f"({normal(kind, prefix)} or on ({kind.label}) {table(kind, f'{prefix}_normal')})"
+    return f"({normal(kind, prefix)} or on ({kind.label}) {row(kind, f'{prefix}_normal')})"
+
+
+def row(kind: Kind, row_name: str) -> str:
+    """What a limit reads for one row of the table: the table's own rows for the statuses
+    (every status has its rows); for the auth codes, each watched code's own row where the
+    table lists the code, else the table's default row (the row with no ``auth_code``
+    label), so any code the deployment sends has every row. Inline in the one rule that
+    reads it, not recorded per row: an engine that writes recorded series asynchronously
+    (vmalert) could otherwise see a code's floor before its cap and hold it to the floor."""
+    if kind is not AUTH_CODE_COUNTS:
+        return table(kind, row_name)
+    own = table(kind, row_name)
+    return (f"({own}{{{kind.label}!=\"\"}} or on ({kind.label}) {WATCHED} * on () "
+            f"group_left () {own}{{{kind.label}=\"\"}})")
+
+
+def shown_normal(kind: Kind, prefix: str, mine: str) -> str:
+    """PromQL for a message: one label value's normal (``mine``, a matcher in braces), the
+    learned one, else its warm-up row, else (a code the table does not list) the default
+    row."""
+    found = f"max({normal(kind, prefix)}{mine}) or max({table(kind, f'{prefix}_normal')}{mine})"
+    if kind is AUTH_CODE_COUNTS:
+        found += f" or max({table(kind, f'{prefix}_normal')}{{{kind.label}=\"\"}})"
+    return found
+
+
+WATCHED = name(AUTH_CODE_COUNTS, AUTH_CODE_COUNTS.label, "watched")
+DECLINE = f'{AUTH_CODE_COUNTS.label}!="{APPROVED_AUTH_CODE}"'
+
+
+def watched_rule(s: Settings) -> Rule:
+    """1 for every decline code to watch: each code with a learned normal, and each code
+    seen at the last 5-minute edge, so an issuer's first ever 91 is watched within five
+    minutes (against the default row's warm-up normal), not at the next hour. Read through
+    a 5-minute subquery, it changes only on 5-minute edges (what a backtest exploits)."""
+    ac, step = AUTH_CODE_COUNTS, s.code_watch_step
+    return Rule(record=WATCHED, expr=block(f"""
+        group by ({ac.label}) (
+            {normal(ac)}{{{DECLINE}}}
+          or
+            last_over_time({name(ac, ac.label, "increase5m")}{{{DECLINE}}}[{step}:{step}])
+        )
+        """), comment=(
+            "Every decline code the deployment sends is watched, whether or not the table "
+            "lists it;\nthe table's rows with no auth_code label are the default for the "
+            "codes it does not list."))
 
 
 def limit_rule(kind: Kind, which: str, severity: str, prefix: str = "ratio") -> Rule:
@@ -75,13 +124,13 @@ def limit_rule(kind: Kind, which: str, severity: str, prefix: str = "ratio") -> 
     raw = block(f"""
         (
             {normal_or_default(kind, prefix)}
-          * {on} group_left {table(kind, f"{prefix}_factor")}
-          + {on} group_left {table(kind, f"{prefix}_{which}_margin")}
+          * {on} group_left () {row(kind, f"{prefix}_factor")}
+          + {on} group_left () {row(kind, f"{prefix}_{which}_margin")}
         )""").rstrip("\n")
-    cap = table(kind, f"{prefix}_cap")
-    capped = f"(\n{indent(raw, '  ')}\n  < {on} group_left {cap}\n  or {on} {cap}\n)"
-    floor = table(kind, f"{prefix}_{which}_floor")
-    clamped = f"{capped}\n  > {on} group_left {floor}\nor {on} {floor}"
+    cap = row(kind, f"{prefix}_cap")
+    capped = f"(\n{indent(raw, '  ')}\n  < {on} group_left () {cap}\n  or {on} {cap}\n)"
+    floor = row(kind, f"{prefix}_{which}_floor")
+    clamped = f"{capped}\n  > {on} group_left () {floor}\nor {on} {floor}"
     return Rule(record=limit(kind, which, prefix), labels={"severity": severity},
                 expr=f"max by ({kind.label}) (\n{indent(clamped, '  ')}\n)\n")
 
@@ -91,7 +140,7 @@ def group(s: Settings, extra: tuple[Rule, ...] = ()) -> Group:
     tx, ac = TRANSACTIONS, AUTH_CODE_COUNTS
     rules = [_normal_rule(tx, s), _normal_rule(ac, s),
              limit_rule(tx, "fast", "critical"), limit_rule(tx, "slow", "warning"),
-             limit_rule(ac, "fast", "warning"), *extra]
+             watched_rule(s), limit_rule(ac, "fast", "warning"), *extra]
     return Group("txwatch.normals", rules, comment=(
         "Learned normal shares and the limits the paging alerts compare with (see the\n"
         "module txwatch.rules.normals). They move slowly, so reading them recorded adds no\n"

@@ -86,8 +86,19 @@ class Settings:
     # ... and the same second test for the fast (paging) alert, with a stricter Poisson z:
     # it pages without ``for`` (None: off)
     status_fast_normal: Confidence | None = Confidence(4.42)
+    # PaymentRatioAboveNormal (rules/rise.py): a status' count over any of these windows
+    # significantly above what its normal share implies (Poisson, at this confidence: it
+    # pages without ``for``), and materially so (the table's rise_* rows)
+    rise: Confidence = Confidence(4.42)
+    rise_warning: Confidence | None = Confidence(3.89)  # ... and a chat warning (None: off)
+    rise_windows: tuple[str, ...] = ("15m", "30m", "60m")
     auth_code_window: str = "10m"
     auth_code: Confidence = Confidence(2.33)
+    auth_code_for: str = "2m"
+    # A decline code is watched from the first edge of this step after it appears (read
+    # through a subquery at this step, the watched set and the limits built on it change
+    # only on its edges, which the backtest exploits); tests of a live stack shorten it.
+    code_watch_step: str = "5m"
     # The code mix (rules/mix.py): each decline code's share of all decline codes
     mix_windows: tuple[str, ...] = ("10m", "20m", "30m")
     mix: Confidence = Confidence(2.33)

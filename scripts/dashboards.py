@@ -55,6 +55,8 @@ def series_panel(spec: Panel) -> timeseries.Panel:
                                                              "fixedColor": colour})
         panel = panel.override_by_name(name, [*DASHED, fixed] if name in spec.dashed
                                        else [fixed])
+    for ref in spec.dashed_refs:  # every series of the query, whichever labels it has
+        panel = panel.override_by_query(ref, DASHED)
     return panel
 
 

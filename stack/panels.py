@@ -13,16 +13,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from txwatch.contract import APPROVED_AUTH_CODE, AUTH_CODE_COUNTS, STATUSES
 from txwatch.rules import DEFAULT as RULES  # the confidence level of each recorded bound
+from txwatch.rules.inline import counts
+from txwatch.rules.normals import limit
 
 # Grafana's named colours, and the hex values of its palette for the local board.
 COLOURS = {"approved": "green", "denied": "orange", "failed": "red", "reversed": "purple",
-           "backend_reversed": "dark-red", "refunded": "blue", "00": "green", "51": "orange",
-           "59": "red"}
+           "backend_reversed": "dark-red", "refunded": "blue"}
 CSS = {"green": "#56a64b", "orange": "#ff780a", "red": "#e02f44", "purple": "#a352cc",
        "dark-red": "#c4162a", "blue": "#3274d9"}
-SHARES = ("failed", "denied", "reversed", "backend_reversed")
-STATUSES = ("approved", "denied", "failed", "reversed", "backend_reversed", "refunded")
+SHARES = ("failed", "denied", "reversed", "backend_reversed")  # the statuses with limits
+# The code panels show this many decline codes, the largest shares at each point in time:
+# any code the deployment sends (the exporter takes codes the contract does not list, the
+# alerts watch them against the table's default rows), not a list fixed here.
+TOP_CODES = 8
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Panel:
     stacked: bool = False
     colours: tuple[tuple[str, str], ...] = ()  # series name -> Grafana colour, in order
     dashed: tuple[str, ...] = ()  # series drawn dashed (the limits)
+    dashed_refs: tuple[str, ...] = ()  # queries whose every series is drawn dashed (Grafana)
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,46 @@ def share_panel(status: str, pos: tuple[int, int, int, int]) -> Panel:
         dashed=("fast limit", "slow limit"))
 
 
+def code_shares(window: str, of_declines: bool) -> str:
+    """Each decline code's share over ``window``, from the counter as the alerts read it:
+    of all auth codes, or of the decline codes only (the mix)."""
+    ac = AUTH_CODE_COUNTS
+    decline = f'{ac.label}!="{APPROVED_AUTH_CODE}"'
+    every = counts(ac, RULES, window, "job", decline if of_declines else "")
+    return (f"{counts(ac, RULES, window, f'job, {ac.label}', decline)}"
+            f" / ignoring ({ac.label}) group_left () ({every} > 0)")
+
+
+def top_codes(shares: str) -> str:
+    """The codes of the ``TOP_CODES`` largest (non-zero) shares of each job; with the codes
+    tied at the last place, so a share and its limit (two queries) show the same codes:
+    ``topk`` alone picks among tied codes differently in each query."""
+    present = f"({shares} > 0)"
+    return (f"{present} >= on (job) group_left () "
+            f"min by (job) (topk by (job) ({TOP_CODES}, {present}))")
+
+
+def code_panel(of_declines: bool, pos: tuple[int, int, int, int]) -> Panel:
+    """The top decline codes' shares, over the window their alert reads, and the limit it
+    holds each one to (dashed in Grafana; "<code> limit" on both boards)."""
+    ac = AUTH_CODE_COUNTS
+    whole, alert, prefix, window = (
+        ("the declines", "PaymentAuthCodeMixShift", "mix", RULES.mix_windows[0])
+        if of_declines else
+        ("all auth codes", "PaymentAuthCodeShareHigh", "ratio", RULES.auth_code_window))
+    top = top_codes(code_shares(window, of_declines))
+    return Panel(
+        f"Top decline codes, share of {whole}", f"The {TOP_CODES} decline codes with the "
+        f"largest share of {whole} over {window}, whichever codes the issuers answer, and "
+        f"the limit {alert} holds each one to (\"<code> limit\": from the code's learned "
+        "normal and its rows of rules/thresholds.yml, or the table's default rows for a "
+        "code the table does not list).", pos, (
+            Query(top, f"{{{{{ac.label}}}}}", "A"),
+            Query(f"{limit(ac, 'fast', prefix)} and on ({ac.label}) ({top})",
+                  f"{{{{{ac.label}}}}} limit", "B")),
+        unit="percentunit", dashed_refs=("B",))
+
+
 def alerts_table(pos: tuple[int, int, int, int], selector: str = "") -> Panel:
     extra = f",{selector}" if selector else ""
     return Panel("Firing alerts", "Alerts firing now (the ALERTS series of Prometheus).", pos,
@@ -88,32 +134,28 @@ def overview() -> Board:
     tx = Panel("Transactions per minute by status", "All pushed transactions, stacked by "
                "status.", (8, 16, 0, 0),
                (Query("status:payment_transactions:rate5m * 60", "{{status}}", "A"),),
-               stacked=True, colours=tuple((s, COLOURS[s]) for s in STATUSES))
+               stacked=True, colours=tuple((s, COLOURS[s]) for s in STATUSES if s in COLOURS))
     shares = tuple(share_panel(status, (8, 12, 12 * (i % 2), 8 + 8 * (i // 2)))
                    for i, status in enumerate(SHARES))
     approved = Panel(
         "Approved volume vs its recent level", "Approved transactions in the last 10 minutes, "
         "and the level of the half hour before them, which the approved-volume alert compares "
-        "with (a drop to the table's volume_drop_factor of it pages).", (8, 12, 0, 24), (
+        "with (a drop to the table's volume_drop_factor of it pages).", (8, 12, 0, 32), (
             Query('status:payment_transactions:increase10m{status="approved"}', "approved 10m",
                   "A"),
             Query('status:payment_transactions:increase10m{status="approved"} offset 10m',
                   "10m before", "B")))
-    codes = Panel(
-        "Auth-code mix", "Share of issuer auth codes over 5 minutes (00 approved, 51 "
-        "insufficient funds, 59 suspected fraud).", (8, 12, 12, 24),
-        (Query("auth_code:payment_auth_codes:ratio_rate5m", "{{auth_code}}", "A"),),
-        unit="percentunit", colours=tuple((c, COLOURS[c]) for c in ("00", "51", "59")))
+    codes = (code_panel(False, (8, 12, 0, 24)), code_panel(True, (8, 12, 12, 24)))
     health = Panel(
         "Exporter health", "Records accepted and rejected per second (by reason), and the "
-        "age of the last accepted push.", (8, 24, 0, 32), (
+        "age of the last accepted push.", (8, 12, 12, 32), (
             Query("sum(rate(txwatch_exporter_records_accepted_total[5m]))", "accepted/s", "A"),
             Query("sum by (reason) (rate(txwatch_exporter_records_rejected_total[5m]))",
                   "rejected/s {{reason}}", "B"),
             Query("time() - max(payment_last_push_timestamp_seconds)", "last push age (s)",
                   "C")))
     return Board("txwatch overview", "txwatch-overview",
-                 (tx, alerts_table((8, 8, 16, 0)), *shares, approved, codes, health))
+                 (tx, alerts_table((8, 8, 16, 0)), *shares, *codes, approved, health))
 
 
 def drilldown() -> Board:

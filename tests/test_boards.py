@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -21,7 +22,8 @@ UID = yaml.safe_load((REPO / "grafana/provisioning/datasources/prometheus.yml").
 IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 KEYWORDS = {"sum", "by", "rate", "time", "max", "and", "or", "on", "status", "reason",
             "alertname", "severity", "alertstate", "firing", "info", "all", "label_values",
-            "auth_code", "approved", "failed"}
+            "auth_code", "approved", "failed", "topk", "min", "increase", "ignoring", "group_left",
+            "job"}
 
 
 def panels(board: dict) -> list[dict]:
@@ -108,3 +110,67 @@ def test_every_query_runs_and_returns_data_on_demo_history(tmp_path):
                 found = prom.query_range(concrete, 0.0, steps)
                 assert found, f"{path.name}: no data for {concrete}"
                 assert any((v == v).any() for _labels, v in found), concrete
+
+
+def _code_panels(board: dict) -> dict[str, dict[str, str]]:
+    """The overview's top-decline-code panels: title -> {legend: expr}."""
+    return {p["title"]: {t["legendFormat"]: t["expr"] for t in p["targets"]}
+            for p in panels(board) if p["title"].startswith("Top decline codes")}
+
+
+def test_code_panels_show_the_top_decline_codes_with_the_limits_the_alerts_use():
+    """No code is named: the top codes of whatever the deployment sends, each with the
+    recorded limit its alert compares with (dashed: every series of the limit query)."""
+    board = json.loads((REPO / "grafana/dashboards/overview.json").read_text())
+    found = _code_panels(board)
+    assert set(found) == {"Top decline codes, share of all auth codes",
+                          "Top decline codes, share of the declines"}
+    alerts = (REPO / "rules/alerts.yml").read_text()
+    for title, targets in found.items():
+        assert set(targets) == {"{{auth_code}}", "{{auth_code}} limit"}, title
+        share, limit = targets["{{auth_code}}"], targets["{{auth_code}} limit"]
+        assert "topk by (job) (8, " in share and f"({share})" in limit, title
+        line = limit.split()[0]
+        assert line in alerts and line.endswith("_limit_fast"), line
+        assert f'auth_code!="{contract.APPROVED_AUTH_CODE}"' in share
+        matchers = set(re.findall(r'auth_code\s*(=~|!~|!=|=)\s*"([^"]*)"', limit))
+        assert matchers == {("!=", contract.APPROVED_AUTH_CODE)}, limit  # no code named
+        panel = next(p for p in panels(board) if p["title"] == title)
+        limit_ref = next(t["refId"] for t in panel["targets"] if t["expr"] == limit)
+        dashed = [o for o in panel["fieldConfig"]["overrides"]
+                  if o["matcher"] == {"id": "byFrameRefID", "options": limit_ref}]
+        assert dashed and dashed[0]["properties"][0]["id"] == "custom.lineStyle"
+
+
+@pytest.mark.slow
+def test_code_panels_return_codes_the_contract_does_not_list(tmp_path):
+    """Twelve decline codes, most of them in neither the contract nor the table: each code
+    panel shows the top 8 at each time (more only when tied at the 8th), among them
+    unlisted ones (91's bursts), never 00, and the limit of a code only where it shows the
+    code (the table's default rows for the unlisted)."""
+    paths = write(tmp_path / "codes", days=1, seed=3, profile="many_codes")
+    data = load_dataset([paths["transactions"], paths["auth_codes"]], contract.STATUSES,
+                        contract.AUTH_CODES)
+    steps = len(data.transactions)
+    declines = data.auth_codes.drop(columns=contract.APPROVED_AUTH_CODE)
+    assert ((declines.rolling(10).sum() > 0).sum(axis=1) > 8).any()  # more than 8 at times
+    board = json.loads((REPO / "grafana/dashboards/overview.json").read_text())
+    with loaded_prometheus(data, REPO / "rules", tmp_path) as prom:
+        for title, targets in _code_panels(board).items():
+            shares = prom.query_range(targets["{{auth_code}}"], 0.0, steps)
+            limits = prom.query_range(targets["{{auth_code}} limit"], 0.0, steps)
+            shown = {labels["auth_code"]: values for labels, values in shares}
+            unlisted = set(shown) - set(contract.AUTH_CODES)
+            assert "91" in unlisted and len(shown) > 8, (title, sorted(shown))
+            assert contract.APPROVED_AUTH_CODE not in shown
+            ranked = -np.sort(-np.nan_to_num(np.array(list(shown.values()))), axis=0)
+            assert (ranked >= 0).all(), title  # code x step, each step largest first
+            # each step: the top 8, and past the 8th only codes tied with it
+            assert ((ranked[8:] == 0) | (ranked[8:] == ranked[7])).all(), title
+            assert (np.count_nonzero(ranked, axis=0) == 8).any(), title
+            limited = {labels["auth_code"]: values for labels, values in limits}
+            assert "91" in limited and set(limited) <= set(shown), title
+            for code, values in limited.items():  # a limit only where its code is shown
+                assert not (~np.isnan(values) & np.isnan(shown[code])).any(), (title, code)
+                assert ((values[~np.isnan(values)] > 0)
+                        & (values[~np.isnan(values)] <= 1)).all(), (title, code)

@@ -122,7 +122,11 @@ def claims(alerts: Path, recording: Path, boards: list[Path]) -> list[tuple[str,
     """(where, level named, Wilson-bound series read) for every text that names a level."""
     bounds = {r["record"] for g in yaml.safe_load(recording.read_text())["groups"]
               for r in g["rules"] if "wilson" in r.get("record", "")}
-    texts = [(f"alert {r['alert']}", r["annotations"].get("summary", "") + " "
+    def named(rule: dict) -> str:  # one alert name may have a rule per severity
+        severity = rule.get("labels", {}).get("severity")
+        return f"alert {rule['alert']}" + (f" ({severity})" if severity else "")
+
+    texts = [(named(r), r["annotations"].get("summary", "") + " "
               + r["annotations"].get("description", ""), r["expr"])
              for g in yaml.safe_load(alerts.read_text())["groups"] for r in g["rules"]
              if "alert" in r]
@@ -375,7 +379,7 @@ def test_cli_renders_job_and_runbook_everywhere(tmp_path):
     assert {"PaymentDataStale", "PaymentExporterDown", "PaymentExportersAllDown",
             "PaymentExporterAbsent"} <= readers
     # 6 recording rules read the two counters; every paging alert reads them directly
-    assert len(readers) == 16
+    assert len(readers) == 17
     shutil.copy(RULES / "thresholds.yml", out)
     check = subprocess.run([require_binary("promtool"), "check", "rules",
                             *map(str, sorted(out.glob("*.yml")))], capture_output=True, text=True)

@@ -60,7 +60,8 @@ def test_every_alert_has_severity_status_and_annotations():
         labels = rule.get("labels", {})
         from_table = "group_left (severity" in rule["expr"]
         assert from_table or labels.get("severity") in SEVERITIES, rule["alert"]
-        assert from_table or "status" in labels, rule["alert"]
+        per_status = "sum by (job, status)" in rule["expr"]  # the status of each series
+        assert from_table or per_status or "status" in labels, rule["alert"]
         assert rule["alert"][0].isupper() and "_" not in rule["alert"]
         for key in ("summary", "description", "runbook_url"):
             assert rule["annotations"].get(key), (rule["alert"], key)
