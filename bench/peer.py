@@ -28,12 +28,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from statistics import median
 
 import pandas as pd
 import yaml
 from common import RESULTS, save
-from profiles import BAR, INCIDENTS, REAL, class_delays, meets
+from profiles import BAR, INCIDENTS, REAL, meets, score_row
 
 from txwatch import contract
 from txwatch.backtest.run import run
@@ -126,13 +125,7 @@ def one(name: str, files: list[Path], incidents: Path, rules: Path) -> dict[str,
     assert s is not None
     early = sum(" critical @" in a and pd.Timestamp(a.split(" @")[1][:16], tz="UTC")
                 < data.start + TRAINING for a in s.false_alerts)
-    return {"profile": name, "days": round(s.days, 1), "incidents": s.incidents,
-            "caught": s.caught, "missed": s.missed,
-            "false_critical_per_week": round(s.false_critical / s.days * 7, 2),
-            "false_warning_per_day": round(s.false_warning / s.days, 2),
-            "median_delay": class_delays(s),
-            "pages_per_incident": median(s.pages) if s.pages else None,
-            "paged_more_than_once": sum(p > 1 for p in s.pages),
+    return {**score_row(name, s),
             "false_critical": s.false_critical,
             # the framework's README: its bands need 24-26 hours of data to be fully
             # trained; the false pages of those first hours, and the rate after them

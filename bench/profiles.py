@@ -53,14 +53,18 @@ def one(name: str, files: list[Path], incidents: Path) -> dict[str, object]:
     result = run(data, rules_dir(), load_incidents(incidents))
     s = result.score
     assert s is not None
+    return {**score_row(name, s), "seconds": round(time.monotonic() - started, 1)}
+
+
+def score_row(name: str, s: Score) -> dict[str, object]:
+    """One history's row of the results (bench/peer.py writes the peer's in this shape)."""
     return {"profile": name, "days": round(s.days, 1), "incidents": s.incidents,
             "caught": s.caught, "missed": s.missed,
             "false_critical_per_week": round(s.false_critical / s.days * 7, 2),
             "false_warning_per_day": round(s.false_warning / s.days, 2),
             "median_delay": class_delays(s),
             "pages_per_incident": median(s.pages) if s.pages else None,
-            "paged_more_than_once": sum(p > 1 for p in s.pages),
-            "seconds": round(time.monotonic() - started, 1)}
+            "paged_more_than_once": sum(p > 1 for p in s.pages)}
 
 
 def class_delays(s: Score) -> dict[str, float]:

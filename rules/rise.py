@@ -21,7 +21,7 @@ from txwatch.contract import TRANSACTIONS
 from .alertrule import alert_rule
 from .inline import counts, normal_score, share
 from .messages import COUNT, PERCENT, asked, data_minute, decline_codes, shown_share
-from .normals import normal, normal_or_default, table
+from .normals import normal, normal_or_default, shown_normal, table
 from .settings import Confidence, Settings
 from .wilson import number
 from .yamltext import Rule, block, indent
@@ -66,8 +66,7 @@ def rise_text(s: Settings, confidence: Confidence) -> tuple[str, str]:
     its normal share implies there."""
     tx = TRANSACTIONS
     own = 'status="\x00"'
-    usual = (f"(max({normal(tx)}{{{own}}}) or "
-             f"max({table(tx, 'ratio_normal')}{{{own}}}))")
+    usual = f"({shown_normal(tx, 'ratio', f'{{{own}}}')})"
     normal_shown = asked(usual, PERCENT, tx.label)
 
     def facts(window: str) -> str:
