@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from txwatch.backtest.alertstage import STEP, alert_stage
+from txwatch.backtest.alertstage import STEP, alert_stage, reads_own_alerts
 from txwatch.backtest.cadence import schedule
 from txwatch.backtest.ruleset import levels, load_rules, needed_by, referenced, rule_key
 from txwatch.backtest.shared_counts import share_counts
+from txwatch.backtest.shared_terms import SharedTerm, inline, order, share_terms
 from txwatch.prom import remote_write
 from txwatch.prom.promtool import Firing
 from txwatch.prom.series import Series
@@ -47,8 +48,10 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
 
     By default only the recording rules the alerts depend on are evaluated; ``all_rules``
     evaluates board-only rules too (for dashboards and previews). ``share``: the candidate
-    search reads each windowed count once (:mod:`.shared_counts`); off, it evaluates the
-    alert expressions as written (the same steps, slower).
+    search reads each windowed count and each repeated term once (:mod:`.shared_counts`,
+    :mod:`.shared_terms`) and promtool applies ``for`` and ``keep_firing_for`` to the
+    results; off, both stages evaluate the alert expressions as written (the same steps,
+    slower).
     """
     say = progress or (lambda _msg: None)
     rules = load_rules(rule_files)
@@ -107,15 +110,84 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
             remote_write.write(prom.url, counts, 0.0, STEP)
             for series in counts:
                 by_name.setdefault(series.name, []).append(series)
+            if share:
+                exprs = _shared_terms(prom, pool, exprs, steps, by_name)
             answers = pool.map(lambda e: prom.query_range(e, 0.0, steps, STEP), exprs)
-            for rule, found in zip(evaluated, answers, strict=True):
-                held = candidates.setdefault(rule_key(rule), np.zeros(steps, dtype=bool))
+            as_queried: dict[str, str] = {}
+            for number, (rule, expr, found) in enumerate(
+                    zip(evaluated, exprs, answers, strict=True)):
+                key = rule_key(rule)
+                held = candidates.setdefault(key, np.zeros(steps, dtype=bool))
                 for _labels, values in found:
                     held |= ~np.isnan(values)
-        as_queried = {rule_key(r): e for r, e in zip(evaluated, exprs, strict=True)}
+                as_queried[key] = (_as_result(rule, expr, found, f"{RESULT}{number}", by_name)
+                                   if share else expr)
         firings = alert_stage(rules, by_name, steps, candidates, always, as_queried, work,
                                workers, say)
     return firings, recorded, always
+
+
+RESULT = "txwatch_backtest_result_"
+
+
+def _shared_terms(prom: ThrowawayPrometheus, pool: ThreadPoolExecutor, exprs: list[str],
+                  steps: int, by_name: dict[str, list[Series]]) -> list[str]:
+    """``exprs`` reading their repeated terms (:mod:`.shared_terms`), each evaluated once
+    over the whole range and written back, level by level; a term whose label sets clash
+    without the series name is read inline again."""
+    terms, exprs = share_terms(exprs)
+    text = {t.name: t.expr for t in terms}
+    for level in order(terms):
+        written = []
+        asked = [(t, text[t.name]) for t in level]
+        for term, found in pool.map(
+                lambda a: (a[0], prom.query_range(a[1], 0.0, steps, STEP)), asked):
+            series = _nameless(term.name, found)
+            if series is None:
+                read = SharedTerm(term.name, text[term.name])
+                exprs = inline(exprs, read)
+                text = dict(zip(text, inline(list(text.values()), read), strict=True))
+                continue
+            written += series
+            by_name[term.name] = series
+        remote_write.write(prom.url, written, 0.0, STEP)
+    return exprs
+
+
+def _as_result(rule: dict[str, object], expr: str,
+               found: list[tuple[dict[str, str], np.ndarray]], name: str,
+               by_name: dict[str, list[Series]]) -> str:
+    """What the alert stage evaluates for ``rule``: the result Prometheus returned for its
+    expression, written as series ``name`` (one per label set, the series name dropped as
+    an alert drops it), so promtool only applies ``for`` and ``keep_firing_for`` to it; an
+    expression of 60 operators cost ~3 ms per step in promtool, a selector a fraction of it
+    (30 generated days 123 s -> see bench/backtest.py). An alert that reads its own
+    ``ALERTS`` (hysteresis) depends on its own state, which the range query cannot see: it
+    keeps ``expr``, as do results that hold two series of one label set at a step."""
+    series = None if reads_own_alerts(expr, str(rule["alert"])) else _nameless(name, found)
+    if series is None:
+        return expr
+    by_name[name] = series
+    return name
+
+
+def _nameless(name: str, found: list[tuple[dict[str, str], np.ndarray]]
+              ) -> list[Series] | None:
+    """A range query's result as series ``name``, the series name it had dropped; series
+    that differ only in it (an ``or`` of two comparisons, one branch holding at one step,
+    the other at another) are one. None if two of them hold at the same step: an alert
+    fails on that, and it cannot be written as one series."""
+    merged: dict[tuple[tuple[str, str], ...], np.ndarray] = {}
+    for labels, values in found:
+        key = tuple(sorted((k, v) for k, v in labels.items() if k != "__name__"))
+        if key not in merged:
+            merged[key] = values.copy()
+            continue
+        both = merged[key]
+        if np.any(~np.isnan(both) & ~np.isnan(values)):
+            return None
+        both[np.isnan(both)] = values[np.isnan(both)]
+    return [Series(name, dict(key), values) for key, values in merged.items()]
 
 
 _CONSTANT = re.compile(r"\s*vector\(\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\)\s*")

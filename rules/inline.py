@@ -42,16 +42,17 @@ def share_score(kind: Kind, s: Settings, window: str, which: str) -> str:
                         counts(kind, s, window, "job"), limit(kind, which), kind.label)
 
 
-def normal_score(kind: Kind, s: Settings, window: str) -> str:
+def normal_score(kind: Kind, s: Settings, window: str, usual: str | None = None) -> str:
     """How many standard deviations each label value's count over ``window`` sits above what
     this deployment's normal share of the events implies: the Wilson-Hilferty form of the
     Poisson tail, ``3 sqrt(k) (1 - 1/(9k) - (lambda/k)^(1/3))`` with lambda = n x normal,
     so lambda/k = normal / share. Unlike the normal approximation it stays conservative at
     the few events a small shop sees (k 6, lambda 0.55: 3.90 against the exact 4.06; k 2,
-    lambda 0.05: 2.77 against 3.03)."""
+    lambda 0.05: 2.77 against 3.03). ``usual``: the normal read (by default the learned
+    one, else the table's warm-up row)."""
     label = kind.label
     k = counts(kind, s, window, f"job, {label}")
-    mine = normal_or_default(kind)
+    mine = usual or normal_or_default(kind)
     return block(f"""
         3 * sqrt({k}) * (
             1 - 1 / (9 * {k})

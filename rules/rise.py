@@ -21,7 +21,7 @@ from txwatch.contract import TRANSACTIONS
 from .alertrule import alert_rule
 from .inline import counts, normal_score, share
 from .messages import COUNT, PERCENT, asked, data_minute, decline_codes, shown_share
-from .normals import normal, normal_or_default, shown_normal, table
+from .normals import normal, shown_normal, table
 from .settings import Confidence, Settings
 from .wilson import number
 from .yamltext import Rule, block, indent
@@ -33,12 +33,14 @@ def _risen(s: Settings, window: str, z: float) -> str:
     """One window's test: significant (Poisson, against the normal) and material (a factor
     of the normal and a number of excess events), per status that has ``rise_*`` rows."""
     tx = TRANSACTIONS
-    usual = normal_or_default(tx)
+    # The learned normal alone: the alert holds only where one is learned (:func:`rise_expr`),
+    # and a warm-up fallback read nine times would only cost evaluation time.
+    usual = normal(tx)
     factor, excess = table(tx, "rise_factor"), table(tx, "rise_min_excess")
     k, n = counts(tx, s, window, "job, status"), counts(tx, s, window, "job")
     return block(f"""
         (
-        {indent(normal_score(tx, s, window).rstrip(), "  ")}
+        {indent(normal_score(tx, s, window, usual).rstrip(), "  ")}
         ) > {number(z)}
           and on (job, status)
         {share(tx, s, window)}

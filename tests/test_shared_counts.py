@@ -37,3 +37,49 @@ def test_the_shipped_alerts_read_no_counter_after_the_rewrite():
     assert not any("increase(" in e for e in rewritten)
     occurrences = sum(e.count(PREFIX) for e in rewritten)
     assert occurrences >= 3 * len(counts)  # what sharing saves: each count read ~3+ times
+
+
+def test_a_page_and_its_warning_share_every_term_but_their_score():
+    """Two rules that differ only in the score they compare with: every term of the
+    expression but that comparison is evaluated once."""
+    from txwatch.backtest.shared_terms import PREFIX as TERM
+    from txwatch.backtest.shared_terms import order, share_terms
+
+    body = ("3 * sqrt(k) * (1 - 1 / (9 * k) - ((k / ignoring (status) group_left () n) ^ -1"
+            " * on (status) group_left () p) ^ (1 / 3))")
+    material = "k - on (status) group_left () max by (status) (p) * on () group_left () n >= 5"
+    exprs = [f"({body}) > {z} and on (job, status) ({material})" for z in (4.42, 3.89)]
+    terms, rewritten = share_terms(exprs)
+    assert rewritten == [f"{TERM}0{{}} > 4.42 and on (job, status) {TERM}1{{}}",
+                         f"{TERM}0{{}} > 3.89 and on (job, status) {TERM}1{{}}"]
+    assert [t.expr for t in terms] == [
+        str(__import__("promql_parser").parse(body)),
+        str(__import__("promql_parser").parse(material))]
+    assert [len(level) for level in order(terms)] == [2]
+
+
+def test_terms_inside_subqueries_reading_alerts_or_of_few_operators_stay():
+    from txwatch.backtest.shared_terms import share_terms
+
+    inside = "max by (job) (a / ignoring (s) group_left () b - 1)"
+    alerts = 'sum by (job) (ALERTS{alertname="X"} * 2 - 1)'
+    exprs = [f"max_over_time(({inside})[20m:1m]) > 1 and {inside} > 2",
+             f"{inside} < 3", f"{alerts} > 1", f"{alerts} < 1", "a / b > 1", "a / b < 1"]
+    terms, rewritten = share_terms(exprs)
+    assert terms == [] and rewritten == exprs
+
+
+def test_a_shared_term_keeps_the_order_of_operations():
+    """``a / b / c`` is ``(a / b) / c``: the text ``b / c`` in it is no term, and a term
+    ``(b / c)`` elsewhere must not be read there."""
+    import promql_parser as pq
+
+    from txwatch.backtest.shared_terms import share_terms
+
+    term = "max by (j) (b) / sqrt(c) * 2"
+    exprs = [f"a / {term} > 0", f"({term}) > 1", f"({term}) < 0"]
+    terms, rewritten = share_terms(exprs)
+    assert [t.expr for t in terms] == [str(pq.parse(term))]
+    assert rewritten[1:] == [f"{terms[0].name}{{}} > 1", f"{terms[0].name}{{}} < 0"]
+    # the first holds the text of the term only: its tree is ((a / max) / sqrt) * 2
+    assert rewritten[0] == str(pq.parse(exprs[0]))
