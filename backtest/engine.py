@@ -85,9 +85,8 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
                 say(f"recording rules level {number + 1}/{len(ordered)} ({len(level)} rules)")
                 results = pool.map(lambda r: (r, _evaluate_range(
                     prom, r.expr, steps, *every.get(r.record, (1, False)))), level)
-                new = [Series(rule.record, {**{k: v for k, v in labels.items()
-                                               if k != "__name__"}, **rule.labels}, values)
-                       for rule, found in results for labels, values in found]
+                new = [Series(rule.record, {**s.labels, **rule.labels}, s.values)
+                       for rule, found in results for s in _renamed(rule.record, found)]
                 for series in new:
                     recorded.setdefault(series.name, []).append(series)
                 wanted = [x for x in new if x.name in later_needs[number]]
@@ -169,6 +168,18 @@ def _as_result(rule: dict[str, object], expr: str,
         return expr
     by_name[name] = series
     return name
+
+
+def _renamed(record: str, found: list[tuple[dict[str, str], np.ndarray]]) -> list[Series]:
+    """A recording rule's result as the one series per label set a server records: a
+    range query keeps apart series that differ only in their name (``x < y or y``: the
+    first branch keeps x's name at the steps it holds, the second has none), which the
+    rule's renaming makes one."""
+    merged = _nameless(record, found)
+    if merged is None:
+        raise RuntimeError(f"{record}: two series of one label set at one step (a server "
+                           "would refuse the rule's result)")
+    return merged
 
 
 def _nameless(name: str, found: list[tuple[dict[str, str], np.ndarray]]
