@@ -13,7 +13,7 @@ from txwatch.contract import Kind
 
 from .normals import limit, normal_or_default
 from .settings import Settings
-from .wilson import number, wilson_score
+from .wilson import number, poisson_upper, wilson_score  # noqa: F401 (re-exported)
 from .yamltext import block
 
 
@@ -59,14 +59,6 @@ def normal_score(kind: Kind, s: Settings, window: str, usual: str | None = None)
           - (({share(kind, s, window)} ^ -1 * on ({label}) group_left () {mine}) ^ (1 / 3))
         )
         """)
-
-
-def poisson_upper(count: str, z: float) -> str:
-    """The score upper bound of a Poisson mean given an observed ``count``:
-    k + z^2/2 + z*sqrt(k + z^2/4). Below an expected level, the count is significantly low
-    (at one-sided confidence z) rather than a quiet stretch of normal traffic."""
-    return (f"({count} + {number(z * z / 2)} + {number(z)} * sqrt({count} + "
-            f"{number(z * z / 4)}))")
 
 
 def minutes(window: str) -> float:

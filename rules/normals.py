@@ -16,6 +16,7 @@ from txwatch.contract import APPROVED_AUTH_CODE, AUTH_CODE_COUNTS, TRANSACTIONS,
 
 from .names import name
 from .settings import Settings
+from .wilson import number
 from .yamltext import Group, Rule, block, indent
 
 
@@ -32,18 +33,20 @@ def limit(kind: Kind, which: str, prefix: str = "ratio") -> str:
 
 
 def _pooled(kind: Kind, window: str, step: str, operation: str, min_samples: int,
-            min_events: int) -> str:
+            min_events: int, own: str | None = None) -> str:
     """Events of each label value / all events over ``window``, from the recorded
     ``operation`` increases sampled every ``step``; only with ``min_samples`` of them and
     ``min_events`` events in all (a share of a handful of events is no normal). The samples
     are counted for the whole job, not per label value: a code an issuer starts answering
     today has a week of history in which it was 0, so its normal is its few events over the
-    week's, not its share since it first appeared (the burst that made it appear)."""
+    week's, not its share since it first appeared (the burst that made it appear).
+    ``own``: the label values' increases to sum instead (the clipped ones)."""
     def total(level: str) -> str:
         return f"sum_over_time({name(kind, level, operation)}[{window}:{step}])"
+    mine = f"sum_over_time({own}[{window}:{step}])" if own else total(kind.label)
     return block(f"""
         (
-            {total(kind.label)}
+            {mine}
           / ignoring ({kind.label}) group_left ()
             ({total("job")} >= {min_events})
         )
@@ -53,13 +56,57 @@ def _pooled(kind: Kind, window: str, step: str, operation: str, min_samples: int
         """).rstrip("\n")
 
 
+def median(kind: Kind) -> str:
+    return name(kind, kind.label, "ratio_median")
+
+
+def clipped(kind: Kind) -> str:
+    return name(kind, kind.label, "increase1h_clipped")
+
+
+def median_rule(kind: Kind, s: Settings) -> Rule:
+    """Each label value's median hourly share over the learning range: what an ordinary
+    hour looks like, which an incident (a few hours of the week) does not move."""
+    return Rule(record=median(kind), expr=block(f"""
+        quantile_over_time(0.5, (
+            {name(kind, kind.label, "increase1h")}
+          / ignoring ({kind.label}) group_left ()
+            ({name(kind, "job", "increase1h")} > 0)
+        )[{s.normal_range}:1h])
+        """))
+
+
+def cap(kind: Kind) -> str:
+    return name(kind, kind.label, "increase1h_cap")
+
+
+def clipped_rules(kind: Kind, s: Settings) -> list[Rule]:
+    """Each hour's count, but never more than the Poisson upper bound (at ``normal_clip``)
+    of what the median share implies for that hour's volume (the cap): an incident's hour
+    counts as an unusually busy ordinary hour, not as its 225 failures. A status rare
+    enough that its median is 0 counts at most z^2 (~10) events an hour. Before a median
+    exists, the whole count. Read only on the hour (a backtest evaluates them hourly)."""
+    k = name(kind, kind.label, "increase1h")
+    usual = f"({median(kind)} * on (job) group_left () {name(kind, 'job', 'increase1h')})"
+    z = s.normal_clip.z
+    on = f"on (job, {kind.label})"
+    return [
+        Rule(record=cap(kind), expr=(
+            f"{usual}\n  + {number(z * z / 2)}\n  + {number(z)} * sqrt(\n"
+            f"      {usual}\n    + {number(z * z / 4)}\n    )\n")),
+        Rule(record=clipped(kind), expr=(
+            f"{k} < {on} {cap(kind)}\nor {on}\n{cap(kind)} and {on} {k}\nor\n{k}\n"))]
+
+
 def _normal_rule(kind: Kind, s: Settings) -> Rule:
-    """The pooled share over the learning range (a week of hourly increases: 168 points),
-    or while less than ``normal_min_hours`` exist, over the last hours at 5-minute steps
-    (from a quarter of an hour of history on). Pooled, not a median of hourly shares: a
-    rare status (one failure every few hours) has a median of 0, which would page on noise."""
+    """The pooled share over the learning range (a week of hourly increases, each clipped
+    at what its median share allows: 168 points), or while less than ``normal_min_hours``
+    exist, over the last hours at 5-minute steps (from a quarter of an hour of history
+    on). Pooled, not the median itself: a rare status (one failure every few hours) has a
+    median of 0, which would page on noise; clipped, so a long incident does not raise
+    the normal (and the limits) for a week."""
     week = _pooled(kind, s.normal_range, "1h", "increase1h", s.normal_min_hours,
-                   s.normal_min_events)
+                   s.normal_min_events, own=clipped(kind))
     young = _pooled(kind, f"{s.normal_min_hours}h", "5m", "increase5m", 3,
                     s.normal_min_events)
     return Rule(record=normal(kind), expr=f"{week}\nor\n{young}\n")
@@ -138,7 +185,8 @@ def limit_rule(kind: Kind, which: str, severity: str, prefix: str = "ratio") -> 
 def group(s: Settings, extra: tuple[Rule, ...] = ()) -> Group:
     """The normals and limits of the shares, then ``extra`` (the code mix's, :mod:`.mix`)."""
     tx, ac = TRANSACTIONS, AUTH_CODE_COUNTS
-    rules = [_normal_rule(tx, s), _normal_rule(ac, s),
+    rules = [median_rule(tx, s), median_rule(ac, s), *clipped_rules(tx, s), *clipped_rules(ac, s),
+             _normal_rule(tx, s), _normal_rule(ac, s),
              limit_rule(tx, "fast", "critical"), limit_rule(tx, "slow", "warning"),
              watched_rule(s), limit_rule(ac, "fast", "warning"), *extra]
     return Group("txwatch.normals", rules, comment=(

@@ -128,6 +128,10 @@ class Settings:
     normal_range: str = "7d"  # history the normal shares are learned from
     normal_min_hours: int = 3  # below this much history, the share of the hours so far
     normal_min_events: int = 1000  # a learned normal needs this many events behind it
+    # Each hour a normal learns from counts at most the Poisson upper bound, at this
+    # confidence, of what the median hourly share implies for it: an incident hour counts as
+    # an unusually busy ordinary hour (normals that do not learn incidents)
+    normal_clip: Confidence = Confidence(3.09)
 
     @property
     def job_selector(self) -> str:

@@ -108,3 +108,11 @@ def wilson_score(count: str, total: str, limit: str, label: str) -> str:
         )
         / on ({label}, severity) group_left () sqrt({limit} * (1 - {limit}))
         """)
+
+
+def poisson_upper(count: str, z: float) -> str:
+    """The score upper bound of a Poisson mean given an observed ``count``:
+    k + z^2/2 + z*sqrt(k + z^2/4). Below an expected level, the count is significantly low
+    (at one-sided confidence z) rather than a quiet stretch of normal traffic."""
+    return (f"({count} + {number(z * z / 2)} + {number(z)} * sqrt({count} + "
+            f"{number(z * z / 4)}))")
