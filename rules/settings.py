@@ -107,6 +107,15 @@ class Settings:
     volume_windows: tuple[str, ...] = ("3m", "5m", "15m", "30m")
     volume_reference: str = "30m"  # the level a window is compared with: the 30m before it
     volume_allowance: float = 0.85  # significantly below 85% of it (the daily cycle's slope)
+    # ---- PaymentTrafficLow against what this hour normally brings (rules/seasonal.py) ----
+    # The same window a day and a week ago (the daily and the weekly cycle), each scaled to
+    # today by the hours before it against the same hours then; the lowest expectation
+    # available is judged against (a drop must be one against both), the recent level
+    # only before a day of history exists.
+    volume_seasons: tuple[str, ...] = ("1d", "1w")
+    volume_scale_range: str = "3h"  # the hours today is compared by (from 5m increases)
+    # ... and with history, also the recent level when it is lower (both must see a drop)
+    volume_recent_guard: bool = False
     keep_firing_for: str = "10m"  # a payment alert stays firing this long after it clears
     # ... and the fast share alert longer: without ``for`` on a 5-minute window it flickers
     # across its limit inside long incidents (a drift's top, a slow recovery)

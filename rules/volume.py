@@ -1,4 +1,5 @@
-"""The volume alerts: traffic stopped, and traffic significantly below its recent level."""
+"""The volume alerts: traffic stopped, and traffic significantly below what this hour
+normally brings (:mod:`.seasonal`; the recent level where no history exists)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from txwatch.contract import TRANSACTIONS
 
 from .alertrule import ALL, TABLE, alert_rule
 from .inline import counts, minutes, poisson_upper
-from .messages import COUNT, asked, data_minute, volume_text
+from .messages import COUNT, asked, data_minute
+from .seasonal import REFERENCE, expected, lowest
 from .settings import Settings
 from .yamltext import Rule, block, indent
 
@@ -20,19 +22,38 @@ def _stopped(s: Settings, window: str) -> str:
             f"  {expected} >= scalar({TABLE}busy_min)\n)")
 
 
+def _recent(s: Settings, window: str) -> str:
+    """The count of ``window`` the level of the ``volume_reference`` before it implies."""
+    tx = TRANSACTIONS
+    reference = s.volume_reference
+    return (f"({counts(tx, s, reference, 'job', offset=window)}"
+            f" * {minutes(window) / minutes(reference):.6g})")
+
+
+def expectation(s: Settings, window: str) -> str:
+    """What ``window`` should hold: the lowest seasonal expectation (the same window a day
+    and a week ago, scaled to today: :mod:`.seasonal`) where that history exists, and the
+    recent level where it does not (the first day) or, with ``volume_recent_guard``, where
+    it is lower still."""
+    recent, seasonal = _recent(s, window), lowest(window)
+    if s.volume_recent_guard:
+        return (f"(\n  ({recent} <= on (job) {seasonal})\n  or on (job)\n  {seasonal}\n"
+                f"  or on (job)\n  {recent}\n)")
+    return f"(\n  {seasonal}\n  or on (job)\n  {recent}\n)"
+
+
 def _traffic_low(s: Settings, window: str) -> str:
-    """All transactions in ``window`` materially low (at most the table's drop factor x the
-    level of the ``volume_reference`` before the window) and significantly low (their
-    Poisson upper bound below ``volume_allowance`` x that level, which leaves room for the
-    daily cycle's slope), when that level is large enough for the test to mean something.
-    Total, not approved, volume: approvals that fall because denials rise are the share
-    alerts' incident, not a second page. The recent level, not a seasonal one: a weekend or
-    holiday eases in over a night and is no drop, while an outage is sudden."""
+    """All transactions in ``window`` materially low (at most the table's drop factor x
+    the expectation) and significantly low (their Poisson upper bound below
+    ``volume_allowance`` x the expectation), when the expectation is large enough for the
+    test to mean something. The expectation is what this hour normally brings
+    (:func:`expectation`): the recent level alone pages on normal but abrupt changes (a
+    busy day ending, a weekend starting at midnight, a steep evening decline). Total, not
+    approved, volume: approvals that fall because denials rise are the share alerts'
+    incident, not a second page."""
     tx = TRANSACTIONS
     now = counts(tx, s, window, "job")
-    reference = s.volume_reference
-    expected = (f"({counts(tx, s, reference, 'job', offset=window)}"
-                f" * {minutes(window) / minutes(reference):.6g})")
+    expected = indent(expectation(s, window), "    ").lstrip()
     return block(f"""
         (
             {now}
@@ -42,6 +63,29 @@ def _traffic_low(s: Settings, window: str) -> str:
           and on (job)
             ({expected} >= scalar({TABLE}busy_min))
         )""").rstrip("\n")
+
+
+def _expected_text(s: Settings, window: str) -> str:
+    """A template naming what ``window`` was expected to hold and where that came from."""
+    recent = f'label_replace({_recent(s, window)}, "{REFERENCE}", "recent", "", "")'
+    source = (f"bottomk(1, {expected(window)} or {recent})" if s.volume_recent_guard
+              else f"bottomk(1, {expected(window)}) or on (job) {recent}")
+    seasons = "".join(
+        f'{{{{ {"if" if i == 0 else "else if"} eq $from "{k}" }}}}the same time '
+        f"{_AGO.get(k, k + ' ago')}, scaled to today,"
+        for i, k in enumerate(s.volume_seasons))
+    return (f"{{{{ with `{source}` | query }}}}{{{{ $from := . | first | label "
+            f'"{REFERENCE}" }}}}{seasons}{{{{ else }}}}the {s.volume_reference} before'
+            f"{{{{ end }}}} implied about {{{{ . | first | value | {COUNT} }}}}{{{{ end }}}}")
+
+
+_AGO = {"1d": "yesterday", "1w": "last week", "2w": "two weeks ago"}
+
+
+def _volume_text(s: Settings, window: str, when: bool = True) -> str:
+    now = counts(TRANSACTIONS, s, window, "job")
+    return (f"{asked(now, COUNT)} transactions in the last {window}, where "
+            f"{_expected_text(s, window)}.{data_minute(s) if when else ''}")
 
 
 def volume_alerts(s: Settings) -> list[Rule]:
@@ -60,12 +104,10 @@ def volume_alerts(s: Settings) -> list[Rule]:
                    labels=ALL, keep=s.keep_firing_for),
         alert_rule(s, "PaymentTrafficLow",
                    f"(\n{indent(low, '  ')}\n)\nunless on (job) {recently_stopped}\n",
-                   "Transaction volume collapsed: "
-                   + volume_text(tx, s, "5m", s.volume_reference, when=False),
+                   "Transaction volume collapsed: " + _volume_text(s, "5m", when=False),
                    "Transactions over the last minutes are significantly below the drop factor of "
-                   "the table times the level just before (Poisson bound at "
-                   f"{s.volume.text}): a partial outage. "
-                   + volume_text(tx, s, "5m", s.volume_reference)
+                   "the table times what this hour normally brings (Poisson bound at "
+                   f"{s.volume.text}): a partial outage. " + _volume_text(s, "5m")
                    + " A full stop is paged by PaymentTrafficStopped instead.", labels=ALL,
                    keep=s.keep_firing_for),
     ]
