@@ -111,11 +111,10 @@ class Settings:
     # The same window a day and a week ago (the daily and the weekly cycle), each scaled to
     # today by the hours before it against the same hours then; the lowest expectation
     # available is judged against (a drop must be one against both), the recent level
-    # only before a day of history exists.
+    # only before a day of history exists. Structural choices, not fitted: the two cycles
+    # payment traffic has, and hours enough that their own Poisson noise is small.
     volume_seasons: tuple[str, ...] = ("1d", "1w")
     volume_scale_range: str = "3h"  # the hours today is compared by (from 5m increases)
-    # ... and with history, also the recent level when it is lower (both must see a drop)
-    volume_recent_guard: bool = False
     keep_firing_for: str = "10m"  # a payment alert stays firing this long after it clears
     # ... and the fast share alert longer: without ``for`` on a 5-minute window it flickers
     # across its limit inside long incidents (a drift's top, a slow recovery)

@@ -8,8 +8,9 @@ from txwatch.contract import TRANSACTIONS
 from .alertrule import ALL, TABLE, alert_rule
 from .inline import counts, minutes, poisson_upper
 from .messages import COUNT, asked, data_minute
-from .seasonal import REFERENCE, expected, lowest
+from .seasonal import REFERENCE, expected, lowest, scale
 from .settings import Settings
+from .wilson import number
 from .yamltext import Rule, block, indent
 
 
@@ -30,46 +31,55 @@ def _recent(s: Settings, window: str) -> str:
             f" * {minutes(window) / minutes(reference):.6g})")
 
 
-def expectation(s: Settings, window: str) -> str:
-    """What ``window`` should hold: the lowest seasonal expectation (the same window a day
-    and a week ago, scaled to today: :mod:`.seasonal`) where that history exists, and the
-    recent level where it does not (the first day) or, with ``volume_recent_guard``, where
-    it is lower still."""
-    recent, seasonal = _recent(s, window), lowest(window)
-    if s.volume_recent_guard:
-        return (f"(\n  ({recent} <= on (job) {seasonal})\n  or on (job)\n  {seasonal}\n"
-                f"  or on (job)\n  {recent}\n)")
-    return f"(\n  {seasonal}\n  or on (job)\n  {recent}\n)"
-
-
-def _traffic_low(s: Settings, window: str) -> str:
+def _test(s: Settings, window: str, expected: str, noise: str = "") -> str:
     """All transactions in ``window`` materially low (at most the table's drop factor x
-    the expectation) and significantly low (their Poisson upper bound below
-    ``volume_allowance`` x the expectation), when the expectation is large enough for the
-    test to mean something. The expectation is what this hour normally brings
-    (:func:`expectation`): the recent level alone pages on normal but abrupt changes (a
-    busy day ending, a weekend starting at midnight, a steep evening decline). Total, not
-    approved, volume: approvals that fall because denials rise are the share alerts'
-    incident, not a second page."""
+    ``expected``) and significantly low (their Poisson upper bound below
+    ``volume_allowance`` x ``expected``), when ``expected`` is large enough for the test
+    to mean something. ``noise``: the variance of ``expected`` itself (a count of another
+    day, scaled), added under the bound's square root: two noisy counts, not one."""
     tx = TRANSACTIONS
     now = counts(tx, s, window, "job")
-    expected = indent(expectation(s, window), "    ").lstrip()
+    z = s.volume.z
+    if noise:
+        upper = (f"({now} + {number(z * z / 2)} + {number(z)} * sqrt({now} + "
+                 f"{number(z * z / 4)} + on (job) {noise}))")
+    else:
+        upper = poisson_upper(now, z)
     return block(f"""
         (
             {now}
           <= on (job) {expected} * scalar({TABLE}volume_drop_factor)
           and on (job)
-            ({poisson_upper(now, s.volume.z)} < on (job) {expected} * {s.volume_allowance:g})
+            ({upper} < on (job) {expected} * {s.volume_allowance:g})
           and on (job)
             ({expected} >= scalar({TABLE}busy_min))
         )""").rstrip("\n")
 
 
+def _traffic_low(s: Settings, window: str) -> str:
+    """The volume of ``window`` against what this hour normally brings: the lowest seasonal
+    expectation (the same window a day and a week ago, each scaled to today: a drop must
+    be one against both, :mod:`.seasonal`). Pages when the recent-level test holds and the
+    seasonal expectation agrees the drop is material (both agree; the first day, with no
+    seasonal expectation, the recent level alone), or when the seasonal test holds on its
+    own, its expectation's own Poisson noise (the scale x the expectation: the variance of
+    a scaled count) counted (a slide, which the recent level follows down). The recent
+    level alone pages on normal but abrupt changes (a busy day ending, a weekend starting
+    at midnight, a steep evening decline). Total, not approved, volume: approvals that fall
+    because denials rise are the share alerts' incident, not a second page."""
+    seasonal = lowest(window)
+    now = counts(TRANSACTIONS, s, window, "job")
+    noise = f"({seasonal} * on (job) max by (job) ({scale()}))"
+    material = f"{now} > on (job) {seasonal} * scalar({TABLE}volume_drop_factor)"
+    return (f"(\n{indent(_test(s, window, _recent(s, window)), '  ')}\n"
+            f"  unless on (job)\n  ({material})\n)\nor\n"
+            f"{_test(s, window, seasonal, noise)}")
+
+
 def _expected_text(s: Settings, window: str) -> str:
     """A template naming what ``window`` was expected to hold and where that came from."""
     recent = f'label_replace({_recent(s, window)}, "{REFERENCE}", "recent", "", "")'
-    source = (f"bottomk(1, {expected(window)} or {recent})" if s.volume_recent_guard
-              else f"bottomk(1, {expected(window)}) or on (job) {recent}")
+    source = f"bottomk(1, {expected(window)}) or on (job) {recent}"
     seasons = "".join(
         f'{{{{ {"if" if i == 0 else "else if"} eq $from "{k}" }}}}the same time '
         f"{_AGO.get(k, k + ' ago')}, scaled to today,"
