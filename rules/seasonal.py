@@ -1,6 +1,7 @@
 """What this hour normally brings: the seasonal expectation PaymentTrafficLow judges against.
 
-For each volume window and each seasonal offset (a day and a week ago), the expected count
+For each volume window and each seasonal offset (a day ago; a week ago, and an hour either
+side of it for a daylight-saving change of the merchant's clock), the expected count
 is the count of the same window at that offset, scaled to today by how the hours before
 the window compare with the same hours then:
 
@@ -10,7 +11,8 @@ The shape (a steep evening decline, a weekend or holiday that switches at midnig
 merchant's local clock) comes from the day or week it copies, the level from today. The
 alert judges a drop against the lowest expectation (a drop must be a drop against both
 yesterday and last week: a Saturday is no drop against last Saturday, a normal Friday no
-drop against yesterday after last week's busy Friday). Recorded, so the alert reads no
+drop against yesterday after last week's busy Friday; in the week after a clock change,
+last week's midnight lies an hour off in UTC). Recorded, so the alert reads no
 offset (its backtest look-back stays minutes, not a week) and the costly part, the hours
 before, is summed once per 5 minutes through an aligned subquery (``backtest/cadence.py``).
 """

@@ -113,7 +113,9 @@ class Settings:
     # available is judged against (a drop must be one against both), the recent level
     # only before a day of history exists. Structural choices, not fitted: the two cycles
     # payment traffic has, and hours enough that their own Poisson noise is small.
-    volume_seasons: tuple[str, ...] = ("1d", "1w")
+    # ... and a week ago an hour either side: a daylight-saving change moves a merchant's
+    # local day an hour in UTC, and its week-ago midnight with it, for a whole week
+    volume_seasons: tuple[str, ...] = ("1d", "1w", "167h", "169h")
     volume_scale_range: str = "3h"  # the hours today is compared by (from 5m increases)
     keep_firing_for: str = "10m"  # a payment alert stays firing this long after it clears
     # ... and the fast share alert longer: without ``for`` on a 5-minute window it flickers

@@ -89,7 +89,8 @@ def _expected_text(s: Settings, window: str) -> str:
             f"{{{{ end }}}} implied about {{{{ . | first | value | {COUNT} }}}}{{{{ end }}}}")
 
 
-_AGO = {"1d": "yesterday", "1w": "last week", "2w": "two weeks ago"}
+_AGO = {"1d": "yesterday", "1w": "last week", "167h": "last week an hour later in UTC",
+        "169h": "last week an hour earlier in UTC"}
 
 
 def _volume_text(s: Settings, window: str, when: bool = True) -> str:
