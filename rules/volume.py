@@ -60,8 +60,9 @@ def _traffic_low(s: Settings, window: str) -> str:
     """The volume of ``window`` against what this hour normally brings: the lowest seasonal
     expectation (the same window a day and a week ago, each scaled to today: a drop must
     be one against both, :mod:`.seasonal`). Pages when the recent-level test holds and the
-    seasonal expectation agrees the drop is material (both agree; the first day, with no
-    seasonal expectation, the recent level alone), or when the seasonal test holds on its
+    seasonal expectation does not say the drop is immaterial (not even against its upper
+    bound: both agree; the first day, with no seasonal expectation, the recent level
+    alone), or when the seasonal test holds on its
     own, its expectation's own Poisson noise (the scale x the expectation: the variance of
     a scaled count) counted (a slide, which the recent level follows down). The recent
     level alone pages on normal but abrupt changes (a busy day ending, a weekend starting
@@ -70,7 +71,10 @@ def _traffic_low(s: Settings, window: str) -> str:
     seasonal = lowest(window)
     now = counts(TRANSACTIONS, s, window, "job")
     noise = f"({seasonal} * on (job) max by (job) ({scale()}))"
-    material = f"{now} > on (job) {seasonal} * scalar({TABLE}volume_drop_factor)"
+    # Not material even against the seasonal expectation's upper bound (its own noise at
+    # ``volume_veto``): a few transactions of another day veto nothing
+    high = f"({seasonal} + {number(s.volume_veto.z)} * sqrt({noise}))"
+    material = f"{now} > on (job) {high} * scalar({TABLE}volume_drop_factor)"
     return (f"(\n{indent(_test(s, window, _recent(s, window)), '  ')}\n"
             f"  unless on (job)\n  ({material})\n)\nor\n"
             f"{_test(s, window, seasonal, noise)}")
