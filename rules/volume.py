@@ -60,14 +60,14 @@ def _traffic_low(s: Settings, window: str) -> str:
     """The volume of ``window`` against what this hour normally brings: the lowest seasonal
     expectation (the same window a day and a week ago, each scaled to today: a drop must
     be one against both, :mod:`.seasonal`). Pages when the recent-level test holds and the
-    seasonal expectation does not say the drop is immaterial (not even against its upper
-    bound: both agree; the first day, with no seasonal expectation, the recent level
-    alone), or when the seasonal test holds on its
-    own, its expectation's own Poisson noise (the scale x the expectation: the variance of
-    a scaled count) counted (a slide, which the recent level follows down). The recent
-    level alone pages on normal but abrupt changes (a busy day ending, a weekend starting
-    at midnight, a steep evening decline). Total, not approved, volume: approvals that fall
-    because denials rise are the share alerts' incident, not a second page."""
+    seasonal expectation does not veto it (the window not material even against the
+    expectation's upper bound; the first day, with no expectation, the recent level
+    alone), or when the seasonal test holds on its own, the expectation's own Poisson noise
+    (the scale x the expectation: the variance of a scaled count) counted: a slide, which
+    the recent level follows down. The recent level alone pages on normal but abrupt
+    changes (a busy day ending, a weekend starting at midnight, a steep evening decline).
+    Total, not approved, volume: approvals that fall because denials rise are the share
+    alerts' incident, not a second page."""
     seasonal = lowest(window)
     now = counts(TRANSACTIONS, s, window, "job")
     noise = f"({seasonal} * on (job) max by (job) ({scale()}))"
