@@ -25,7 +25,7 @@ from .alertrule import TABLE
 from .inline import counts, minutes
 from .names import name
 from .settings import Settings
-from .yamltext import Group, Rule, block
+from .yamltext import Group, Rule
 
 REFERENCE = "reference"  # the label naming each expectation's offset ("1d", "1w")
 
@@ -40,7 +40,9 @@ def scale() -> str:
 
 
 def expected(window: str) -> str:
-    """The recorded seasonal expectation of ``window``, one series per offset."""
+    """The recorded seasonal expectation of ``window``: the lowest of the offsets, labelled
+    with the one it came from (one series: four per window cost a 30-day backtest
+    seconds each)."""
     return name(TRANSACTIONS, "job", f"volume_expected{window}")
 
 
@@ -60,12 +62,11 @@ def rules(s: Settings) -> list[Rule]:
         found.append(Rule(record=scale(), labels={REFERENCE: k}, expr=(
             f"{hours()}\n  / on (job)\n({hours()} offset {k} >= scalar({TABLE}busy_min))\n")))
     for w in s.volume_windows:
-        for k in s.volume_seasons:
-            found.append(Rule(record=expected(w), labels={REFERENCE: k}, expr=block(f"""
-                {counts(tx, s, w, 'job', offset=k)}
-                  * on (job)
-                {scale()}{{{REFERENCE}="{k}"}}
-                """)))
+        # The lowest expectation, its reference label naming the offset it came from
+        each = "\n  or\n".join(
+            f"  {scale()}{{{REFERENCE}=\"{k}\"}}\n    * on (job) group_left ()\n"
+            f"  {counts(tx, s, w, 'job', offset=k)}" for k in s.volume_seasons)
+        found.append(Rule(record=expected(w), expr=f"bottomk by (job) (1,\n{each}\n)\n"))
     return found
 
 

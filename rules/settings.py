@@ -117,9 +117,9 @@ class Settings:
     # local day an hour in UTC, and its week-ago midnight with it, for a whole week
     volume_seasons: tuple[str, ...] = ("1d", "1w", "167h", "169h")
     volume_scale_range: str = "3h"  # the hours today is compared by (from 5m increases)
-    # The seasonal expectation vetoes a page of the recent-level test when the window is
-    # not materially low even against its upper bound at this confidence (its own noise:
-    # a count of another day): the guard's 99%, looser than the alert's own z
+    # A page of the recent-level test needs the seasonal test to agree at this confidence
+    # (its own noise counted: a count of another day): the guard's 99%, looser than the
+    # alert's own z, since the recent level's test has already held at it
     volume_veto: Confidence = GUARD
     keep_firing_for: str = "10m"  # a payment alert stays firing this long after it clears
     # ... and the fast share alert longer: without ``for`` on a 5-minute window it flickers

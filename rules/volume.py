@@ -31,15 +31,17 @@ def _recent(s: Settings, window: str) -> str:
             f" * {minutes(window) / minutes(reference):.6g})")
 
 
-def _test(s: Settings, window: str, expected: str, noise: str = "") -> str:
+def _test(s: Settings, window: str, expected: str, noise: str = "",
+          z: float | None = None) -> str:
     """All transactions in ``window`` materially low (at most the table's drop factor x
     ``expected``) and significantly low (their Poisson upper bound below
     ``volume_allowance`` x ``expected``), when ``expected`` is large enough for the test
     to mean something. ``noise``: the variance of ``expected`` itself (a count of another
-    day, scaled), added under the bound's square root: two noisy counts, not one."""
+    day, scaled), added under the bound's square root: two noisy counts, not one. ``z``:
+    the bound's confidence (by default the alert's own)."""
     tx = TRANSACTIONS
     now = counts(tx, s, window, "job")
-    z = s.volume.z
+    z = s.volume.z if z is None else z
     if noise:
         upper = (f"({now} + {number(z * z / 2)} + {number(z)} * sqrt({now} + "
                  f"{number(z * z / 4)} + on (job) {noise}))")
@@ -59,24 +61,21 @@ def _test(s: Settings, window: str, expected: str, noise: str = "") -> str:
 def _traffic_low(s: Settings, window: str) -> str:
     """The volume of ``window`` against what this hour normally brings: the lowest seasonal
     expectation (the same window a day and a week ago, each scaled to today: a drop must
-    be one against both, :mod:`.seasonal`). Pages when the recent-level test holds and the
-    seasonal expectation does not veto it (the window not material even against the
-    expectation's upper bound; the first day, with no expectation, the recent level
-    alone), or when the seasonal test holds on its own, the expectation's own Poisson noise
-    (the scale x the expectation: the variance of a scaled count) counted: a slide, which
-    the recent level follows down. The recent level alone pages on normal but abrupt
-    changes (a busy day ending, a weekend starting at midnight, a steep evening decline).
-    Total, not approved, volume: approvals that fall because denials rise are the share
-    alerts' incident, not a second page."""
+    be one against both, :mod:`.seasonal`), its own Poisson noise counted (the scale x the
+    expectation: the variance of a scaled count). Pages when the seasonal test holds (a
+    slide, which the recent level follows down), or when the recent-level test holds and
+    the seasonal one agrees at ``volume_veto`` confidence (a sudden drop, seen as fast as
+    the recent level sees it), or, before a day of history, on the recent level alone. The
+    recent level alone pages on normal but abrupt changes (a busy day ending, a weekend
+    starting at midnight, a steep evening decline into a near-empty night). Total, not
+    approved, volume: approvals that fall because denials rise are the share alerts'
+    incident, not a second page."""
     seasonal = lowest(window)
-    now = counts(TRANSACTIONS, s, window, "job")
     noise = f"({seasonal} * on (job) max by (job) ({scale()}))"
-    # Not material even against the seasonal expectation's upper bound (its own noise at
-    # ``volume_veto``): a few transactions of another day veto nothing
-    high = f"({seasonal} + {number(s.volume_veto.z)} * sqrt({noise}))"
-    material = f"{now} > on (job) {high} * scalar({TABLE}volume_drop_factor)"
-    return (f"(\n{indent(_test(s, window, _recent(s, window)), '  ')}\n"
-            f"  unless on (job)\n  ({material})\n)\nor\n"
+    recent = _test(s, window, _recent(s, window))
+    agrees = _test(s, window, seasonal, noise, s.volume_veto.z)
+    return (f"(\n{indent(recent, '  ')}\n  unless on (job)\n  {seasonal}\n)\nor\n"
+            f"(\n{indent(recent, '  ')}\n  and on (job)\n{indent(agrees, '  ')}\n)\nor\n"
             f"{_test(s, window, seasonal, noise)}")
 
 
