@@ -13,6 +13,7 @@ from txwatch.contract import AUTH_CODE_COUNTS, TRANSACTIONS, Kind
 from .mix import mix_rules
 from .names import name
 from .normals import group as normals_group
+from .seasonal import group as seasonal_group
 from .settings import Settings
 from .wilson import Bound, explain, wilson_lower
 from .yamltext import Group, Rule, block
@@ -84,4 +85,5 @@ def groups(settings: Settings) -> list[Group]:
             "group\nrun in order at the same evaluation, so the chain adds no "
             "evaluation-interval lag.")),
         normals_group(settings, mix_rules(settings)),
+        seasonal_group(settings),
     ]

@@ -107,6 +107,20 @@ class Settings:
     volume_windows: tuple[str, ...] = ("3m", "5m", "15m", "30m")
     volume_reference: str = "30m"  # the level a window is compared with: the 30m before it
     volume_allowance: float = 0.85  # significantly below 85% of it (the daily cycle's slope)
+    # ---- PaymentTrafficLow against what this hour normally brings (rules/seasonal.py) ----
+    # The same window a day and a week ago (the daily and the weekly cycle), each scaled to
+    # today by the hours before it against the same hours then; the lowest expectation
+    # available is judged against (a drop must be one against both), the recent level
+    # only before a day of history exists. Structural choices, not fitted: the two cycles
+    # payment traffic has, and hours enough that their own Poisson noise is small.
+    # ... and a week ago an hour either side: a daylight-saving change moves a merchant's
+    # local day an hour in UTC, and its week-ago midnight with it, for a whole week
+    volume_seasons: tuple[str, ...] = ("1d", "1w", "167h", "169h")
+    volume_scale_range: str = "3h"  # the hours today is compared by (from 5m increases)
+    # A page of the recent-level test needs the seasonal test to agree at this confidence
+    # (its own noise counted: a count of another day): the guard's 99%, looser than the
+    # alert's own z, since the recent level's test has already held at it
+    volume_veto: Confidence = GUARD
     keep_firing_for: str = "10m"  # a payment alert stays firing this long after it clears
     # ... and the fast share alert longer: without ``for`` on a 5-minute window it flickers
     # across its limit inside long incidents (a drift's top, a slow recovery)

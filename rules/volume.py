@@ -1,4 +1,5 @@
-"""The volume alerts: traffic stopped, and traffic significantly below its recent level."""
+"""The volume alerts: traffic stopped, and traffic significantly below what this hour
+normally brings (:mod:`.seasonal`; the recent level where no history exists)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from txwatch.contract import TRANSACTIONS
 
 from .alertrule import ALL, TABLE, alert_rule
 from .inline import counts, minutes, poisson_upper
-from .messages import COUNT, asked, data_minute, volume_text
+from .messages import COUNT, asked, data_minute
+from .seasonal import REFERENCE, expected, lowest, scale
 from .settings import Settings
+from .wilson import number
 from .yamltext import Rule, block, indent
 
 
@@ -20,28 +23,83 @@ def _stopped(s: Settings, window: str) -> str:
             f"  {expected} >= scalar({TABLE}busy_min)\n)")
 
 
-def _traffic_low(s: Settings, window: str) -> str:
-    """All transactions in ``window`` materially low (at most the table's drop factor x the
-    level of the ``volume_reference`` before the window) and significantly low (their
-    Poisson upper bound below ``volume_allowance`` x that level, which leaves room for the
-    daily cycle's slope), when that level is large enough for the test to mean something.
-    Total, not approved, volume: approvals that fall because denials rise are the share
-    alerts' incident, not a second page. The recent level, not a seasonal one: a weekend or
-    holiday eases in over a night and is no drop, while an outage is sudden."""
+def _recent(s: Settings, window: str) -> str:
+    """The count of ``window`` the level of the ``volume_reference`` before it implies."""
+    tx = TRANSACTIONS
+    reference = s.volume_reference
+    return (f"({counts(tx, s, reference, 'job', offset=window)}"
+            f" * {minutes(window) / minutes(reference):.6g})")
+
+
+def _test(s: Settings, window: str, expected: str, noise: str = "",
+          z: float | None = None) -> str:
+    """All transactions in ``window`` materially low (at most the table's drop factor x
+    ``expected``) and significantly low (their Poisson upper bound below
+    ``volume_allowance`` x ``expected``), when ``expected`` is large enough for the test
+    to mean something. ``noise``: the variance of ``expected`` itself (a count of another
+    day, scaled), added under the bound's square root: two noisy counts, not one. ``z``:
+    the bound's confidence (by default the alert's own)."""
     tx = TRANSACTIONS
     now = counts(tx, s, window, "job")
-    reference = s.volume_reference
-    expected = (f"({counts(tx, s, reference, 'job', offset=window)}"
-                f" * {minutes(window) / minutes(reference):.6g})")
+    z = s.volume.z if z is None else z
+    if noise:
+        upper = (f"({now} + {number(z * z / 2)} + {number(z)} * sqrt({now} + "
+                 f"{number(z * z / 4)} + on (job) {noise}))")
+    else:
+        upper = poisson_upper(now, z)
     return block(f"""
         (
             {now}
           <= on (job) {expected} * scalar({TABLE}volume_drop_factor)
           and on (job)
-            ({poisson_upper(now, s.volume.z)} < on (job) {expected} * {s.volume_allowance:g})
+            ({upper} < on (job) {expected} * {s.volume_allowance:g})
           and on (job)
             ({expected} >= scalar({TABLE}busy_min))
         )""").rstrip("\n")
+
+
+def _traffic_low(s: Settings, window: str) -> str:
+    """The volume of ``window`` against what this hour normally brings: the lowest seasonal
+    expectation (the same window a day and a week ago, each scaled to today: a drop must
+    be one against both, :mod:`.seasonal`), its own Poisson noise counted (the scale x the
+    expectation: the variance of a scaled count). Pages when the seasonal test holds (a
+    slide, which the recent level follows down), or when the recent-level test holds and
+    the seasonal one agrees at ``volume_veto`` confidence (a sudden drop, seen as fast as
+    the recent level sees it), or, before a day of history, on the recent level alone. The
+    recent level alone pages on normal but abrupt changes (a busy day ending, a weekend
+    starting at midnight, a steep evening decline into a near-empty night). Total, not
+    approved, volume: approvals that fall because denials rise are the share alerts'
+    incident, not a second page."""
+    seasonal = lowest(window)
+    noise = f"({seasonal} * on (job) max by (job) ({scale()}))"
+    recent = _test(s, window, _recent(s, window))
+    agrees = _test(s, window, seasonal, noise, s.volume_veto.z)
+    return (f"(\n{indent(recent, '  ')}\n  unless on (job)\n  {seasonal}\n)\nor\n"
+            f"(\n{indent(recent, '  ')}\n  and on (job)\n{indent(agrees, '  ')}\n)\nor\n"
+            f"{_test(s, window, seasonal, noise)}")
+
+
+def _expected_text(s: Settings, window: str) -> str:
+    """A template naming what ``window`` was expected to hold and where that came from."""
+    recent = f'label_replace({_recent(s, window)}, "{REFERENCE}", "recent", "", "")'
+    source = f"bottomk(1, {expected(window)}) or on (job) {recent}"
+    seasons = "".join(
+        f'{{{{ {"if" if i == 0 else "else if"} eq $from "{k}" }}}}the same time '
+        f"{_AGO.get(k, k + ' ago')}, scaled to today,"
+        for i, k in enumerate(s.volume_seasons))
+    return (f"{{{{ with `{source}` | query }}}}{{{{ $from := . | first | label "
+            f'"{REFERENCE}" }}}}{seasons}{{{{ else }}}}the {s.volume_reference} before'
+            f"{{{{ end }}}} implied about {{{{ . | first | value | {COUNT} }}}}{{{{ end }}}}")
+
+
+_AGO = {"1d": "yesterday", "1w": "last week", "167h": "last week an hour later in UTC",
+        "169h": "last week an hour earlier in UTC"}
+
+
+def _volume_text(s: Settings, window: str, when: bool = True) -> str:
+    now = counts(TRANSACTIONS, s, window, "job")
+    return (f"{asked(now, COUNT)} transactions in the last {window}, where "
+            f"{_expected_text(s, window)}.{data_minute(s) if when else ''}")
 
 
 def volume_alerts(s: Settings) -> list[Rule]:
@@ -60,12 +118,10 @@ def volume_alerts(s: Settings) -> list[Rule]:
                    labels=ALL, keep=s.keep_firing_for),
         alert_rule(s, "PaymentTrafficLow",
                    f"(\n{indent(low, '  ')}\n)\nunless on (job) {recently_stopped}\n",
-                   "Transaction volume collapsed: "
-                   + volume_text(tx, s, "5m", s.volume_reference, when=False),
+                   "Transaction volume collapsed: " + _volume_text(s, "5m", when=False),
                    "Transactions over the last minutes are significantly below the drop factor of "
-                   "the table times the level just before (Poisson bound at "
-                   f"{s.volume.text}): a partial outage. "
-                   + volume_text(tx, s, "5m", s.volume_reference)
+                   "the table times what this hour normally brings (Poisson bound at "
+                   f"{s.volume.text}): a partial outage. " + _volume_text(s, "5m")
                    + " A full stop is paged by PaymentTrafficStopped instead.", labels=ALL,
                    keep=s.keep_firing_for),
     ]
