@@ -378,8 +378,9 @@ def test_cli_renders_job_and_runbook_everywhere(tmp_path):
                     assert rule["annotations"]["runbook_url"] == f"{base}#{rule['alert'].lower()}"
     assert {"PaymentDataStale", "PaymentExporterDown", "PaymentExportersAllDown",
             "PaymentExporterAbsent"} <= readers
-    # 6 recording rules read the two counters; every paging alert reads them directly
-    assert len(readers) == 17
+    # 10 recording rules read the two counters (6 increases, the 4 windows' seasonal
+    # expectations); every paging alert reads them directly
+    assert len(readers) == 21
     shutil.copy(RULES / "thresholds.yml", out)
     check = subprocess.run([require_binary("promtool"), "check", "rules",
                             *map(str, sorted(out.glob("*.yml")))], capture_output=True, text=True)
