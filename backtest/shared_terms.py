@@ -15,8 +15,8 @@ vector, and never where it reads ``ALERTS`` (which a range query has not).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import promql_parser as pq
 
@@ -35,7 +35,7 @@ class SharedTerm:
 def share_terms(exprs: list[str]) -> tuple[list[SharedTerm], list[str]]:
     """The repeated terms of ``exprs`` (each may read terms found after it) and the
     expressions rewritten to read them."""
-    texts = list(exprs)
+    texts = [str(pq.parse(e)) for e in exprs]  # as the tree prints: a term's text is in it
     terms: list[SharedTerm] = []
     while True:
         repeated = [key for key, n in _occurrences(texts + [t.expr for t in terms]).items()
@@ -82,14 +82,6 @@ def _reads(expr: str) -> set[str]:
     return found
 
 
-def _key(node: pq.Expr) -> str | None:
-    """The text of ``node`` if it may be shared (a compound instant vector reading no
-    ``ALERTS``, enough operators), else None; a parenthesis is its content."""
-    while isinstance(node, pq.ParenExpr):
-        node = node.expr
-    if not _vector(node) or _operators(node) < MIN_OPERATORS or _reads_alerts(node):
-        return None
-    return str(node)
 
 
 def _occurrences(texts: list[str]) -> Counter[str]:
@@ -98,60 +90,71 @@ def _occurrences(texts: list[str]) -> Counter[str]:
     outside: Counter[str] = Counter()
     inside: set[str] = set()
     for text in texts:
-        _count_in(pq.parse(text), outside, inside)
+        found, within = _count_in(text)
+        outside.update(dict(found))
+        inside.update(within)
     return Counter({k: n for k, n in outside.items() if k not in inside})
 
 
-def _count_in(tree: pq.Expr, outside: Counter[str], inside: set[str]) -> None:
-    depth: list[bool] = []  # per enclosing node: whether it is in a subquery or range
+@lru_cache(maxsize=4096)
+def _count_in(text: str) -> tuple[tuple[tuple[str, int], ...], frozenset[str]]:
+    """(term, occurrences outside subqueries) and the terms inside one, of one text; cached:
+    most texts are unchanged from one round of :func:`share_terms` to the next. One walk:
+    each node's operators, vector type and ``ALERTS`` read are summed from its children."""
+    outside: Counter[str] = Counter()
+    inside: set[str] = set()
+    within: list[bool] = []  # per enclosing node: whether it is in a subquery or range
+    children: list[list[_Facts]] = [[]]
 
     def enter(node: pq.Expr) -> None:
-        within = any(depth)
-        depth.append(isinstance(node, pq.SubqueryExpr | pq.MatrixSelector) or within)
-        key = _key(node) if not isinstance(node, pq.ParenExpr) else None
-        if key is not None:
-            if within:
+        within.append(isinstance(node, pq.SubqueryExpr | pq.MatrixSelector) or any(within))
+        children.append([])
+
+    def leave(node: pq.Expr) -> None:
+        below = children.pop()
+        inner = within.pop() and not isinstance(node, pq.SubqueryExpr | pq.MatrixSelector)
+        facts = _facts(node, below)
+        children[-1].append(facts)
+        if (facts.vector and facts.operators >= MIN_OPERATORS and not facts.alerts
+                and not isinstance(node, pq.ParenExpr)):
+            key = str(node)
+            if inner or any(within):
                 inside.add(key)
             else:
                 outside[key] += 1
 
-    def leave(_node: pq.Expr) -> None:
-        depth.pop()  # (returning False would stop the walk)
+    pq.walk(pq.parse(text), enter, leave)
+    return tuple(outside.items()), frozenset(inside)
 
-    pq.walk(tree, enter, leave)
+
+@dataclass(frozen=True)
+class _Facts:
+    operators: int
+    vector: bool
+    alerts: bool
+
+
+def _facts(node: pq.Expr, below: list[_Facts]) -> _Facts:
+    operators = sum(f.operators for f in below) + isinstance(
+        node, pq.BinaryExpr | pq.AggregateExpr | pq.Call | pq.UnaryExpr)
+    alerts = any(f.alerts for f in below) or (
+        isinstance(node, pq.VectorSelector) and node.name == "ALERTS")
+    if isinstance(node, pq.VectorSelector | pq.AggregateExpr):
+        vector = True
+    elif isinstance(node, pq.Call):
+        vector = node.func.return_type == pq.ValueType.Vector
+    elif isinstance(node, pq.ParenExpr | pq.UnaryExpr | pq.BinaryExpr):
+        vector = any(f.vector for f in below)
+    else:
+        vector = False
+    return _Facts(operators, vector, alerts)
 
 
 def _replace(text: str, key: str, name: str) -> str:
+    if key not in text:  # a tree prints as its subtrees do
+        return text
+
     def swap(node: pq.Expr) -> pq.Expr | None:
-        return pq.parse(name) if _key(node) == key else None  # a parenthesis with it too
+        inner = node.expr if isinstance(node, pq.ParenExpr) else node  # a parenthesis too
+        return pq.parse(name) if str(inner) == key else None
     return str(pq.transform(pq.parse(text), swap, None))
-
-
-def _vector(node: pq.Expr) -> bool:
-    if isinstance(node, pq.VectorSelector | pq.AggregateExpr):
-        return True
-    if isinstance(node, pq.ParenExpr | pq.UnaryExpr):
-        return _vector(node.expr)
-    if isinstance(node, pq.BinaryExpr):
-        return _vector(node.lhs) or _vector(node.rhs)
-    if isinstance(node, pq.Call):
-        return node.func.return_type == pq.ValueType.Vector
-    return False
-
-
-def _count(node: pq.Expr, test: Callable[[pq.Expr], bool]) -> int:
-    found = [0]
-
-    def visit(n: pq.Expr) -> None:
-        found[0] += test(n)
-    pq.walk(node, visit, None)
-    return found[0]
-
-
-def _operators(node: pq.Expr) -> int:
-    return _count(node, lambda n: isinstance(n, pq.BinaryExpr | pq.AggregateExpr | pq.Call
-                                             | pq.UnaryExpr))
-
-
-def _reads_alerts(node: pq.Expr) -> bool:
-    return _count(node, lambda n: isinstance(n, pq.VectorSelector) and n.name == "ALERTS") > 0
