@@ -48,7 +48,9 @@ def chat(tmp_path: Path) -> Iterator[tuple[str, list[dict]]]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     shipped = yaml.safe_load((REPO / "alertmanager" / "alertmanager.yml").read_text())
-    fast = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"}
+    # group_wait long enough that both alerts of one POST are in the first notification on
+    # a loaded machine (1s split them there: two messages)
+    fast = {"group_wait": "3s", "group_interval": "1s", "repeat_interval": "1h"}
     config = {"route": {"receiver": "slack", "group_by": shipped["route"]["group_by"], **fast},
               "templates": [str(TEMPLATES)],
               "receivers": [{"name": "slack", "slack_configs": [{
