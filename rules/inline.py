@@ -13,7 +13,7 @@ from txwatch.contract import Kind
 
 from .normals import limit, normal_or_default
 from .settings import Settings
-from .wilson import number, poisson_upper, wilson_score  # noqa: F401 (re-exported)
+from .wilson import wilson_score
 from .yamltext import block
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from txwatch.contract import TRANSACTIONS
 
 from .alertrule import ALL, TABLE, alert_rule
-from .inline import counts, minutes, poisson_upper
+from .inline import counts, minutes
 from .messages import COUNT, asked, data_minute
 from .seasonal import REFERENCE, expected, lowest, scale
 from .settings import Settings
-from .wilson import number
+from .wilson import number, poisson_upper
 from .yamltext import Rule, block, indent
 
 
