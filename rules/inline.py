@@ -25,11 +25,11 @@ def counts(kind: Kind, s: Settings, window: str, by: str, matcher: str = "",
     return f"sum by ({by}) (increase({kind.counter}{{{selector}}}[{window}]{shift}))"
 
 
-def share(kind: Kind, s: Settings, window: str) -> str:
-    """Each label value's share of all events of the kind over ``window`` (no share when
-    there were no events)."""
+def share(kind: Kind, s: Settings, window: str, matcher: str = "") -> str:
+    """Each label value's (those ``matcher`` selects) share of all events of the kind over
+    ``window`` (no share when there were no events)."""
     label = kind.label
-    return (f"({counts(kind, s, window, f'job, {label}')}"
+    return (f"({counts(kind, s, window, f'job, {label}', matcher)}"
             f" / ignoring ({label}) group_left () ({counts(kind, s, window, 'job')} > 0))")
 
 
@@ -42,21 +42,22 @@ def share_score(kind: Kind, s: Settings, window: str, which: str) -> str:
                         counts(kind, s, window, "job"), limit(kind, which), kind.label)
 
 
-def normal_score(kind: Kind, s: Settings, window: str, usual: str | None = None) -> str:
+def normal_score(kind: Kind, s: Settings, window: str, usual: str | None = None,
+                 matcher: str = "") -> str:
     """How many standard deviations each label value's count over ``window`` sits above what
     this deployment's normal share of the events implies: the Wilson-Hilferty form of the
     Poisson tail, ``3 sqrt(k) (1 - 1/(9k) - (lambda/k)^(1/3))`` with lambda = n x normal,
     so lambda/k = normal / share. Unlike the normal approximation it stays conservative at
     the few events a small shop sees (k 6, lambda 0.55: 3.90 against the exact 4.06; k 2,
     lambda 0.05: 2.77 against 3.03). ``usual``: the normal read (by default the learned
-    one, else the table's warm-up row)."""
+    one, else the table's warm-up row); ``matcher``: the label values to test."""
     label = kind.label
-    k = counts(kind, s, window, f"job, {label}")
+    k = counts(kind, s, window, f"job, {label}", matcher)
     mine = usual or normal_or_default(kind)
     return block(f"""
         3 * sqrt({k}) * (
             1 - 1 / (9 * {k})
-          - (({share(kind, s, window)} ^ -1 * on ({label}) group_left () {mine}) ^ (1 / 3))
+          - (({share(kind, s, window, matcher)} ^ -1 * on ({label}) group_left () {mine}) ^ (1 / 3))
         )
         """)
 

@@ -92,6 +92,12 @@ class Settings:
     rise: Confidence = Confidence(4.42)
     rise_warning: Confidence | None = Confidence(3.89)  # ... and a chat warning (None: off)
     rise_windows: tuple[str, ...] = ("15m", "30m", "60m")
+    # PaymentAuthCodeAboveNormal: the same test for each decline code, from 5 minutes (a
+    # code has no 5-minute alert of its own), stricter: a deployment sends a dozen codes or
+    # more, each tested every minute, where there are four statuses
+    code_rise_windows: tuple[str, ...] = ("5m", "15m", "30m")
+    code_rise: Confidence = Confidence(5.0)
+    code_rise_warning: Confidence | None = Confidence(4.42)
     auth_code_window: str = "10m"
     auth_code: Confidence = Confidence(2.33)
     auth_code_for: str = "2m"

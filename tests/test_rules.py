@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, require_binary
+from tests.promsuite import asserted, case_file, cases
 
 RULES = REPO / "rules"
 RULE_FILES = sorted(RULES.glob("*.yml"))
@@ -28,10 +29,27 @@ def test_promtool_check_rules(path: Path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("suite", SUITES, ids=[p.name for p in SUITES])
-def test_promtool_unit_suites(suite: Path):
-    result = promtool("test", "rules", str(suite))
+CASES = [(suite, i) for suite in SUITES for i in range(len(cases(suite)))]
+
+
+@pytest.mark.parametrize(("suite", "index"), CASES,
+                         ids=[f"{s.name}[{i}]" for s, i in CASES])
+def test_promtool_unit_suites(suite: Path, index: int, tmp_path):
+    """Each test group of each suite, loading only the alerts it asserts (tests/promsuite.py)."""
+    result = promtool("test", "rules", str(case_file(suite, index, tmp_path)))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_case_file_keeps_the_asserted_alerts_and_every_group(tmp_path):
+    suite = RULES / "tests" / "ratio_alerts_test.yml"
+    index = next(i for i, c in enumerate(cases(suite)) if asserted(c))
+    written = yaml.safe_load(case_file(suite, index, tmp_path).read_text())
+    assert len(written["tests"]) == 1
+    alerts = yaml.safe_load(Path(written["rule_files"][-1]).read_text())
+    shipped = yaml.safe_load((RULES / "alerts.yml").read_text())
+    assert [g["name"] for g in alerts["groups"]] == [g["name"] for g in shipped["groups"]]
+    kept = {r["alert"] for g in alerts["groups"] for r in g["rules"]}
+    assert kept == asserted(cases(suite)[index]) and kept
 
 
 @pytest.mark.slow
