@@ -39,22 +39,26 @@ def only(alerts: dict, names: set[str] | None) -> dict:
                        for g in alerts["groups"]]}
 
 
-def case_file(suite: Path, index: int, out: Path) -> Path:
-    """A suite file in ``out`` with the suite's test group ``index`` alone, its rule files
-    absolute and its alert file filtered (:func:`only`)."""
+def case_file(suite: Path, index: int, out: Path, every: bool = False) -> Path:
+    """A suite file in ``out`` with the suite's test group ``index`` alone (``every``: all
+    of its groups), its rule files absolute and its alert file filtered (:func:`only`)."""
     doc = yaml.safe_load(suite.read_text())
-    case = doc["tests"][index]
+    kept_cases = doc["tests"] if every else [doc["tests"][index]]
+    names: set[str] | None = set()
+    for one in kept_cases:
+        wanted = asserted(one)
+        names = None if names is None or wanted is None else names | wanted
     files = []
     for name in doc["rule_files"]:
         path = (suite.parent / name).resolve()
         if path.name == ALERTS:
             kept = out / f"alerts-{suite.stem}-{index}.yml"
-            kept.write_text(yaml.safe_dump(only(yaml.safe_load(path.read_text()),
-                                                asserted(case)), sort_keys=False))
+            kept.write_text(yaml.safe_dump(only(yaml.safe_load(path.read_text()), names),
+                                           sort_keys=False))
             path = kept
         files.append(str(path))
     target = out / f"{suite.stem}-{index}.yml"
-    target.write_text(yaml.safe_dump(doc | {"rule_files": files, "tests": [case]},
+    target.write_text(yaml.safe_dump(doc | {"rule_files": files, "tests": kept_cases},
                                      sort_keys=False))
     return target
 
