@@ -74,9 +74,11 @@ def _traffic_low(s: Settings, window: str) -> str:
     noise = f"({seasonal} * on (job) max by (job) ({scale()}))"
     recent = _test(s, window, _recent(s, window))
     agrees = _test(s, window, seasonal, noise, s.volume_veto.z)
-    return (f"(\n{indent(recent, '  ')}\n  unless on (job)\n  {seasonal}\n)\nor\n"
-            f"(\n{indent(recent, '  ')}\n  and on (job)\n{indent(agrees, '  ')}\n)\nor\n"
-            f"{_test(s, window, seasonal, noise)}")
+    # recent, unless a seasonal expectation exists that does not agree: the recent-level
+    # test written once ((R unless E) or (R and A) is R unless (E unless A))
+    disagrees = f"{seasonal}\n  unless on (job)\n{indent(agrees, '  ')}"
+    return (f"(\n{indent(recent, '  ')}\n  unless on (job)\n  (\n{indent(disagrees, '    ')}"
+            f"\n  )\n)\nor\n{_test(s, window, seasonal, noise)}")
 
 
 def _expected_text(s: Settings, window: str) -> str:
