@@ -19,27 +19,20 @@ Definitions (also in docs/runbook.md, "Backtesting"):
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from statistics import median
 
 import pandas as pd
 
+# Incident and load_incidents live with the label file's checks; importing them from here
+# keeps every caller's ``from txwatch.backtest.scoring import Incident, load_incidents``.
+from txwatch.backtest.incidents import Incident, load_incidents  # noqa: F401
 from txwatch.backtest.notify import group_spans
 from txwatch.prom.promtool import Firing
 
 NOTIFYING = frozenset({"critical", "warning"})
 GRACE_MINUTES = 60
-
-
-@dataclass(frozen=True)
-class Incident:
-    start: pd.Timestamp
-    end: pd.Timestamp
-    kind: str
-    statuses: tuple[str, ...]
 
 
 @dataclass
@@ -144,18 +137,6 @@ class Score:
                 "false_warnings_per_day": self.false_warnings_per_day,
                 "notifications_per_day": self.notifications_per_day,
                 "pages_per_incident": self.pages_per_incident}
-
-
-def load_incidents(path: Path) -> list[Incident]:
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    return [Incident(_utc(i["start"]), _utc(i["end"]), i["kind"], tuple(i["statuses"]))
-            for i in doc["incidents"]]
-
-
-def _utc(text: str) -> pd.Timestamp:
-    """A label's time; times without a zone are UTC, like the data set's."""
-    stamp = pd.Timestamp(text)
-    return stamp.tz_localize("UTC") if stamp.tz is None else stamp
 
 
 def to_episodes(firings: list[Firing]) -> list[Episode]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from txwatch import contract
+from txwatch.backtest.incidents import INCIDENTS_FORMAT, IncidentsError
 from txwatch.history.profiles import PROFILES
 from txwatch.replay.tunecli import add_parsers, cmd_analyze, cmd_tune
 from txwatch.resources import rule_files, rules_dir
@@ -56,10 +57,11 @@ def parser() -> argparse.ArgumentParser:
     fill.add_argument("--scrape-interval", type=int, default=15, help="seconds (default 15)")
     fill.add_argument("--shift-to-now", action="store_true",
                       help="move the history so it ends now (keeps it inside retention)")
-    bt = sub.add_parser("backtest", help="evaluate the rules over history and score them")
+    bt = sub.add_parser("backtest", help="evaluate the rules over history and score them",
+                        epilog=INCIDENTS_FORMAT)
     bt.add_argument("--data", nargs="+", required=True, help="CSV files")
-    bt.add_argument("--incidents", type=Path, help="incidents.json with labelled incidents")
-    bt.add_argument("--rules", "--rules-a", dest="rules", type=Path, default=None,
+    bt.add_argument("--incidents", type=Path, help="labelled incidents (format below)")
+    bt.add_argument("--rules", "--rules-a", dest="rules", type=Path,
                     help="rules directory or file (default: the shipped rules/)")
     bt.add_argument("--rules-b", type=Path, help="second rule set to compare on the same data")
     bt.add_argument("--engine", choices=("txwatch", "vmalert", "both"), default="txwatch",
@@ -69,9 +71,8 @@ def parser() -> argparse.ArgumentParser:
                          "(vmalert 1.79 has none), with their wall times and agreement")
     bt.add_argument("--report", type=Path, help="directory for index.html and PNG charts")
     bt.add_argument("--episodes", action="store_true", help="list every alert episode")
-    bt.add_argument("--json", action="store_true",
-                    help="print one JSON document (scores, episodes, comparison) instead "
-                         "of text; progress stays on stderr")
+    bt.add_argument("--json", action="store_true", help="print one JSON document (scores, "
+                    "episodes, comparison) instead of text; progress stays on stderr")
     add_parsers(sub)
     return p
 
@@ -84,8 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"push": cmd_push, "generate": cmd_generate, "backfill": cmd_backfill,
                 "backtest": cmd_backtest, "tune": cmd_tune,
                 "analyze": cmd_analyze}[args.command](args)
-    except HistoryError as error:  # a refused file: its message says what to change
-        print(f"txwatch-replay {args.command}: {error}", file=sys.stderr)
+    except (HistoryError, IncidentsError, OSError) as error:  # the user's file: one line
+        if isinstance(error, OSError) and error.filename is None:
+            raise  # not about a file the user named: a real failure, with its traceback
+        text = f"{error.filename}: {error.strerror}" if isinstance(error, OSError) else error
+        print(f"txwatch-replay {args.command}: {text}", file=sys.stderr)
         return 2
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from txwatch import contract
+from txwatch.backtest.incidents import INCIDENTS_FORMAT
 from txwatch.resources import rules_dir
 
 MAX_RUNGS = 8  # each rung is one backtest of the whole history
@@ -34,7 +35,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "tune", help="learn the threshold table from history under a false-page budget",
         description="Backtest candidate threshold tables on a history and write the one that "
                     "fits the false-page budget best (see the README, 'Replay, backfill and "
-                    "backtest'). Long-running: one backtest per candidate.")
+                    "backtest'). Long-running: one backtest per candidate.",
+        epilog=INCIDENTS_FORMAT)
     source = tune.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", nargs="+",
                         help="history CSVs (timestamp,status,count and "
@@ -48,8 +50,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     tune.add_argument("--job", default=contract.JOB,
                       help=f"with --prometheus: the scrape job (default {contract.JOB})")
     tune.add_argument("--incidents", type=Path,
-                      help="labelled incidents (incidents.json); without them every alert "
-                           "episode counts as false")
+                      help="labelled incidents (incidents.json; format below); without them "
+                           "every alert episode counts as false")
     tune.add_argument("--rules", type=Path, default=None,
                       help="rules directory (default: the shipped rules/)")
     tune.add_argument("--table", type=Path, help="threshold table to start from "
@@ -110,8 +112,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     try:
         data = _history(args)
         incidents = load_incidents(args.incidents) if args.incidents else None
-    except (ValueError, KeyError, OSError) as error:  # unreadable files or labels, bad
-        print(f"tune: {error!r}", file=sys.stderr)  # times, Prometheus refusals
+    except ValueError as error:  # refused files or labels, bad times, Prometheus refusals
+        print(f"txwatch-replay tune: {error}", file=sys.stderr)  # (a missing file: main)
         return 2
     budget = Budget(args.max_false_pages_per_week, args.max_false_warnings_per_day)
     bar = tqdm(desc="tune", file=sys.stderr, unit="backtest", total=args.rungs + 4)

@@ -12,13 +12,12 @@ live one. ``txwatch-demo inject`` pushes an anomaly into the running demo.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,16 @@ from typing import Any
 import pandas as pd
 
 from txwatch import contract
+from txwatch.backtest.incidents import load_incidents
 from txwatch.history.dataset import load_dataset
 from txwatch.history.generate import write
 from txwatch.prom.promtool import parse_duration
-from txwatch.replay.push import Batch, push
+from txwatch.replay.push import push
 from txwatch.rules import DEFAULT, write_rule_dir
 from txwatch.stack import inject
 from txwatch.stack.launcher import LocalStack, Ports
 from txwatch.stack.ports import PortInUse
+from txwatch.stack.progress import Progress
 from txwatch.stack.runs import Run, new_run
 from txwatch.stack.victoria import VictoriaStack
 from txwatch.stack.where import where_lines
@@ -87,54 +88,18 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def data_files(args: argparse.Namespace, run_dir: Path) -> tuple[list[Path], list[dict[str, Any]]]:
-    """The CSVs to replay and their labelled incidents (validated by the dataset loader)."""
-    if not args.data:
+    """The CSVs to replay and their labelled incidents (validated by the same loaders as a
+    backtest's, so the plain-list incidents file works here too)."""
+    if args.data:
+        files = [Path(f) for f in args.data]
+        load_dataset(files, contract.STATUSES, contract.AUTH_CODES)  # refuses bad files early
+        labels = load_incidents(args.incidents) if args.incidents else []
+    else:
         paths = write(run_dir / "data", days=args.days, seed=1)
-        incidents = json.loads(paths["incidents"].read_text())["incidents"]
-        return [paths["transactions"], paths["auth_codes"]], incidents
-    files = [Path(f) for f in args.data]
-    load_dataset(files, contract.STATUSES, contract.AUTH_CODES)  # refuses bad files early
-    incidents = json.loads(args.incidents.read_text())["incidents"] if args.incidents else []
-    return files, incidents
-
-
-class Progress:
-    """Where the replay is in data time, fed by push()'s progress hook."""
-
-    def __init__(self, incidents: list[dict[str, Any]], speed: float) -> None:
-        self.minute: pd.Timestamp | None = None
-        self.pushed = 0
-        self.total = 0
-        self.speed = speed
-        self.spans = sorted((pd.Timestamp(i["start"], tz="UTC"),
-                             pd.Timestamp(i.get("end", i["start"]), tz="UTC"),
-                             str(i.get("kind", "incident"))) for i in incidents)
-
-    def hook(self, batches: Iterator[list[Batch]], total: int) -> Iterator[list[Batch]]:
-        self.total = total
-        for minute in batches:
-            self.minute = minute[0].minute
-            yield minute
-            self.pushed += 1
-
-    def line(self) -> str:
-        if self.minute is None:
-            return "progress: replay starting"
-        now = pd.Timestamp(self.minute).tz_localize("UTC") if self.minute.tzinfo is None \
-            else self.minute
-        text = f"progress: data time {now:%Y-%m-%d %H:%M}, pushed {self.pushed} of " \
-               f"{self.total} data minutes"
-        current = [f"{kind} since {start:%H:%M}" for start, end, kind in self.spans
-                   if start <= now <= end]
-        if current:
-            text += f"; incident in progress: {', '.join(current)}"
-        upcoming = [(start, kind) for start, _end, kind in self.spans if start > now]
-        if upcoming:
-            start, kind = upcoming[0]
-            left = (start - now).total_seconds() / 60
-            text += f"; next incident {kind} at {start:%H:%M} data time (in {left:.0f} " \
-                    f"data minutes, ~{left / self.speed * 60:.0f} s)"
-        return text
+        files, labels = [paths["transactions"], paths["auth_codes"]], \
+            load_incidents(paths["incidents"])
+    return files, [{"start": f"{i.start.tz_convert('UTC'):%Y-%m-%d %H:%M}", "kind": i.kind,
+                    "end": f"{i.end.tz_convert('UTC'):%Y-%m-%d %H:%M}"} for i in labels]
 
 
 def demo_rules(out: Path, speed: float, sink: str) -> Path:

@@ -26,6 +26,7 @@ import yaml
 
 from txwatch.prom.procs import stop_process, wait_ready
 from txwatch.resources import alertmanager_dir, prometheus_dir, rules_dir
+from txwatch.stack.orphans import die_with_parent
 from txwatch.stack.ports import PortInUse, distinct_free_ports, listener_is, port_in_use
 
 NAMES = {"exporter": "exporter", "prometheus": "Prometheus", "alertmanager": "Alertmanager",
@@ -187,7 +188,8 @@ class LocalStack:
         with open(log_path, "ab") as log:  # the child keeps its own descriptor
             proc = subprocess.Popen(cmd, cwd=self.workdir, stderr=log,
                                     stdout=None if inherit_stdout else log,
-                                    env={**os.environ, **env} if env else None)
+                                    env={**os.environ, **env} if env else None,
+                                    preexec_fn=die_with_parent())  # even on SIGKILL
         self.procs[name] = proc
         try:
             wait_ready(base + ready, proc, f"{name} (log: {log_path})")

@@ -1,7 +1,8 @@
 """A local notification sink: the webhook receiver that works with no account.
 
 Alertmanager posts its webhook payloads here; each notification is appended to a JSON-lines
-log (one line per alert, with the time it arrived) and printed as one readable line. The
+log (one line per alert, with the time it arrived), and what it changed (alerts that fired
+or resolved since that group's last notification) is printed, one readable line each. The
 log reads back as "recent alerts" at ``GET /api/alerts`` (newest first; ``?limit=N``, 1 to
 10,000, default 100; anything else is a 400 JSON error). ``GET /`` is the local board
 (:mod:`txwatch.stack.board`), which reads Prometheus through the sink when it is started
@@ -17,6 +18,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,15 +32,58 @@ MAX_LIMIT = 10_000
 
 
 def readable(alert: dict[str, Any], receiver: str) -> str:
-    """One line per alert: state, severity, name, status label, summary, since."""
+    """One line per alert: state, severity, name, labels, then for a firing alert its
+    summary (the values of the evaluation that notified) and since when; for a resolved
+    one only when it fired and for how long, since its summary is the last reading while
+    it fired and would read as if it were still true."""
     labels = alert.get("labels", {})
-    state = "FIRING" if alert.get("status") == "firing" else "RESOLVED"
     extra = ",".join(f"{k}={v}" for k, v in sorted(labels.items())
                      if k not in ("alertname", "severity", "status"))
-    return (f"{state:<8} [{labels.get('severity', '-')}] {labels.get('alertname', '?')} "
-            f"status={labels.get('status', '-')}{' ' + extra if extra else ''}: "
-            f"{alert.get('annotations', {}).get('summary', '')} "
-            f"(since {alert.get('startsAt', '?')[:19]}, via {receiver})")
+    head = (f"[{labels.get('severity', '-')}] {labels.get('alertname', '?')} "
+            f"status={labels.get('status', '-')}{' ' + extra if extra else ''}")
+    starts = str(alert.get("startsAt", "?"))
+    if alert.get("status") == "firing":
+        return (f"FIRING   {head}: {alert.get('annotations', {}).get('summary', '')} "
+                f"(since {starts[:19]}, via {receiver})")
+    ends = str(alert.get("endsAt", "?"))
+    try:
+        took = f" after {_minutes(starts, ends)}"
+    except ValueError:
+        took = ""
+    return f"RESOLVED {head}: resolved{took} (fired {starts[:19]} to {ends[:19]}, via {receiver})"
+
+
+def _minutes(starts: str, ends: str) -> str:
+    """How long an alert fired, as Alertmanager's messages say it (``12m``, ``1h5m``)."""
+    seconds = (datetime.fromisoformat(ends[:19]) - datetime.fromisoformat(starts[:19]))
+    minutes = max(0, round(seconds.total_seconds() / 60))
+    return f"{minutes // 60}h{minutes % 60}m" if minutes >= 60 else f"{minutes}m"
+
+
+class Changes:
+    """What a notification changed since its group's last one.
+
+    Alertmanager re-sends every alert of a group whenever the group is notified again (a
+    new alert joined, one resolved, or the repeat interval passed). Printing them all again
+    shows old alerts as if they had just fired, so the terminal prints only alerts that
+    fired (new, or fired again: another start) or resolved since the group's last
+    notification; the log and the board keep every notification whole.
+    """
+
+    def __init__(self) -> None:
+        self.state: dict[str, dict[str, tuple[str, str]]] = {}  # group -> alert -> state
+
+    def changed(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        group = self.state.setdefault(str(payload.get("groupKey") or payload.get("receiver")),
+                                      {})
+        out = []
+        for alert in payload.get("alerts", []):
+            key = str(alert.get("fingerprint") or sorted(alert.get("labels", {}).items()))
+            now = (str(alert.get("status")), str(alert.get("startsAt")))
+            if group.get(key) != now:
+                group[key] = now
+                out.append(alert)
+        return out
 
 
 def records(payload: dict[str, Any], path: str, now: float) -> list[dict[str, Any]]:
@@ -78,6 +123,7 @@ def build_app(log: Path, out: TextIO = sys.stdout, clock: Callable[[], float] = 
               prometheus_url: str | None = None) -> web.Application:
     lock = asyncio.Lock()
     heartbeat: list[float] = []  # when the first Watchdog arrived (later ones: log only)
+    changes = Changes()  # the terminal prints what changed; the log keeps everything
 
     async def receive(request: web.Request) -> web.Response:
         try:
@@ -89,7 +135,7 @@ def build_app(log: Path, out: TextIO = sys.stdout, clock: Callable[[], float] = 
         async with lock:
             with open(log, "a", encoding="utf-8") as handle:
                 handle.writelines(json.dumps(row) + "\n" for row in rows)
-        for alert in payload.get("alerts", []):
+        for alert in changes.changed(payload):
             if request.path == "/deadmansswitch":
                 # it arrives every minute by design: the terminal shows the first only
                 if heartbeat:

@@ -212,6 +212,42 @@ def test_without_incidents_every_notifying_episode_is_false():
     assert s.false_pages_per_week == 7.0 and s.caught == 0
 
 
+def test_an_episode_touching_an_incident_by_one_minute_belongs_to_it():
+    """The overlap is inclusive at both ends: an episode whose last firing minute is the
+    incident's first minute caught it (delay 0, one page, not false), as does one that
+    starts on the last minute of the grace; one minute later it is false."""
+    origin = pd.Timestamp("2025-01-01 00:00", tz="UTC")
+    incidents = [Incident(origin + pd.Timedelta(minutes=100),
+                          origin + pd.Timedelta(minutes=130), "spike", ("failed",))]
+    page = {"status": "failed", "severity": "critical"}
+    ending_at_start = score([Episode("Fast", page, 90, 100)], incidents, origin, steps=1440)
+    assert (ending_at_start.caught, ending_at_start.delays) == (1, [0])
+    assert ending_at_start.per_incident["spike 2025-01-01 01:40"]["pages"] == 1
+    assert ending_at_start.false_episodes == 0 and ending_at_start.false_alerts == []
+    one_before = score([Episode("Fast", page, 90, 99)], incidents, origin, steps=1440)
+    assert (one_before.caught, one_before.false_episodes) == (0, 1)
+    in_grace = score([Episode("Fast", page, 190, 195)], incidents, origin, steps=1440, grace=60)
+    assert (in_grace.caught, in_grace.delays, in_grace.false_episodes) == (1, [90], 0)
+    after = score([Episode("Fast", page, 191, 195)], incidents, origin, steps=1440, grace=60)
+    assert (after.caught, after.false_episodes) == (0, 1)
+
+
+def test_false_episodes_sharing_a_minute_are_one_storm_and_a_gap_splits_them():
+    """Merged while they overlap, even by one minute (the second starts on the first's last
+    minute); back to back without a shared minute they are two storms."""
+    origin = pd.Timestamp("2025-01-01 00:00", tz="UTC")
+
+    def false_storms(*spans: tuple[int, int]) -> int:
+        episodes = [Episode("Fast" if i % 2 == 0 else "Slow",
+                            {"status": "failed", "severity": "critical"}, a, b)
+                    for i, (a, b) in enumerate(spans)]
+        return score(episodes, [], origin, steps=1440).false_episodes
+
+    assert false_storms((10, 20), (20, 30)) == 1
+    assert false_storms((10, 20), (21, 30)) == 2
+    assert false_storms((0, 5), (3, 4), (5, 9), (10, 12)) == 2
+
+
 def test_severity_decides_page_chat_or_nothing():
     page = Episode("A", {"severity": "critical"}, 0, 1)
     chat = Episode("A", {"severity": "warning"}, 0, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -89,6 +90,14 @@ def alive(pid: int) -> bool:
         Path(f"/proc/{pid}/status").read_text().lower()
 
 
+def until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Wait for ``condition`` (polled), failing with ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(0.2)
+
+
 def pushed(info: dict) -> float:
     text = requests.get(info["exporter"] + "/metrics", timeout=5).text
     return sum(metric_value(text, "payment_transactions_total", status=s)
@@ -122,13 +131,14 @@ def test_second_demo_leaves_the_first_running_and_intact(tmp_path: Path, demos: 
     first = Demo(workdir, "--free-ports", "--speed", "600")
     demos.append(first)
     a = first.info()
-    time.sleep(3)
+    wal = a["dir"] / "prometheus-data" / "wal"
+    until(lambda: pushed(a) > 0 and wal.is_dir() and any(wal.iterdir()), 30,
+          "the first demo replaying, with a Prometheus WAL")
     before = pushed(a)
-    assert before > 0
     files = [a["dir"] / f for f in ("run.json", "run.lock", "prometheus.yml",
                                     "exporter-state/state.db", "data/transactions.csv",
                                     "logs/prometheus.log")]
-    files += list((a["dir"] / "prometheus-data" / "wal").iterdir())
+    files += list(wal.iterdir())
     assert all(p.exists() for p in files), [p for p in files if not p.exists()]
 
     same_ports = [str(a[k].rsplit(":", 1)[1]) for k in ("exporter", "prometheus",
@@ -152,8 +162,7 @@ def test_second_demo_leaves_the_first_running_and_intact(tmp_path: Path, demos: 
     assert is_live(a["dir"]) and live_runs(workdir) == [a["dir"]]
     for name in ("exporter", "prometheus", "alertmanager"):
         assert requests.get(a[name] + "/-/ready", timeout=5).status_code == 200, name
-    time.sleep(2)
-    assert pushed(a) > before  # still replaying, into its own exporter
+    until(lambda: pushed(a) > before, 30, "the first demo still replaying into its exporter")
     assert first.stop() == 0
     assert not any(alive(pid) for pid in a["children"].values())
     assert not is_live(a["dir"])
@@ -351,13 +360,92 @@ def test_ctrl_c_stops_a_demo_started_in_the_background(tmp_path: Path, demos: li
     assert not any(alive(pid) for pid in info["children"].values())
 
 
-def test_the_inject_hint_is_a_command_that_runs_and_pages(tmp_path):
-    """The hint the demo prints: a command another terminal can run as typed (the
-    virtualenv's script, not a bare name off PATH), with a share the night traffic pages on."""
-    text = inject.hint(tmp_path / "demo")
-    command = text.split()[0]
-    assert Path(command).is_file() or shutil.which(command), text
-    assert text.endswith(f"inject --workdir {tmp_path / 'demo'} --status failed --share 0.15")
+def _shares(text: str, marker: str) -> list[float]:
+    """Every percentage that follows ``marker`` in ``text`` ("... share 15.9% ...")."""
+    return [float(m) for m in re.findall(re.escape(marker) + r" ([0-9.]+)%", text)]
+
+
+@pytest.mark.slow
+def test_the_inject_hint_runs_as_printed_and_its_defaults_page_each_status(
+        tmp_path: Path, demos: list[Demo]):
+    """The command the demo prints, run as typed from the demo's directory with its
+    defaults, pages within 3 real minutes for failed, denied and reversed at the demo's
+    speed (10x, quiet night traffic: the hardest case); the page quotes the 5-minute share
+    inject reported; the last inject stops in one line when the demo stops."""
+    demo = Demo(tmp_path / "w", "--free-ports", "--start-at", "2025-01-06 01:00")
+    demos.append(demo)
+    info = demo.info()
+    until(lambda: "In another terminal:" in demo.text()[0] and pushed(info) > 0, 60,
+          "the hint printed and the replay running")
+    hint = demo.text()[0].split("In another terminal:")[1].strip().splitlines()[0].split()
+    assert hint[1:] == ["inject", "--workdir", str(tmp_path / "w"), "--status", "failed"]
+    assert (tmp_path / hint[0]).is_file() or Path(hint[0]).is_file() or shutil.which(hint[0])
+    for status in ("failed", "denied", "reversed"):
+        out = tmp_path / f"inject-{status}.out"
+        with open(out, "wb") as sink, open(f"{out}.err", "wb") as err:
+            proc = subprocess.Popen([*hint[:-1], status], cwd=tmp_path, stdout=sink,
+                                    stderr=err)
+        try:
+            page = f"FIRING   [critical] PaymentRatioHighFast status={status}"
+            until(lambda: page in demo.text()[0], 180, f"{status}: {out.read_text()}")  # noqa: B023
+            line = next(x for x in demo.text()[0].splitlines() if x.startswith(page))
+            quoted = _shares(line, f"{status} share")[0]
+            reported = _shares(out.read_text(), f"{status} share over 5m")
+            assert reported and min(abs(r - quoted) for r in reported) <= 1.0, \
+                (line, out.read_text())
+            if status != "reversed":
+                proc.send_signal(signal.SIGINT)
+                assert proc.wait(30) == 130
+                assert Path(f"{out}.err").read_text().splitlines() == [
+                    "txwatch-demo inject: interrupted"]
+        finally:
+            if status != "reversed" and proc.poll() is None:
+                proc.kill()
+    try:
+        assert demo.stop() == 0
+        assert proc.wait(60) == 1
+        lines = Path(f"{out}.err").read_text().splitlines()
+        assert len(lines) == 1 and "stack stopped answering" in lines[0], lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_short_injection_warns_with_the_share_its_window_reaches(start_exporter):
+    """10 data minutes at 10x are one of the fast page's 5 real minutes: 30% denied on a
+    7% normal peaks near 11.6%, and inject says so; the default length fills the window."""
+    url = start_exporter().url
+
+    def replay_a_minute(_seconds: float) -> None:  # what the demo's replay pushes meanwhile
+        requests.post(url + inject.TX_PATH, timeout=5, json=[
+            {"status": "approved", "count": 93}, {"status": "denied", "count": 7}])
+
+    lines: list[str] = []
+    assert inject.inject(url, "denied", 0.3, 10, 10.0, 100, say=lines.append,
+                         sleep=replay_a_minute) == 10 * 33  # 7 + 33 of 133 is 30.1%; 32: 29.5%
+    assert lines[0].startswith("warning: 10 data minutes last 1 real minutes at 10x")
+    assert "denied share peaks near 11.6%, not 30% (--minutes 50 fills it)" in lines[0]
+    assert inject.peak_share(0.3, 0.07, 10, 10.0) == pytest.approx(0.3 * 0.2 + 0.07 * 0.8)
+    quiet: list[str] = []
+    inject.inject(url, "denied", 0.3, 50, 10.0, 100, say=quiet.append, sleep=replay_a_minute)
+    assert not any(line.startswith("warning") for line in quiet) and len(quiet) == 50
+
+
+@pytest.mark.slow
+def test_a_sigkilled_demo_takes_its_children_with_it(tmp_path: Path, demos: list[Demo]):
+    demo = Demo(tmp_path / "w", "--free-ports", "--speed", "60")
+    demos.append(demo)
+    children = demo.info()["children"]
+    assert all(alive(pid) for pid in children.values())
+    demo.proc.kill()
+    demo.proc.wait(10)
+    try:
+        until(lambda: not any(alive(pid) for pid in children.values()), 30,
+              f"children of a SIGKILLed demo still alive: {children}")
+    finally:
+        for pid in children.values():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_demo_rules_scale_every_keep_firing_for_to_the_replay_speed(tmp_path):

@@ -200,3 +200,51 @@ def test_the_watchdog_is_printed_once_and_logged_every_time(tmp_path: Path):
     assert [line for line in printed if "Watchdog" in line] == printed[:1]
     assert any("PaymentRatioHighFast" in line for line in printed)
     assert len(read_log(log, 100)) == 4
+
+
+def test_a_renotified_group_prints_only_what_changed_and_logs_everything(tmp_path: Path):
+    """Alertmanager re-sends a group's every alert; the terminal shows only alerts that
+    fired or resolved since that group's last notification, a resolved one without its
+    stale firing text; the log keeps every alert of every notification."""
+    log, out = tmp_path / "alerts.jsonl", io.StringIO()
+
+    def alert(status: str, fingerprint: str, share: str, starts: str,
+              ends: str = "0001-01-01T00:00:00Z") -> dict[str, Any]:
+        return {"status": status, "fingerprint": fingerprint, "startsAt": starts,
+                "endsAt": ends, "labels": {"alertname": "PaymentRatioHighFast",
+                                           "severity": "critical", "status": fingerprint},
+                "annotations": {"summary": f"{fingerprint} share {share}"}}
+
+    failed = "2025-01-06T10:00:00.5Z"
+    sent = [
+        ("g1", [alert("firing", "failed", "0.72%", failed)]),
+        ("g1", [alert("firing", "failed", "0.9%", failed),
+                alert("firing", "denied", "15.9%", "2025-01-06T10:03:00Z")]),
+        ("g1", [alert("resolved", "failed", "0.72%", failed, "2025-01-06T10:12:20Z"),
+                alert("firing", "denied", "16.4%", "2025-01-06T10:03:00Z")]),
+        ("g1", [alert("firing", "denied", "17.0%", "2025-01-06T10:03:00Z")]),
+        ("g1", [alert("firing", "failed", "2.1%", "2025-01-06T11:00:00Z"),
+                alert("firing", "denied", "17.2%", "2025-01-06T10:03:00Z")]),
+        ("g2", [alert("firing", "denied", "17.2%", "2025-01-06T10:03:00Z")]),
+    ]
+
+    async def main() -> None:
+        app = build_app(log, out=out, clock=lambda: 1000.0)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            for group, alerts in sent:
+                payload = {"receiver": "pager", "groupKey": group, "alerts": alerts}
+                assert (await client.post("/webhook", json=payload)).status == 200
+    asyncio.run(main())
+    printed = out.getvalue().splitlines()
+    head = "[critical] PaymentRatioHighFast status="
+    assert printed == [
+        f"FIRING   {head}failed: failed share 0.72% (since 2025-01-06T10:00:00, via pager)",
+        f"FIRING   {head}denied: denied share 15.9% (since 2025-01-06T10:03:00, via pager)",
+        f"RESOLVED {head}failed: resolved after 12m (fired 2025-01-06T10:00:00 to "
+        "2025-01-06T10:12:20, via pager)",
+        f"FIRING   {head}failed: failed share 2.1% (since 2025-01-06T11:00:00, via pager)",
+        f"FIRING   {head}denied: denied share 17.2% (since 2025-01-06T10:03:00, via pager)",
+    ], printed
+    logged = read_log(log, 100)
+    assert len(logged) == sum(len(alerts) for _, alerts in sent) == 9
+    assert [r["annotations"]["summary"] for r in logged[:2]] == ["denied share 17.2%"] * 2

@@ -226,7 +226,8 @@ def test_tune_refuses_bad_input_and_writes_nothing(tmp_path, capsys):
     assert main(["tune", "--prometheus", "http://127.0.0.1:9", "--start", "not a time",
                  "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "no threshold table" in err and "KeyError" in err and not out.exists()
+    assert "no threshold table" in err and "incident 1: missing end, statuses" in err
+    assert not out.exists()
 
 
 # ---- end to end -----------------------------------------------------------------------------
