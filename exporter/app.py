@@ -210,8 +210,9 @@ def _text(text: str, content_type: str = "text/plain") -> Handler:
 
 def _ready(store: Store) -> Handler:
     async def handle(request: web.Request) -> web.Response:
-        if store.failing is not None and not await store.probe():
-            return web.Response(status=503, text=f"Not ready: storage failing: {store.failing}\n")
+        reason = await store.ready()
+        if reason is not None:
+            return web.Response(status=503, text=f"Not ready: storage failing: {reason}\n")
         return web.Response(text="Ready.\n")
 
     return handle

@@ -7,6 +7,10 @@ in the database is refused instead of silently changing a total; every commit is
 (meta ``commits``) and :mod:`~txwatch.exporter.guard` refuses a WAL or database that lost
 acknowledged ones. The checks run on a read-only connection, so a refusal changes nothing
 (a writable connection would checkpoint what SQLite kept and delete the WAL on close).
+While running, every commit checks, inside its transaction and again after COMMIT, that the
+state dir, ``state.db``, its WAL and the mark are still the files at their paths
+(:meth:`StateLock.problem`): a deleted file keeps taking commits into an unlinked inode, so
+such a commit fails (503) instead of being acknowledged, and the refusal is latched.
 Without a directory the same schema lives in memory. ``fault`` is a test hook called at
 every step of the commit path.
 """
@@ -32,6 +36,10 @@ Fault = Callable[[str], None]
 log = logging.getLogger("txwatch.exporter")
 
 
+class StateGone(StateDirError):
+    """The state dir or one of its files was deleted or replaced under the running exporter."""
+
+
 class StateDB:
     """The state database; writes come from the store's single writer, one group at a time."""
 
@@ -47,6 +55,7 @@ class StateDB:
         self._mark: CommitMark | None = None
         self.commits = 0
         self._shm, self._page_size = -1, 4096
+        self._gone: str | None = None  # why commits no longer reach the state dir (latched)
         if directory is None:
             self.path = ":memory:"
             self._writer = self._connect()
@@ -63,6 +72,8 @@ class StateDB:
             self.commits = int(self._loaded.meta.get("commits", 0)) if self._loaded else 0
             self._mark = CommitMark(directory)
             self._mark.open(self.commits, fsync)
+            for name in (DB_NAME, DB_NAME + "-wal", MARK_NAME):
+                self._lock.watch(name)
         except StateDirError:
             self._lock.release()
             raise
@@ -156,13 +167,34 @@ class StateDB:
                         self._writer = self._reopen(conn)
                 raise
 
+    def problem(self) -> str | None:
+        """Why a commit would not reach the files at the state dir's paths, or None (latched).
+
+        Cheap (a few stat calls): run before every acknowledgement and by readiness.
+        """
+        if self._gone is None and self._lock is not None:
+            found = self._lock.problem()
+            if found is not None:
+                self._gone = (f"{found}; nothing is acknowledged until the exporter is "
+                              f"restarted (it refuses to start if acknowledged pushes are "
+                              f"missing, and says how to recover)")
+                log.error("state dir lost: %s", self._gone)
+        return self._gone
+
+    def _owned(self) -> None:
+        if (gone := self.problem()) is not None:
+            raise StateGone(gone)
+
     def _write(self, conn: sqlite3.Connection, group: Group) -> int:
         self._fault("begin")
+        self._owned()
         conn.execute("BEGIN IMMEDIATE")
+        self._owned()  # SQLite's write lock is held: no commit of ours can race this check
         removed = schema.write(conn, group, self.commits + 1)
         self._fault("write")
         conn.execute("COMMIT")
         self._fault("commit")
+        self._owned()  # the commit went into the files at the paths, not an unlinked one
         self.commits += 1
         if self._mark is not None:  # before the acknowledgement; a lower mark is harmless
             try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from txwatch import contract
-from txwatch.exporter import legacy
+from txwatch.exporter import legacy, space
 from txwatch.exporter.bounds import Bound, admitted
 from txwatch.exporter.config import Config
 from txwatch.exporter.parsing import Batch
@@ -81,12 +81,16 @@ class Store:
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
         self.failing: str | None = None  # why the last group failed, until one succeeds
+        self.full_at: int | None = None  # free bytes when it failed for lack of space
 
     # ---- writes -------------------------------------------------------------------------
     async def commit(self, kind: str, batch: Batch, key: str | None = None,
                      body_digest: str = "") -> tuple[dict[str, Any], bool]:
         """Apply a validated batch once; return (response, replayed_from_key)."""
         now = self._clock()
+        gone = self._db.problem()  # not even a replay: what it answers may be deleted
+        if gone is not None:
+            raise StorageError(f"state not stored: {gone}")
         future: asyncio.Future[dict[str, Any]] | None = None
         if key is not None:
             key = f"{kind}:{key}"
@@ -133,6 +137,23 @@ class Store:
             return None
         return row[0], {"accepted": row[2], "transactions": row[3]}
 
+    async def ready(self) -> str | None:
+        """Why a push would be refused now, or None: what ``/-/ready`` answers.
+
+        The same checks a push meets: the state dir's files are still at their paths, and
+        after a failed commit a probe write succeeds. After a commit failed for lack of space
+        the probe's one-row write may still fit where a push does not, so readiness waits for
+        a push to be stored or for free space to grow (:mod:`~txwatch.exporter.space`).
+        """
+        gone = self._db.problem()
+        if gone is not None:
+            return gone
+        if self.failing is None:
+            return None
+        if self.full_at is not None and not space.freed(self._db.directory, self.full_at):
+            return f"{self.failing} (the disk is as full as when that push failed)"
+        return None if await self.probe() else self.failing
+
     async def probe(self) -> bool:
         """Write a meta row through the writer: True once storage works again."""
         try:
@@ -159,6 +180,7 @@ class Store:
                 removed = await asyncio.to_thread(self._db.write, group)
             except Exception as exc:
                 self.failing = f"{type(exc).__name__}: {exc}"
+                self.full_at = space.free_if_full(exc, self._db.directory)
                 log.error("state not stored (%d requests answered 503): %s",
                           len(pendings), self.failing)
                 for pending in pendings:
@@ -172,7 +194,7 @@ class Store:
                 raise
             with self._lock:
                 self._apply(group, removed)
-            self.failing = None
+            self.failing, self.full_at = None, None
             for pending in pendings:
                 if not pending.future.done():
                     pending.future.set_result(None)
