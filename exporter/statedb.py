@@ -212,12 +212,18 @@ class StateDB:
 
     def lookup(self, key: str) -> tuple[str, float, int, int] | None:
         """A remembered key's (digest, wall time, accepted, transactions), checksum-checked."""
-        with self._read_lock:
-            row = self._reader.execute("SELECT * FROM keys WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            return None
         try:
+            with self._read_lock:
+                row = self._reader.execute("SELECT * FROM keys WHERE key = ?",
+                                           (key,)).fetchone()
+            if row is None:
+                return None
             schema.verify("keys", row[-1], *row[:-1])
+        except sqlite3.OperationalError as exc:
+            found = schema.undecodable(exc)
+            if not isinstance(found, RowError):
+                raise
+            raise self.corrupt(str(found)) from None
         except RowError as exc:
             raise self.corrupt(str(exc)) from None
         return row[1], row[2], row[3], row[4]
