@@ -142,8 +142,9 @@ def _check_token(request: web.Request, token: str | None) -> None:
     if token is None:
         return
     # The auth scheme is case-insensitive (RFC 7235 section 2.1); header bytes may be anything.
+    # "Bearer" with no token is no credentials (401), like no header; a wrong one is 403.
     scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
-    if scheme.lower() != "bearer":
+    if scheme.lower() != "bearer" or not credentials.strip():
         raise Rejected(Reason.UNAUTHORIZED, "missing bearer token",
                        headers={"WWW-Authenticate": 'Bearer realm="txwatch"'})
     given = credentials.strip().encode("utf-8", "surrogateescape")
