@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from txwatch.contract import KINDS, Kind, Reason
+from txwatch.exporter import readiness
 from txwatch.exporter.bounds import TooManyLabels
 from txwatch.exporter.config import Config
 from txwatch.exporter.decode import SUPPORTED_TYPES, BodyError, decode_body
@@ -211,7 +212,7 @@ def _text(text: str, content_type: str = "text/plain") -> Handler:
 
 def _ready(store: Store) -> Handler:
     async def handle(request: web.Request) -> web.Response:
-        reason = await store.ready()
+        reason = await readiness.not_ready(store)
         if reason is not None:
             return web.Response(status=503, text=f"Not ready: storage failing: {reason}\n")
         return web.Response(text="Ready.\n")

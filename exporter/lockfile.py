@@ -15,14 +15,20 @@ open, unlinked inode), so the writer checks before it acknowledges anything.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from pathlib import Path
 
 LOCK_NAME = "lock"
+log = logging.getLogger("txwatch.exporter")
 
 
 class StateDirError(RuntimeError):
     """The state directory cannot be used; the message says why and how to recover."""
+
+
+class StateGone(StateDirError):
+    """The state dir or one of its files was deleted or replaced under the running exporter."""
 
 
 class StateLock:
@@ -45,6 +51,7 @@ class StateLock:
                 f"{f' (pid {holder})' if holder else ''}; stop it or choose another "
                 f"--state.dir") from None
         self._watched: dict[str, tuple[int, int, int]] = {}  # name: (fd, st_dev, st_ino)
+        self._gone: str | None = None  # latched: a later "same again" proves nothing
         try:
             fd = os.open(directory / LOCK_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
@@ -62,7 +69,20 @@ class StateLock:
         self._watched[name] = (fd, st.st_dev, st.st_ino)
 
     def problem(self) -> str | None:
-        """Why the directory or a watched file is no longer the one at its path, or None."""
+        """Why the directory or a watched file is no longer the one at its path, or None.
+
+        Cheap (a few stat calls): run before every acknowledgement and by readiness. Once
+        found it stays: commits may have gone to the unlinked file, so only a restart (with
+        its start-up checks) can say what the state is.
+        """
+        if self._gone is None and self._fd >= 0 and (found := self._check()) is not None:
+            self._gone = (f"{found}; nothing is acknowledged until the exporter is restarted "
+                          f"(it refuses to start if acknowledged pushes are missing, and says "
+                          f"how to recover)")
+            log.error("state dir lost: %s", self._gone)
+        return self._gone
+
+    def _check(self) -> str | None:
         own = os.fstat(self._fd)
         try:
             at_path = os.stat(self.directory)

@@ -79,6 +79,17 @@ def undecodable(exc: sqlite3.OperationalError) -> Exception:
     return exc
 
 
+def key_row(conn: sqlite3.Connection, key: str) -> tuple[Any, ...] | None:
+    """One remembered key's row, checksum-checked (None: not remembered)."""
+    try:
+        row = conn.execute("SELECT * FROM keys WHERE key = ?", (key,)).fetchone()
+    except sqlite3.OperationalError as exc:
+        raise undecodable(exc) from None
+    if row is not None:
+        verify("keys", row[-1], *row[:-1])
+    return row
+
+
 def _read(conn: sqlite3.Connection) -> Loaded:
     loaded = Loaded()
     problems = [row[0] for row in conn.execute("PRAGMA integrity_check(5)")]

@@ -7,10 +7,8 @@ in the database is refused instead of silently changing a total; every commit is
 (meta ``commits``) and :mod:`~txwatch.exporter.guard` refuses a WAL or database that lost
 acknowledged ones. The checks run on a read-only connection, so a refusal changes nothing
 (a writable connection would checkpoint what SQLite kept and delete the WAL on close).
-While running, every commit checks, inside its transaction and again after COMMIT, that the
-state dir, ``state.db``, its WAL and the mark are still the files at their paths
-(:meth:`StateLock.problem`): a deleted file keeps taking commits into an unlinked inode, so
-such a commit fails (503) instead of being acknowledged, and the refusal is latched.
+Every commit checks, in its transaction and after COMMIT, that its files are still the ones
+at their paths (:meth:`StateLock.problem`), so none is acknowledged into an unlinked file.
 Without a directory the same schema lives in memory. ``fault`` is a test hook called at
 every step of the commit path.
 """
@@ -27,17 +25,13 @@ from pathlib import Path
 
 from txwatch.exporter import schema
 from txwatch.exporter.guard import MARK_NAME, CommitMark, MarkError, scan_wal
-from txwatch.exporter.lockfile import StateDirError, StateLock
+from txwatch.exporter.lockfile import StateDirError, StateGone, StateLock
 from txwatch.exporter.schema import Group, Loaded, RowError
 
 DB_NAME = "state.db"
 CHECKPOINT_WAL_BYTES = 4 << 20
 Fault = Callable[[str], None]
 log = logging.getLogger("txwatch.exporter")
-
-
-class StateGone(StateDirError):
-    """The state dir or one of its files was deleted or replaced under the running exporter."""
 
 
 class StateDB:
@@ -55,7 +49,6 @@ class StateDB:
         self._mark: CommitMark | None = None
         self.commits = 0
         self._shm, self._page_size = -1, 4096
-        self._gone: str | None = None  # why commits no longer reach the state dir (latched)
         if directory is None:
             self.path = ":memory:"
             self._writer = self._connect()
@@ -168,18 +161,8 @@ class StateDB:
                 raise
 
     def problem(self) -> str | None:
-        """Why a commit would not reach the files at the state dir's paths, or None (latched).
-
-        Cheap (a few stat calls): run before every acknowledgement and by readiness.
-        """
-        if self._gone is None and self._lock is not None:
-            found = self._lock.problem()
-            if found is not None:
-                self._gone = (f"{found}; nothing is acknowledged until the exporter is "
-                              f"restarted (it refuses to start if acknowledged pushes are "
-                              f"missing, and says how to recover)")
-                log.error("state dir lost: %s", self._gone)
-        return self._gone
+        """Why a commit would not reach the files at the state dir's paths, or None."""
+        return self._lock.problem() if self._lock is not None else None
 
     def _owned(self) -> None:
         if (gone := self.problem()) is not None:
@@ -214,19 +197,10 @@ class StateDB:
         """A remembered key's (digest, wall time, accepted, transactions), checksum-checked."""
         try:
             with self._read_lock:
-                row = self._reader.execute("SELECT * FROM keys WHERE key = ?",
-                                           (key,)).fetchone()
-            if row is None:
-                return None
-            schema.verify("keys", row[-1], *row[:-1])
-        except sqlite3.OperationalError as exc:
-            found = schema.undecodable(exc)
-            if not isinstance(found, RowError):
-                raise
-            raise self.corrupt(str(found)) from None
+                row = schema.key_row(self._reader, key)
         except RowError as exc:
             raise self.corrupt(str(exc)) from None
-        return row[1], row[2], row[3], row[4]
+        return None if row is None else (row[1], row[2], row[3], row[4])
 
     def checkpoint_due(self) -> bool:
         """Whether the log in use outgrew the limit: its frame count in the wal-index header.

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from txwatch import contract
-from txwatch.exporter import legacy, space
+from txwatch.exporter import legacy, readiness
 from txwatch.exporter.bounds import Bound, admitted
 from txwatch.exporter.config import Config
 from txwatch.exporter.parsing import Batch
@@ -62,6 +62,8 @@ class Store:
         self._config = config
         self._clock = clock
         self._db = db if db is not None else StateDB(None)
+        self.directory = self._db.directory
+        self.gone = self._db.problem  # why commits no longer reach the state dir's files
         self._lock = threading.Lock()
         self._totals = {kind.name: dict.fromkeys(config.labels(kind), 0)
                         for kind in contract.KINDS}
@@ -88,8 +90,7 @@ class Store:
                      body_digest: str = "") -> tuple[dict[str, Any], bool]:
         """Apply a validated batch once; return (response, replayed_from_key)."""
         now = self._clock()
-        gone = self._db.problem()  # not even a replay: what it answers may be deleted
-        if gone is not None:
+        if (gone := self.gone()) is not None:  # not even a replay: its answer may be gone
             raise StorageError(f"state not stored: {gone}")
         future: asyncio.Future[dict[str, Any]] | None = None
         if key is not None:
@@ -137,23 +138,6 @@ class Store:
             return None
         return row[0], {"accepted": row[2], "transactions": row[3]}
 
-    async def ready(self) -> str | None:
-        """Why a push would be refused now, or None: what ``/-/ready`` answers.
-
-        The same checks a push meets: the state dir's files are still at their paths, and
-        after a failed commit a probe write succeeds. After a commit failed for lack of space
-        the probe's one-row write may still fit where a push does not, so readiness waits for
-        a push to be stored or for free space to grow (:mod:`~txwatch.exporter.space`).
-        """
-        gone = self._db.problem()
-        if gone is not None:
-            return gone
-        if self.failing is None:
-            return None
-        if self.full_at is not None and not space.freed(self._db.directory, self.full_at):
-            return f"{self.failing} (the disk is as full as when that push failed)"
-        return None if await self.probe() else self.failing
-
     async def probe(self) -> bool:
         """Write a meta row through the writer: True once storage works again."""
         try:
@@ -180,7 +164,7 @@ class Store:
                 removed = await asyncio.to_thread(self._db.write, group)
             except Exception as exc:
                 self.failing = f"{type(exc).__name__}: {exc}"
-                self.full_at = space.free_if_full(exc, self._db.directory)
+                self.full_at = readiness.free_if_full(exc, self.directory)
                 log.error("state not stored (%d requests answered 503): %s",
                           len(pendings), self.failing)
                 for pending in pendings:
@@ -245,14 +229,10 @@ class Store:
         self._last_push = group.meta.get("last_push", self._last_push)
         self._key_count += len(group.keys) - keys_removed
 
-    async def drain(self) -> None:
-        """Wait until the writer has nothing left."""
-        while self._writer is not None and not self._writer.done():
-            await self._writer
-
     async def close(self) -> None:
         """Wait for the writer, checkpoint and close the database (releases the dir lock)."""
-        await self.drain()
+        while self._writer is not None and not self._writer.done():
+            await self._writer
         await asyncio.to_thread(self._db.close)
 
     # ---- reads --------------------------------------------------------------------------
