@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from txwatch.contract import KINDS, Kind, Reason
+from txwatch.exporter import readiness
 from txwatch.exporter.bounds import TooManyLabels
 from txwatch.exporter.config import Config
 from txwatch.exporter.decode import SUPPORTED_TYPES, BodyError, decode_body
@@ -142,8 +143,9 @@ def _check_token(request: web.Request, token: str | None) -> None:
     if token is None:
         return
     # The auth scheme is case-insensitive (RFC 7235 section 2.1); header bytes may be anything.
+    # "Bearer" with no token is no credentials (401), like no header; a wrong one is 403.
     scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
-    if scheme.lower() != "bearer":
+    if scheme.lower() != "bearer" or not credentials.strip():
         raise Rejected(Reason.UNAUTHORIZED, "missing bearer token",
                        headers={"WWW-Authenticate": 'Bearer realm="txwatch"'})
     given = credentials.strip().encode("utf-8", "surrogateescape")
@@ -210,8 +212,9 @@ def _text(text: str, content_type: str = "text/plain") -> Handler:
 
 def _ready(store: Store) -> Handler:
     async def handle(request: web.Request) -> web.Response:
-        if store.failing is not None and not await store.probe():
-            return web.Response(status=503, text=f"Not ready: storage failing: {store.failing}\n")
+        reason = await readiness.not_ready(store)
+        if reason is not None:
+            return web.Response(status=503, text=f"Not ready: storage failing: {reason}\n")
         return web.Response(text="Ready.\n")
 
     return handle

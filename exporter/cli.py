@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import sys
+import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from txwatch import contract
+from txwatch.exporter import logs
 from txwatch.exporter.app import build_app
 from txwatch.exporter.config import (
     AUTH_CODE_PATTERN_FLAG,
@@ -126,8 +127,7 @@ def split_address(address: str) -> tuple[str, int]:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     level = {"warn": "WARNING"}.get(args.log_level, args.log_level.upper())
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="ts=%(asctime)s level=%(levelname)s msg=%(message)s")
+    logs.setup(level)
     config = build_config(args)
     try:
         db = None
@@ -142,6 +142,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         await store.close()
 
     app.on_cleanup.append(close_store)
-    host, port = split_address(args.listen)
-    log.info("listening on %s:%d state=%s", host, port, config.state_dir or "memory")
-    web.run_app(app, host=host, port=port, access_log=None, print=None)
+    sock = _listen(*split_address(args.listen))
+    host, port = sock.getsockname()[:2]  # the port actually bound (":0" picks a free one)
+    log.info("listening on %s state=%s", f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+             config.state_dir or "memory")
+    web.run_app(app, sock=sock, access_log=None, print=None)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before serving, so the log can name the real address; refusals in one line."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                    flags=socket.AI_PASSIVE)[0][0]
+        return socket.create_server((host, port), family=family, backlog=128)
+    except OSError as exc:
+        raise SystemExit(f"txwatch-exporter: cannot listen on {host}:{port}: {exc}") from None

@@ -23,6 +23,8 @@ JSON_TYPES = frozenset({"application/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
 CSV_TYPES = frozenset({"text/csv", "application/csv"})
 SUPPORTED_TYPES = JSON_TYPES | NDJSON_TYPES | CSV_TYPES
+# As the empty body: a push carries at least one record (the API description's minItems 1).
+NO_RECORDS = "JSON array holds no records: send at least one record"
 
 
 class BodyError(Exception):
@@ -49,6 +51,8 @@ def decode_body(body: bytes, media_type: str, label_field: str) -> Iterator[Any]
             doc = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise BodyError(f"invalid JSON: {_why(exc)}") from None
+        if doc == []:
+            raise BodyError(NO_RECORDS)
         return iter(doc if isinstance(doc, list) else [doc])
     if media_type in NDJSON_TYPES:
         return _ndjson(body)
@@ -105,6 +109,8 @@ def _json_elements(body: bytes) -> Iterator[Any]:
         pos = skip(text, pos + 1).end()
     if text[pos:]:
         raise BodyError("invalid JSON: extra data after the array")
+    if not docs:
+        raise BodyError(NO_RECORDS)
     return iter(docs)
 
 

@@ -8,6 +8,7 @@ fuzzers (schemathesis) and clients read it from ``/api/v1/openapi.json``.
 from __future__ import annotations
 
 import re
+from itertools import permutations
 from typing import Any
 
 from txwatch.contract import KINDS, Kind, Reason
@@ -61,7 +62,15 @@ def _record(label_field: str, values: tuple[str, ...], pattern: re.Pattern[str] 
     }
 
 
-def _operation(kind: Kind) -> dict[str, Any]:
+def csv_header_pattern(label_field: str) -> str:
+    """The header lines the server reads (columns in any order, the label one required)."""
+    names = ("timestamp", label_field, "count")
+    headers = sorted({",".join(p) for n in (1, 2, 3) for p in permutations(names, n)
+                      if label_field in p}, key=lambda h: (-len(h), h))
+    return f"^\\ufeff?({'|'.join(headers)})(\\r\\n|\\n|\\r|$)"
+
+
+def _operation(kind: Kind, ttl_hours: float) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{kind.record}"}
     label_field, example = kind.label, kind.defaults[0]
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -71,12 +80,19 @@ def _operation(kind: Kind) -> dict[str, Any]:
                         "schema": {"type": "string", "minLength": 1, "maxLength": 255,
                                    "pattern": "^[ -~]+$"},
                         "description": "a retried request with the same key is answered "
-                                       "as before and not applied again (kept >= 24 h)"}],
+                                       f"as before and not applied again (kept {ttl_hours:g} "
+                                       "h); the same key with a different body is refused: "
+                                       "422 idempotency_conflict"}],
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": {"oneOf": [ref, {"type": "array", "items": ref,
                                                           "minItems": 1}]}},
-            "application/x-ndjson": {"schema": {"type": "string"}},
-            "text/csv": {"schema": {"type": "string"},
+            "application/x-ndjson": {"schema": {
+                "type": "string", "pattern": "^\\s*\\{",
+                "description": "one record object per line; at least one"}},
+            "text/csv": {"schema": {"type": "string",
+                                    "pattern": csv_header_pattern(label_field),
+                                    "description": "a header naming the columns, then one "
+                                                   "record per row"},
                          "example": f"timestamp,{label_field},count\n"
                                     f"2025-07-12 13:45:00,{example},116\n"},
         }},
@@ -97,7 +113,8 @@ def openapi_spec(config: Config) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "txwatch exporter", "version": "1",
                  "description": "Push per-minute payment transaction counts; scrape /metrics."},
-        "paths": {kind.path: {"post": _operation(kind)} for kind in KINDS},
+        "paths": {kind.path: {"post": _operation(kind, config.idempotency_ttl_seconds / 3600)}
+                  for kind in KINDS},
         "security": security,
         "components": {
             "schemas": {**{kind.record: _record(kind.label, config.labels(kind),

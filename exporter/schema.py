@@ -66,6 +66,31 @@ class Group:
 
 def read(conn: sqlite3.Connection) -> Loaded:
     """Check integrity and every row's checksum; return the stored state."""
+    try:
+        return _read(conn)
+    except sqlite3.OperationalError as exc:
+        raise undecodable(exc) from None
+
+
+def undecodable(exc: sqlite3.OperationalError) -> Exception:
+    """A text column that is not UTF-8 is a damaged row (integrity_check does not see it)."""
+    if "decode" in str(exc):
+        return RowError(f"a stored text is not valid UTF-8: {exc}")
+    return exc
+
+
+def key_row(conn: sqlite3.Connection, key: str) -> tuple[Any, ...] | None:
+    """One remembered key's row, checksum-checked (None: not remembered)."""
+    try:
+        row = conn.execute("SELECT * FROM keys WHERE key = ?", (key,)).fetchone()
+    except sqlite3.OperationalError as exc:
+        raise undecodable(exc) from None
+    if row is not None:
+        verify("keys", row[-1], *row[:-1])
+    return row
+
+
+def _read(conn: sqlite3.Connection) -> Loaded:
     loaded = Loaded()
     problems = [row[0] for row in conn.execute("PRAGMA integrity_check(5)")]
     if problems != ["ok"]:

@@ -7,6 +7,8 @@ in the database is refused instead of silently changing a total; every commit is
 (meta ``commits``) and :mod:`~txwatch.exporter.guard` refuses a WAL or database that lost
 acknowledged ones. The checks run on a read-only connection, so a refusal changes nothing
 (a writable connection would checkpoint what SQLite kept and delete the WAL on close).
+Every commit checks, in its transaction and after COMMIT, that its files are still the ones
+at their paths (:meth:`StateLock.problem`), so none is acknowledged into an unlinked file.
 Without a directory the same schema lives in memory. ``fault`` is a test hook called at
 every step of the commit path.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from txwatch.exporter import schema
 from txwatch.exporter.guard import MARK_NAME, CommitMark, MarkError, scan_wal
-from txwatch.exporter.lockfile import StateDirError, StateLock
+from txwatch.exporter.lockfile import StateDirError, StateGone, StateLock
 from txwatch.exporter.schema import Group, Loaded, RowError
 
 DB_NAME = "state.db"
@@ -63,6 +65,8 @@ class StateDB:
             self.commits = int(self._loaded.meta.get("commits", 0)) if self._loaded else 0
             self._mark = CommitMark(directory)
             self._mark.open(self.commits, fsync)
+            for name in (DB_NAME, DB_NAME + "-wal", MARK_NAME):
+                self._lock.watch(name)
         except StateDirError:
             self._lock.release()
             raise
@@ -156,13 +160,24 @@ class StateDB:
                         self._writer = self._reopen(conn)
                 raise
 
+    def problem(self) -> str | None:
+        """Why a commit would not reach the files at the state dir's paths, or None."""
+        return self._lock.problem() if self._lock is not None else None
+
+    def _owned(self) -> None:
+        if (gone := self.problem()) is not None:
+            raise StateGone(gone)
+
     def _write(self, conn: sqlite3.Connection, group: Group) -> int:
         self._fault("begin")
+        self._owned()
         conn.execute("BEGIN IMMEDIATE")
+        self._owned()  # SQLite's write lock is held: no commit of ours can race this check
         removed = schema.write(conn, group, self.commits + 1)
         self._fault("write")
         conn.execute("COMMIT")
         self._fault("commit")
+        self._owned()  # the commit went into the files at the paths, not an unlinked one
         self.commits += 1
         if self._mark is not None:  # before the acknowledgement; a lower mark is harmless
             try:
@@ -180,15 +195,12 @@ class StateDB:
 
     def lookup(self, key: str) -> tuple[str, float, int, int] | None:
         """A remembered key's (digest, wall time, accepted, transactions), checksum-checked."""
-        with self._read_lock:
-            row = self._reader.execute("SELECT * FROM keys WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            return None
         try:
-            schema.verify("keys", row[-1], *row[:-1])
+            with self._read_lock:
+                row = schema.key_row(self._reader, key)
         except RowError as exc:
             raise self.corrupt(str(exc)) from None
-        return row[1], row[2], row[3], row[4]
+        return None if row is None else (row[1], row[2], row[3], row[4])
 
     def checkpoint_due(self) -> bool:
         """Whether the log in use outgrew the limit: its frame count in the wal-index header.

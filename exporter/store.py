@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from txwatch import contract
-from txwatch.exporter import legacy
+from txwatch.exporter import legacy, readiness
 from txwatch.exporter.bounds import Bound, admitted
 from txwatch.exporter.config import Config
 from txwatch.exporter.parsing import Batch
@@ -62,6 +62,8 @@ class Store:
         self._config = config
         self._clock = clock
         self._db = db if db is not None else StateDB(None)
+        self.directory = self._db.directory
+        self.gone = self._db.problem  # why commits no longer reach the state dir's files
         self._lock = threading.Lock()
         self._totals = {kind.name: dict.fromkeys(config.labels(kind), 0)
                         for kind in contract.KINDS}
@@ -81,12 +83,15 @@ class Store:
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
         self.failing: str | None = None  # why the last group failed, until one succeeds
+        self.full_at: int | None = None  # free bytes when it failed for lack of space
 
     # ---- writes -------------------------------------------------------------------------
     async def commit(self, kind: str, batch: Batch, key: str | None = None,
                      body_digest: str = "") -> tuple[dict[str, Any], bool]:
         """Apply a validated batch once; return (response, replayed_from_key)."""
         now = self._clock()
+        if (gone := self.gone()) is not None:  # not even a replay: its answer may be gone
+            raise StorageError(f"state not stored: {gone}")
         future: asyncio.Future[dict[str, Any]] | None = None
         if key is not None:
             key = f"{kind}:{key}"
@@ -159,6 +164,7 @@ class Store:
                 removed = await asyncio.to_thread(self._db.write, group)
             except Exception as exc:
                 self.failing = f"{type(exc).__name__}: {exc}"
+                self.full_at = readiness.free_if_full(exc, self.directory)
                 log.error("state not stored (%d requests answered 503): %s",
                           len(pendings), self.failing)
                 for pending in pendings:
@@ -172,7 +178,7 @@ class Store:
                 raise
             with self._lock:
                 self._apply(group, removed)
-            self.failing = None
+            self.failing, self.full_at = None, None
             for pending in pendings:
                 if not pending.future.done():
                     pending.future.set_result(None)
@@ -223,14 +229,10 @@ class Store:
         self._last_push = group.meta.get("last_push", self._last_push)
         self._key_count += len(group.keys) - keys_removed
 
-    async def drain(self) -> None:
-        """Wait until the writer has nothing left."""
-        while self._writer is not None and not self._writer.done():
-            await self._writer
-
     async def close(self) -> None:
         """Wait for the writer, checkpoint and close the database (releases the dir lock)."""
-        await self.drain()
+        while self._writer is not None and not self._writer.done():
+            await self._writer
         await asyncio.to_thread(self._db.close)
 
     # ---- reads --------------------------------------------------------------------------

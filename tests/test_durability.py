@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import shutil
@@ -159,6 +160,23 @@ def test_corrupt_state_is_refused_in_one_line_with_recovery(tmp_path):
     err = _refusal(f"--state.dir={tmp_path}")
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "corrupt" in err and "restore" in err and str(tmp_path) in err
+
+
+def test_flipped_byte_in_a_key_digest_is_refused_as_corrupt(exporter_process, tmp_path):
+    body = json.dumps({"status": "approved", "count": 7}).encode()
+    digest = hashlib.sha256(body).hexdigest()[:32].encode()  # the stored body digest
+    ex = exporter_process(f"--state.dir={tmp_path}").start()
+    assert requests.post(ex.url + TX, data=body, timeout=5, headers={
+        "Content-Type": "application/json", "Idempotency-Key": "k"}).status_code == 200
+    ex.stop()  # checkpointed: the row is in state.db itself
+    data = (tmp_path / DB_NAME).read_bytes()
+    assert data.count(digest) == 1
+    at = data.index(digest) + 5
+    (tmp_path / DB_NAME).write_bytes(data[:at] + b"\xff" + data[at + 1:])  # not UTF-8
+    err = _refusal(f"--state.dir={tmp_path}")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{DB_NAME} is corrupt" in err and str(tmp_path / DB_NAME) in err
+    assert "restore" in err and "aside" in err, err
 
 
 def _damage(path, how: str) -> None:

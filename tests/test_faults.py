@@ -125,6 +125,30 @@ def test_full_disk_answers_503_and_acknowledges_nothing(exporter_process, full_d
     assert metric_value(text, "payment_transactions_total", status="failed") == acked
 
 
+@pytest.mark.slow
+def test_full_disk_readiness_says_what_a_push_gets(exporter_process, full_disk):
+    """The probe's one-row write still fits where a push no longer does: not ready, until
+    room is made."""
+    ballast = full_disk / "ballast"
+    ballast.write_bytes(b"\0" * (96 << 10))
+    ex = exporter_process(f"--state.dir={full_disk}", "--ingest.max-future=1e10").start()
+    for round_ in range(400):
+        r = requests.post(ex.url + TX, json=_batch(round_ * 500, 500), timeout=10,
+                          headers={"Idempotency-Key": f"r{round_}"})
+        if r.status_code != 200:
+            break
+    assert r.status_code == 503 and r.json()["error"] == "storage_error", r.text
+    for _ in range(3):  # stays so, while the disk is as full
+        ready = requests.get(ex.url + "/-/ready", timeout=5)
+        assert ready.status_code == 503 and "full" in ready.text, ready.text
+        assert requests.post(ex.url + TX, json=_batch(round_ * 500, 500), timeout=10,
+                             headers={"Idempotency-Key": "late"}).status_code == 503
+    ballast.unlink()  # room made: readiness and a push agree again
+    assert requests.get(ex.url + "/-/ready", timeout=5).status_code == 200
+    assert requests.post(ex.url + TX, json=_batch(round_ * 500, 500), timeout=10,
+                         headers={"Idempotency-Key": "late"}).status_code == 200
+
+
 def _spike_notified(stack: LocalStack) -> bool:
     return any(r["labels"].get("alertname") == "PaymentRatioHighFast" and r["status"] == "firing"
                for r in read_log(stack.sink_log, 1000))

@@ -7,9 +7,13 @@ and none.
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from jsonschema_rs import Draft202012Validator
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -18,6 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from txwatch.contract import KINDS, Kind
 from txwatch.exporter.config import Config
 
 NOW = 1_752_327_930.0
@@ -48,3 +53,48 @@ def test_ingest_api_follows_its_description(start_exporter, tmp_path):
 
         check()
     assert calls[0] >= 3 * len(operations) * 20
+
+
+def _documented(spec: dict, kind: Kind, media_type: str, body: bytes) -> bool:
+    """Whether the API description accepts this body (jsonschema, $refs resolved in it)."""
+    schema = spec["paths"][kind.path]["post"]["requestBody"]["content"][media_type]["schema"]
+    instance = json.loads(body) if media_type == "application/json" else body.decode()
+    validator = Draft202012Validator({**schema, "components": spec["components"]})
+    return validator.is_valid(instance)
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
+def test_description_and_server_agree_on_what_schemathesis_found(start_exporter, kind):
+    """The cases schemathesis found (no network needed): the description is the judge of
+    shape, the README of the rest. A refused body is one the description forbids; a
+    body it allows is accepted, or refused for a reason it documents (a reused key)."""
+    ex = start_exporter(now=NOW)
+    spec = requests.get(ex.url + "/api/v1/openapi.json", timeout=5).json()
+    label, value = kind.label, kind.defaults[0]
+    record = {"timestamp": "2025-07-12 13:45:00", label: value, "count": 2}
+    cases = [  # (media type, body, allowed by the description, answer)
+        ("application/json", b"[]", False, 400),
+        ("application/json", json.dumps([record]).encode(), True, 200),
+        ("text/csv", b"C\x10X.`z", False, 400),
+        ("text/csv", "\u00af".encode(), False, 400),
+        ("text/csv", f"timestamp,{label},count\n2025-07-12 13:45:00,{value},3\n".encode(),
+         True, 200),
+        ("text/csv", f"{label}\r{value}\r".encode(), True, 200),
+        ("application/x-ndjson", json.dumps(record).encode() + b"\n", True, 200),
+        ("application/x-ndjson", b"hello", False, 400),
+    ]
+    for media_type, body, allowed, status in cases:
+        assert _documented(spec, kind, media_type, body) is allowed, (media_type, body)
+        r = requests.post(ex.url + kind.path, data=body, timeout=5,
+                          headers={"Content-Type": media_type})
+        assert r.status_code == status, (media_type, body, r.text)
+    # A key reused with another body: allowed in shape, refused as the description says.
+    operation = spec["paths"][kind.path]["post"]
+    key = next(p for p in operation["parameters"] if p["name"] == "Idempotency-Key")
+    assert "422 idempotency_conflict" in key["description"]
+    assert "idempotency_conflict" in operation["responses"]["422"]["description"]
+    for count, status in ((1, 200), (2, 422)):
+        r = requests.post(ex.url + kind.path, json={**record, "count": count}, timeout=5,
+                          headers={"Idempotency-Key": "reused"})
+        assert r.status_code == status and (status == 200 or
+                                            r.json()["error"] == "idempotency_conflict")
