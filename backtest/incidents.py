@@ -19,13 +19,15 @@ from txwatch import contract
 if TYPE_CHECKING:  # pandas is imported when a file is read: `--help` stays quick
     import pandas as pd
 
+WHOLE_FLOW = "all"  # an incident about the whole flow (an outage, a volume drop)
 INCIDENTS_FORMAT = ("incidents file: JSON, either {\"incidents\": [...]} (what `txwatch-replay "
           "generate` writes) or a plain list [...]; each incident {\"start\": \"2025-01-07 "
           "02:15\", \"end\": \"2025-01-07 02:44\", \"statuses\": [\"failed\"], \"kind\": "
           "\"failed_spike\"} (\"name\" instead of \"kind\" is accepted); times are "
           "ISO-8601 or 'YYYY-MM-DD HH:MM', UTC unless they carry a zone; end is the last "
           "minute of the incident (inclusive); statuses are the ones the incident is about, "
-          f"of {', '.join(contract.STATUSES)}")
+          f"of {', '.join(contract.STATUSES)}, or \"all\" for the whole flow (outages, "
+          "volume drops)")
 
 
 class IncidentsError(ValueError):
@@ -80,10 +82,11 @@ def _incident(item: Any, where: str) -> Incident:
             not all(isinstance(s, str) for s in statuses):
         raise IncidentsError(f"{where}: statuses must be a non-empty list of status names, "
                              f"got {json.dumps(statuses)}")
-    unknown = [s for s in statuses if s not in contract.STATUSES]
+    unknown = [s for s in statuses if s not in (*contract.STATUSES, WHOLE_FLOW)]
     if unknown:
         raise IncidentsError(f"{where}: unknown status {unknown[0]!r}; known: "
-                             f"{', '.join(contract.STATUSES)}")
+                             f"{', '.join(contract.STATUSES)}, or {WHOLE_FLOW} (the whole "
+                             "flow: outages, volume drops)")
     start, end = _utc(item["start"], f"{where}: start"), _utc(item["end"], f"{where}: end")
     if end < start:
         raise IncidentsError(f"{where}: end {item['end']} is before start {item['start']}")

@@ -40,6 +40,19 @@ def test_the_plain_list_reads_as_the_generators_object(day, tmp_path):
     assert first.kind == wrapped[0]["kind"] and first.statuses == tuple(wrapped[0]["statuses"])
 
 
+def test_incidents_about_the_whole_flow_load(tmp_path):
+    """Outages and volume drops are labelled "all" (the whole flow), as the generator writes
+    them; the loader must not refuse them as an unknown status."""
+    labels = [{"start": "2025-01-07 10:00", "end": "2025-01-07 10:09",
+               "statuses": ["all", "approved"], "kind": "full_outage"}]
+    path = tmp_path / "outage.json"
+    path.write_text(json.dumps(labels))
+    assert load_incidents(path)[0].statuses == ("all", "approved")
+    path.write_text(json.dumps([labels[0] | {"statuses": ["al"]}]))
+    with pytest.raises(IncidentsError, match="unknown status 'al'"):
+        load_incidents(path)
+
+
 def test_a_time_with_a_zone_keeps_it():
     from txwatch.backtest.incidents import parse_incidents
 
