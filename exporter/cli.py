@@ -25,8 +25,9 @@ from txwatch.exporter.config import (
 from txwatch.exporter.lockfile import StateDirError
 from txwatch.exporter.statedb import StateDB
 from txwatch.exporter.store import Store
+from txwatch.ports import EXPORTER, local
 
-DEFAULT_LISTEN = "127.0.0.1:9466"
+DEFAULT_LISTEN = local(EXPORTER)
 log = logging.getLogger("txwatch.exporter")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from txwatch import contract
+from txwatch import contract, ports
 from txwatch.backtest.incidents import INCIDENTS_FORMAT, IncidentsError
 from txwatch.history.profiles import PROFILES
 from txwatch.replay.tunecli import add_parsers, cmd_analyze, cmd_tune
@@ -34,9 +34,9 @@ def parser() -> argparse.ArgumentParser:
     push.add_argument("files", nargs="+",
                       help="CSV files (timestamp,status|auth_code,count); - = stdin")
     push.add_argument("--url", action="append", metavar="URL",
-                      help="exporter base URL (default http://127.0.0.1:9466); repeat it for "
-                           "several replicas: each batch goes to the replica its "
-                           "Idempotency-Key hashes to, so a retry meets the same one")
+                      help=f"exporter base URL (default http://{ports.local(ports.EXPORTER)}); "
+                           "repeat it for several replicas: each batch goes to the replica "
+                           "its Idempotency-Key hashes to, so a retry meets the same one")
     push.add_argument("--speed", type=_speed, default=None,
                       help="data minutes per real minute (1 = real time, 60 = 1 s per "
                            "minute, max = no pause; default max)")
@@ -104,7 +104,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     token = args.token_file.read_text().strip() if args.token_file else None
     start = pd.Timestamp(args.start_at, tz="UTC") if args.start_at else None
-    urls = args.url or ["http://127.0.0.1:9466"]
+    urls = args.url or [f"http://{ports.local(ports.EXPORTER)}"]
     summary = push(args.files, urls, args.speed, token, args.retries, start, _progress)
     print("\n".join(summary.lines()))
     return 1 if summary.failed else 0

@@ -34,25 +34,26 @@ def ratio_alerts(s: Settings) -> list[Rule]:
     (:func:`.inline.share_score` > z): the alert's value is the score, the message queries
     the bound."""
     tx, ac = TRANSACTIONS, AUTH_CODE_COUNTS
-    fast = share_score(tx, s, "5m", "fast")
+    fast = share_score(tx, s, s.fast_window, "fast")
     slow = share_score(tx, s, s.slow_window, "slow")
     codes = share_score(ac, s, s.auth_code_window, "fast")
-    fast_test = _limit_test(s, fast, "5m", "fast", s.status_5m, s.status_fast_normal)
+    fast_test = _limit_test(s, fast, s.fast_window, "fast", s.status_5m, s.status_fast_normal)
     slow_test = _limit_test(s, slow, s.slow_window, "slow", s.status_slow,
                             s.status_slow_normal)
     return [
         alert_rule(s, FAST, (
             f"(\n{indent(fast_test)}"
-            f"\n)\nand on (job, status) {counts(tx, s, '5m', 'job, status')} >= {s.min_events}\n"
+            f"\n)\nand on (job, status) {counts(tx, s, s.fast_window, 'job, status')}"
+            f" >= {s.min_events}\n"
             f"{_enough_traffic(s)}{_held(s)}"),
-            *ratio_text(tx, s, "5m", "fast", "", s.status_5m,
+            *ratio_text(tx, s, s.fast_window, "fast", "", s.status_5m,
                         _or_normal(s.status_5m, s.status_fast_normal),
                         held=_held_text(s) if s.fast_hold else None),
             for_="0s", for_note="the 5m Wilson bound is the guard; pages within a minute "
             "(see runbook)", keep=s.keep_fast_firing_for),
         alert_rule(s, "PaymentRatioHighSlow", (
             f"(\n{indent(slow_test)}\n)"
-            f"\nand on (job, status)\n(\n    {share(tx, s, '5m')}\n"
+            f"\nand on (job, status)\n(\n    {share(tx, s, s.fast_window)}\n"
             f"      > on (status) group_left {limit(tx, 'slow')}\n)\nand on (job, status) "
             f"{counts(tx, s, s.slow_window, 'job, status')} >= {s.min_events}\n"),
             *ratio_text(tx, s, s.slow_window, "slow", "sustained", s.status_slow,
@@ -74,7 +75,7 @@ def _enough_traffic(s: Settings) -> str:
     """The fast (paging) alert's floor on all transactions in its 5 minutes."""
     if not s.fast_min_transactions:
         return ""
-    return (f"and on (job) {counts(TRANSACTIONS, s, '5m', 'job')} >= "
+    return (f"and on (job) {counts(TRANSACTIONS, s, s.fast_window, 'job')} >= "
             f"{s.fast_min_transactions}\n")
 
 
@@ -107,7 +108,7 @@ def _held(s: Settings) -> str:
         (
             -1 * max without (alertname, alertstate) ({firing})
           and on (job, status)
-            {share(tx, s, '5m')} > on (status) group_left {limit(tx, 'fast')}
+            {share(tx, s, s.fast_window)} > on (status) group_left {limit(tx, 'fast')}
         )
         """)
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from statistics import NormalDist
 
-from txwatch import contract
+from txwatch import contract, ports
 
-# The sink serves docs/runbook.md at /runbook (stack/runbook.py); 9095 is its port in
+# The sink serves docs/runbook.md at /runbook (stack/runbook.py); ports.SINK is its port in
 # docker-compose.yml and the local stack. A deployment whose runbook lives elsewhere renders
 # its rules with ``python -m txwatch.rules --runbook-base URL``; the demo renders its own
 # with the port it runs on.
-RUNBOOK_BASE = "http://localhost:9095/runbook"
+RUNBOOK_BASE = f"http://localhost:{ports.SINK}/runbook"
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class Settings:
     status_1h: Confidence = Confidence(2.33)
     auth_code_5m: Confidence = Confidence(2.33)
     # The paging alerts (computed inline from the counters, see rules/inline.py):
+    fast_window: str = "5m"  # the fast (paging) share alert's window (spikes)
     slow_window: str = "30m"  # the slow share alert's window (drifts, moderate rises)
     status_slow: Confidence = Confidence(3.09)
     # ... or: significantly above the normal share itself (a Poisson test that holds at a

@@ -120,10 +120,10 @@ def volume_alerts(s: Settings) -> list[Rule]:
                    labels=ALL, keep=s.keep_firing_for),
         alert_rule(s, "PaymentTrafficLow",
                    f"(\n{indent(low, '  ')}\n)\nunless on (job) {recently_stopped}\n",
-                   "Transaction volume collapsed: " + _volume_text(s, "5m", when=False),
+                   "Transaction volume collapsed: " + _volume_text(s, s.fast_window, when=False),
                    "Transactions over the last minutes are significantly below the drop factor of "
                    "the table times what this hour normally brings (Poisson bound at "
-                   f"{s.volume.text}): a partial outage. " + _volume_text(s, "5m")
+                   f"{s.volume.text}): a partial outage. " + _volume_text(s, s.fast_window)
                    + " A full stop is paged by PaymentTrafficStopped instead.", labels=ALL,
                    keep=s.keep_firing_for),
     ]

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import fields, replace
+from dataclasses import astuple, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,9 @@ PROGRESS_SECONDS = 30.0
 STARTING = {"prometheus": "exporter, Prometheus, Alertmanager and the sink",
             "victoriametrics": "exporter replicas, victoria-metrics, vmagent, vmalert, "
                                "Alertmanager and the sink"}
+
+
+DEFAULTS = "/".join(str(p) for p in astuple(Ports()))  # 9466/9090/9093/9095
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -71,10 +74,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--replicas", type=int, default=3, help="exporter replicas with "
                    "--engine victoriametrics (default 3); pushes are spread by key")
     p.add_argument("--free-ports", action="store_true",
-                   help="use free ports instead of 9466/9090/9093/9095")
+                   help=f"use free ports instead of {DEFAULTS}")
     p.add_argument("--ports", metavar="E,P,A,S",
                    help="exporter, Prometheus, Alertmanager and sink ports "
-                        "(default 9466,9090,9093,9095)")
+                        f"(default {DEFAULTS.replace('/', ',')})")
     args = p.parse_args(argv)
     if args.speed <= 0:
         p.error("--speed must be > 0")
@@ -83,7 +86,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     try:
         args.ports = Ports(*(int(x) for x in args.ports.split(","))) if args.ports else None
     except (TypeError, ValueError):
-        p.error("--ports needs four port numbers, e.g. 9466,9090,9093,9095")
+        p.error(f"--ports needs four port numbers, e.g. {DEFAULTS.replace('/', ',')}")
     return args
 
 

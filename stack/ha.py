@@ -17,13 +17,14 @@ from typing import Any
 
 import yaml
 
+from txwatch import ports
 from txwatch.prom.procs import free_port
 from txwatch.stack.launcher import LocalStack, need
 
 REPLICAS = ("a", "b")
 REPLICA_ENV = "TXWATCH_REPLICA"
 # Compose service names of the two Alertmanagers (docker-compose.yml + docker-compose.ha.yml).
-HA_ALERTMANAGERS = ("alertmanager:9093", "alertmanager-b:9093")
+HA_ALERTMANAGERS = (f"alertmanager:{ports.ALERTMANAGER}", f"alertmanager-b:{ports.ALERTMANAGER}")
 EXPAND_ENV_FLAG = "--enable-feature=expand-external-labels"
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from txwatch import contract, ports
 from txwatch.prom.procs import stop_process, wait_ready
 from txwatch.resources import alertmanager_dir, prometheus_dir, rules_dir
 from txwatch.stack.orphans import die_with_parent
@@ -42,10 +43,10 @@ def need(binary: str) -> str:
 
 @dataclass
 class Ports:
-    exporter: int = 9466
-    prometheus: int = 9090
-    alertmanager: int = 9093
-    sink: int = 9095
+    exporter: int = ports.EXPORTER
+    prometheus: int = ports.PROMETHEUS
+    alertmanager: int = ports.ALERTMANAGER
+    sink: int = ports.SINK
 
     @classmethod
     def free(cls) -> Ports:
@@ -91,7 +92,7 @@ class LocalStack:
         config["rule_files"] = [str(rules / Path(f).name) for f in config["rule_files"]]
         config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
             f"127.0.0.1:{port}" for port in alertmanager_ports or [self.ports.alertmanager]]
-        targets = {"txwatch": self.exporters or [f"127.0.0.1:{self.ports.exporter}"],
+        targets = {contract.JOB: self.exporters or [f"127.0.0.1:{self.ports.exporter}"],
                    "prometheus": [f"127.0.0.1:{own_port or self.ports.prometheus}"]}
         for job in config["scrape_configs"]:
             job["static_configs"][0]["targets"] = targets[job["job_name"]]
@@ -105,7 +106,7 @@ class LocalStack:
         source = alertmanager_dir() / "alertmanager.yml"
         text = string.Template(source.read_text()).safe_substitute(os.environ)  # secrets: env
         sink = f"//127.0.0.1:{self.ports.sink}/"
-        config = yaml.safe_load(text.replace("//sink:9095/", sink))
+        config = yaml.safe_load(text.replace(f"//sink:{ports.SINK}/", sink))
         config["templates"] = [str((source.parent / t).resolve()) for t in config["templates"]]
         if self.route_timing:
             for route in [config["route"], *config["route"].get("routes", [])]:

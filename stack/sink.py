@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
+from txwatch.ports import PROMETHEUS, SINK, local
 from txwatch.stack.board import add_board
 from txwatch.stack.runbook import add_runbook
 
@@ -170,10 +171,10 @@ def build_app(log: Path, out: TextIO = sys.stdout, clock: Callable[[], float] = 
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="txwatch-sink", description=__doc__)
-    p.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9095")
+    p.add_argument("--web.listen-address", dest="listen", default=local(SINK))
     p.add_argument("--log.file", dest="log", type=Path, default=Path("alerts.jsonl"))
     p.add_argument("--prometheus.url", dest="prometheus", default=None,
-                   help="Prometheus the local board reads (e.g. http://127.0.0.1:9090)")
+                   help=f"Prometheus the local board reads (e.g. http://{local(PROMETHEUS)})")
     args = p.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     args.log.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from txwatch import contract
 from txwatch.resources import prometheus_dir, rules_dir
 from txwatch.rules.vmalert import vmalert_rule_dir
 from txwatch.stack.launcher import LocalStack, need
@@ -53,7 +54,7 @@ def vmagent_config(prometheus_config: dict[str, Any]) -> dict[str, Any]:
     config = {"global": copy.deepcopy(prometheus_config["global"])}
     config["global"].pop("evaluation_interval", None)  # vmagent evaluates nothing
     config["scrape_configs"] = [copy.deepcopy(job) for job in prometheus_config["scrape_configs"]
-                                if job["job_name"] == "txwatch"]
+                                if job["job_name"] == contract.JOB]
     return config
 
 
