@@ -13,16 +13,29 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import yaml
+
+from txwatch import contract
 from txwatch.resources import rules_dir
 
 from . import alerts, recording
 from .settings import DEFAULT, RUNBOOK_BASE, Confidence, Settings
 from .yamltext import render
 
-__all__ = ["DEFAULT", "RUNBOOK_BASE", "Confidence", "Settings", "render_alerts",
-           "render_recording", "RENDERED", "write_rule_dir"]
+__all__ = ["DEFAULT", "RUNBOOK_BASE", "Confidence", "Settings", "limited_statuses",
+           "render_alerts", "render_recording", "RENDERED", "write_rule_dir"]
 
 GENERATED_BY = "python scripts/generate.py"
+LIMIT_ROW = "threshold:payment_transactions:ratio_fast_floor"
+
+
+def limited_statuses(table: Path | None = None) -> tuple[str, ...]:
+    """The statuses the threshold table gives limits (a fast floor row), in the contract's
+    order: the ones the share alerts page on and the boards draw a share panel for."""
+    doc = yaml.safe_load((table or rules_dir() / "thresholds.yml").read_text())
+    rows = {r.get("labels", {}).get("status") for g in doc["groups"] for r in g["rules"]
+            if r.get("record") == LIMIT_ROW}
+    return tuple(s for s in contract.STATUSES if s in rows)
 
 
 def _header(note: str, command: str) -> str:

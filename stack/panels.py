@@ -15,6 +15,7 @@ from typing import Any
 
 from txwatch.contract import APPROVED_AUTH_CODE, AUTH_CODE_COUNTS, STATUSES
 from txwatch.rules import DEFAULT as RULES  # the confidence level of each recorded bound
+from txwatch.rules import limited_statuses
 from txwatch.rules.inline import counts
 from txwatch.rules.normals import limit
 
@@ -23,7 +24,6 @@ COLOURS = {"approved": "green", "denied": "orange", "failed": "red", "reversed":
            "backend_reversed": "dark-red", "refunded": "blue"}
 CSS = {"green": "#56a64b", "orange": "#ff780a", "red": "#e02f44", "purple": "#a352cc",
        "dark-red": "#c4162a", "blue": "#3274d9"}
-SHARES = ("failed", "denied", "reversed", "backend_reversed")  # the statuses with limits
 # The code panels show this many decline codes, the largest shares at each point in time:
 # any code the deployment sends (the exporter takes codes the contract does not list, the
 # alerts watch them against the table's default rows), not a list fixed here.
@@ -136,7 +136,7 @@ def overview() -> Board:
                (Query("status:payment_transactions:rate5m * 60", "{{status}}", "A"),),
                stacked=True, colours=tuple((s, COLOURS[s]) for s in STATUSES if s in COLOURS))
     shares = tuple(share_panel(status, (8, 12, 12 * (i % 2), 8 + 8 * (i // 2)))
-                   for i, status in enumerate(SHARES))
+                   for i, status in enumerate(limited_statuses()))
     approved = Panel(
         "Approved volume vs its recent level", "Approved transactions in the last 10 minutes, "
         "and the level of the half hour before them, which the approved-volume alert compares "

@@ -173,3 +173,15 @@ def test_rule_renderer_round_trips_awkward_text(tmp_path):
                annotations={"summary": 'say "hi" \\ {{ $value }}', "description": "#" * 150})
     assert yaml.safe_load(render("h", [Group("g", [odd])]))["groups"][0]["rules"][0] == (
         odd.as_data())
+
+
+def test_the_boards_share_panels_follow_the_tables_limited_statuses(tmp_path):
+    """A status whose limit rows are deleted from the table loses its share panel's status."""
+    from txwatch.rules import limited_statuses
+
+    shipped = limited_statuses()
+    assert set(shipped) == {"failed", "denied", "reversed", "backend_reversed"}
+    table = tmp_path / "thresholds.yml"
+    table.write_text("\n".join(line for line in (RULES / "thresholds.yml").read_text().splitlines()
+                               if "status: reversed}" not in line))
+    assert limited_statuses(table) == tuple(s for s in shipped if s != "reversed")
