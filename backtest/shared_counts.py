@@ -19,8 +19,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-COUNT = re.compile(r"sum by \((?P<by>[\w, ]+)\) \(increase\((?P<selector>[a-zA-Z_:][\w:]*"
-                   r"\{[^{}]*\})\[(?P<window>\w+)\](?: offset (?P<offset>\w+))?\)\)")
+# As the rules render a count, except that a long line may be wrapped anywhere outside a
+# quoted string (rules/yamltext.py): a wrapped count's whitespace is read back as one space.
+COUNT = re.compile(r"sum\s+by\s+\((?P<by>[\w,\s]+)\)\s+\(increase\((?P<selector>"
+                   r"[a-zA-Z_:][\w:]*\{[^{}]*\})\[(?P<window>\w+)\]"
+                   r"(?:\s+offset\s+(?P<offset>\w+))?\)\)")
+WRAPPED = re.compile(r"\s*\n\s*")
 PREFIX = "txwatch_backtest_count_"
 
 
@@ -41,8 +45,8 @@ def share_counts(exprs: list[str]) -> tuple[list[SharedCount], list[str]]:
         inside = subquery_spans(expr)
 
         def replace(match: re.Match[str]) -> str:
-            count = (f"sum by ({match['by']}) (increase({match['selector']}"
-                     f"[{match['window']}]))")
+            by, selector = (WRAPPED.sub(" ", match[g]).strip() for g in ("by", "selector"))
+            count = f"sum by ({by}) (increase({selector}[{match['window']}]))"
             if count not in counts:
                 counts[count] = SharedCount(f"{PREFIX}{len(counts)}", count)
             offset = f" offset {match['offset']}" if match["offset"] else ""
@@ -53,7 +57,7 @@ def share_counts(exprs: list[str]) -> tuple[list[SharedCount], list[str]]:
                 # range function over two such counts would then clash on. Elsewhere the
                 # name is invisible (set operators and alerts ignore it) and the extra
                 # aggregation would cost ~10% of a 30-day backtest.
-                return f"sum by ({match['by']}) ({read})"
+                return f"sum by ({by}) ({read})"
             return read
 
         return COUNT.sub(replace, expr)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
 
 WIDTH = 100  # the repo's line length
+LONGEST = 120  # no rendered line is longer (rules are read and edited by operators)
 
 
 def block(text: str) -> str:
@@ -101,13 +102,76 @@ def scalar(value: str) -> str:
 
 
 def fold(text: str, indent: str) -> list[str]:
-    """``text`` wrapped for a ``>-`` block, never inside a ``{{ template }}`` (a reader should
-    see each template whole; folding would turn the break back into the same space)."""
+    """``text`` wrapped for a ``>-`` block, inside a ``{{ template }}`` only when the template
+    would not fit on a line of its own (a reader should see a short template whole; folding
+    turns each break back into the same space, so a query reads as written)."""
     glue = "\x00"
-    whole = re.sub(r"\{\{.*?\}\}", lambda m: m.group(0).replace(" ", glue), text)
+    whole = re.sub(r"\{\{.*?\}\}", lambda m: m.group(0).replace(" ", glue)
+                   if len(m.group(0)) <= WIDTH - 8 - len(indent) else m.group(0), text)
     return [line.replace(glue, " ") for line in textwrap.wrap(
         whole, WIDTH - 8, initial_indent=indent, subsequent_indent=indent,
         break_long_words=False, break_on_hyphens=False)]
+
+
+def _breaks(line: str) -> list[int]:
+    """Where a PromQL line may break: single spaces outside quoted strings (a newline there
+    is the same whitespace to the parser)."""
+    found, quote = [], ""
+    for i, char in enumerate(line):
+        if quote:
+            quote = "" if char == quote and line[i - 1] != "\\" else quote
+        elif char in "\"'`":
+            quote = char
+        elif char == " " and 0 < i < len(line) - 1 and line[i - 1] != " " != line[i + 1]:
+            found.append(i)
+    return found
+
+
+def wrap_line(line: str, width: int = WIDTH, more: str = "    ", offset: int = 0) -> list[str]:
+    """A PromQL line longer than ``LONGEST`` (once indented ``offset`` in the file) broken at
+    spaces (:func:`_breaks`) into lines of about ``width``, the continuations indented
+    ``more`` past the line's own indentation."""
+    if offset + len(line) <= LONGEST:
+        return [line]
+    width -= offset
+    pad = line[: len(line) - len(line.lstrip(" "))] + more
+    lines: list[str] = []
+    start, last = 0, None
+    for cut in [*_breaks(line), len(line)]:
+        if len(pad if lines else "") + cut - start > width and last is not None:
+            lines.append((pad if lines else "") + line[start:last])
+            start = last + 1
+        last = cut
+    lines.append((pad if lines else "") + line[start:])
+    return lines
+
+
+EXPR_OFFSET = 10  # an expression block's lines in the file: rule (6) + key (2) + block (2)
+
+
+def wrap_expr(expr: str) -> str:
+    """Every line of an expression over ``LONGEST`` characters in the file wrapped
+    (:func:`wrap_line`)."""
+    tail = "\n" if expr.endswith("\n") else ""
+    return "\n".join(part for line in expr.splitlines()
+                     for part in wrap_line(line, offset=EXPR_OFFSET)) + tail
+
+
+def quoted(value: str, indent: str, first: int) -> list[str]:
+    """A double-quoted scalar over several lines when one would be over ``LONGEST`` (a line
+    break in a double-quoted YAML scalar loads as one space: it breaks at single spaces)."""
+    text = json.dumps(value, ensure_ascii=False)
+    if first + len(text) <= LONGEST:
+        return [text]
+    words = re.split(r"(?<! ) (?! )", text)
+    lines, current = [], words[0]
+    for word in words[1:]:
+        if len(current) + 1 + len(word) > WIDTH - len(indent):
+            lines.append(current)
+            current = word
+        else:
+            current += " " + word
+    return [lines[0]] + [indent + line for line in lines[1:] + [current]] if lines else [current]
 
 
 def _rule_lines(rule: Rule, indent: int) -> list[str]:
@@ -133,15 +197,19 @@ def _rule_lines(rule: Rule, indent: int) -> list[str]:
             if name == "description":
                 lines.append(f"{inner}  {name}: >-")
                 lines += fold(value, inner + "    ")
+            elif key == "annotations":
+                head = f"{inner}  {name}: "
+                shown = quoted(value, inner + "    ", len(head))
+                lines += [head + shown[0], *shown[1:]]
             else:
-                shown = json.dumps(value, ensure_ascii=False) if key == "annotations" else (
-                    scalar(value))
-                lines.append(f"{inner}  {name}: {shown}")
+                lines.append(f"{inner}  {name}: {scalar(value)}")
     return lines
 
 
 def render(header: str, groups: list[Group]) -> str:
     """The rule file: ``header`` as a comment, then the groups; checked by a round trip."""
+    groups = [replace(g, rules=[replace(r, expr=wrap_expr(r.expr)) for r in g.rules])
+              for g in groups]
     lines = comment_lines(header, 0) + ["groups:"]
     for i, group in enumerate(groups):
         if i:

@@ -185,3 +185,23 @@ def test_the_boards_share_panels_follow_the_tables_limited_statuses(tmp_path):
     table.write_text("\n".join(line for line in (RULES / "thresholds.yml").read_text().splitlines()
                                if "status: reversed}" not in line))
     assert limited_statuses(table) == tuple(s for s in shipped if s != "reversed")
+
+
+def test_no_rendered_rule_line_is_over_120_characters():
+    """Operators read and edit these files: long expressions and messages are wrapped."""
+    for path in (RULES / "alerts.yml", RULES / "recording.yml"):
+        long = [n for n, line in enumerate(path.read_text().splitlines(), 1) if len(line) > 120]
+        assert not long, f"{path.name}: lines {long[:5]} are over 120 characters"
+
+
+def test_a_wrapped_promql_line_parses_as_the_line_and_never_breaks_a_string():
+    import promql_parser
+
+    from txwatch.rules.yamltext import wrap_line
+
+    line = ("  sum by (job) (increase(payment_transactions_total{job=\"a b c\", status=~\"x|y\"}"
+            "[5m])) / on (job) group_left () " + " + ".join(f"metric_{i}" for i in range(30)))
+    wrapped = wrap_line(line, offset=10)
+    assert len(wrapped) > 1 and all(10 + len(part) <= 120 for part in wrapped)
+    assert all('"a b c"' in part for part in wrapped if "job=" in part)
+    assert str(promql_parser.parse("\n".join(wrapped))) == str(promql_parser.parse(line))
