@@ -23,12 +23,12 @@ from math import gcd
 import promql_parser as pq
 
 from txwatch.backtest.ruleset import (
+    NameTest,
     RecordingRule,
-    _matches,
-    _name_tests,
-    _NameTest,
-    _seconds,
     levels,
+    matches,
+    name_tests,
+    seconds,
 )
 
 _CLOCK = {"time", "timestamp", "minute", "hour", "day_of_week", "day_of_month",
@@ -37,22 +37,22 @@ _NO_NAME = (("=", "\0no series"),)  # a subquery or the clock: a block, not a se
 
 
 @lru_cache(maxsize=4096)
-def _read_at(expr: str) -> tuple[tuple[_NameTest, float], ...]:
+def _read_at(expr: str) -> tuple[tuple[NameTest, float], ...]:
     """(name test, resolution) of every selector: the step of the innermost subquery it is
     read through as an instant vector (no range, no offset: read at that subquery's
     absolute-time-aligned steps only), or 0 (read at every evaluation of ``expr``)."""
-    found: list[tuple[_NameTest, float]] = []
+    found: list[tuple[NameTest, float]] = []
     context: list[float] = []  # per enclosing subquery / range: its step, or 0
 
     def enter(node: pq.Expr) -> None:
         if isinstance(node, pq.SubqueryExpr):
-            step = _seconds(node.step)
-            context.append(step if step and not _seconds(node.offset) else 0.0)
+            step = seconds(node.step)
+            context.append(step if step and not seconds(node.offset) else 0.0)
         elif isinstance(node, pq.MatrixSelector):
             context.append(0.0)
         elif isinstance(node, pq.VectorSelector):
-            at = context[-1] if context and not _seconds(node.offset) else 0.0
-            found.extend((test, at) for test in _name_tests(node))
+            at = context[-1] if context and not seconds(node.offset) else 0.0
+            found.extend((test, at) for test in name_tests(node))
 
     def leave(node: pq.Expr) -> None:
         if isinstance(node, pq.SubqueryExpr | pq.MatrixSelector):
@@ -63,27 +63,27 @@ def _read_at(expr: str) -> tuple[tuple[_NameTest, float], ...]:
 
 
 @lru_cache(maxsize=4096)
-def _held_for(expr: str) -> tuple[tuple[_NameTest, float], ...]:
+def _held_for(expr: str) -> tuple[tuple[NameTest, float], ...]:
     """(name test, block) of every selector and time function outside all subqueries: the
     block is 0 (the value of what it names, at this step) or -1 (every step: a range, or the
     clock), plus ``_NO_NAME`` with the block of each outermost subquery: its step if its
     range and offset are whole steps of it, otherwise -1."""
-    found: list[tuple[_NameTest, float]] = []
+    found: list[tuple[NameTest, float]] = []
     depth: list[pq.Expr] = []  # enclosing subqueries and ranges
 
     def enter(node: pq.Expr) -> None:
         inside = any(isinstance(n, pq.SubqueryExpr) for n in depth)
         if isinstance(node, pq.SubqueryExpr) and not inside:
-            step, span, shift = (_seconds(node.step), _seconds(node.range),
-                                 _seconds(node.offset))
+            step, span, shift = (seconds(node.step), seconds(node.range),
+                                 seconds(node.offset))
             aligned = step > 0 and not span % step and not shift % step
             found.append((_NO_NAME, step if aligned else -1.0))
         elif isinstance(node, pq.Call) and node.func.name in _CLOCK and not inside:
             found.append((_NO_NAME, -1.0))
         elif isinstance(node, pq.VectorSelector) and not inside:
             ranged = any(isinstance(n, pq.MatrixSelector) for n in depth)
-            block = -1.0 if ranged or _seconds(node.offset) else 0.0
-            found.extend((test, block) for test in _name_tests(node))
+            block = -1.0 if ranged or seconds(node.offset) else 0.0
+            found.extend((test, block) for test in name_tests(node))
         if isinstance(node, pq.SubqueryExpr | pq.MatrixSelector):
             depth.append(node)
 
@@ -108,7 +108,7 @@ def periods(rules: list[RecordingRule], step: float) -> dict[str, float | None]:
             for rule in (r for r in level if r.record == name):
                 for test, block in _held_for(rule.expr):
                     if block == 0.0:
-                        named = [out[n] for n in records if n != name and _matches(test, n)]
+                        named = [out[n] for n in records if n != name and matches(test, n)]
                         blocks += [int(b) for b in named if b is not None]
                         blocks += [int(step)] if _could_name_raw(test, records) else []
                     else:
@@ -118,7 +118,7 @@ def periods(rules: list[RecordingRule], step: float) -> dict[str, float | None]:
     return out
 
 
-def _could_name_raw(test: _NameTest, records: set[str]) -> bool:
+def _could_name_raw(test: NameTest, records: set[str]) -> bool:
     """Whether a selector could read a series that is not recorded (a raw counter): only a
     single exact name that is a record is sure not to."""
     exact = [value for op, value in test if op == "="]
@@ -137,7 +137,7 @@ def resolutions(rules: list[RecordingRule], readers: list[str], step: float
     def reads(expr: str, at: float) -> None:
         for test, every in _read_at(expr):
             for name in records:
-                if _matches(test, name):
+                if matches(test, name):
                     needs[name].append(every or at)
 
     for expr in readers:

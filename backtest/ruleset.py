@@ -69,10 +69,10 @@ def load_rules(files: list[Path]) -> RuleSet:
 
 # A selector's name test: ((op, value), ...) over __name__, all of which must hold; the
 # metric name written before the braces is an Equal test like any other.
-_NameTest = tuple[tuple[str, str], ...]
+NameTest = tuple[tuple[str, str], ...]
 
 
-def _seconds(delta: timedelta | None) -> float:
+def seconds(delta: timedelta | None) -> float:
     return delta.total_seconds() if delta is not None else 0.0
 
 
@@ -83,7 +83,7 @@ def _op(op: pq.MatchOp) -> str:  # MatchOp is not hashable, so no dict
     raise ValueError(f"unknown match operator {op}")
 
 
-def _name_tests(selector: pq.VectorSelector) -> list[_NameTest]:
+def name_tests(selector: pq.VectorSelector) -> list[NameTest]:
     groups = selector.matchers.or_matchers or [selector.matchers.matchers]
     tests = []
     for group in groups:
@@ -94,9 +94,9 @@ def _name_tests(selector: pq.VectorSelector) -> list[_NameTest]:
 
 
 @lru_cache(maxsize=4096)
-def _analyse(expr: str) -> tuple[tuple[_NameTest, ...], float]:
+def _analyse(expr: str) -> tuple[tuple[NameTest, ...], float]:
     """(name tests of every selector, seconds of look-back of the furthest-reaching one)."""
-    tests: list[_NameTest] = []
+    tests: list[NameTest] = []
     reach: list[float] = [0.0]
     outer: list[float] = []  # look-back added by the enclosing matrix ranges and subqueries
 
@@ -105,12 +105,12 @@ def _analyse(expr: str) -> tuple[tuple[_NameTest, ...], float]:
             raise ValueError(f"'@' pins a selector to a fixed time; a windowed backtest "
                              f"cannot honour it: {expr!r}")
         if isinstance(node, pq.SubqueryExpr):
-            outer.append(_seconds(node.range) + _seconds(node.step) + _seconds(node.offset))
+            outer.append(seconds(node.range) + seconds(node.step) + seconds(node.offset))
         elif isinstance(node, pq.MatrixSelector):
-            outer.append(_seconds(node.range))
+            outer.append(seconds(node.range))
         elif isinstance(node, pq.VectorSelector):
-            tests.extend(_name_tests(node))
-            reach.append(sum(outer) + _seconds(node.offset))
+            tests.extend(name_tests(node))
+            reach.append(sum(outer) + seconds(node.offset))
 
     def leave(node: pq.Expr) -> None:
         if isinstance(node, pq.SubqueryExpr | pq.MatrixSelector):
@@ -120,7 +120,7 @@ def _analyse(expr: str) -> tuple[tuple[_NameTest, ...], float]:
     return tuple(tests), max(reach)
 
 
-def _matches(test: _NameTest, name: str) -> bool:
+def matches(test: NameTest, name: str) -> bool:
     for op, value in test:
         if op in ("=", "!=") and (name == value) != (op == "="):
             return False
@@ -132,7 +132,7 @@ def _matches(test: _NameTest, name: str) -> bool:
 def referenced(expr: str, names: set[str]) -> set[str]:
     """Which of ``names`` an expression reads (any of its selectors could select)."""
     tests = _analyse(expr)[0]
-    return {name for name in names if any(_matches(t, name) for t in tests)}
+    return {name for name in names if any(matches(t, name) for t in tests)}
 
 
 def needed_by(rules: list[RecordingRule], names: set[str]) -> list[RecordingRule]:

@@ -27,10 +27,9 @@ from txwatch.backtest.run import Result
 from txwatch.backtest.scoring import Incident, score, to_episodes
 from txwatch.history.dataset import Dataset
 from txwatch.history.scrape import scrape_series
-from txwatch.prom.procs import free_port, stop_process, wait_ready
+from txwatch.prom.procs import free_port, need, stop_process, wait_ready
 from txwatch.prom.promtool import Firing
 from txwatch.rules.vmalert import vmalert_rule_dir
-from txwatch.stack.launcher import need
 
 REPLAY_FLAGS = [
     "-evaluationInterval=1m",  # one evaluation per data minute, as the txwatch engine

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import time
 
 import requests
+
+
+def need(binary: str) -> str:
+    """The path of a binary the stack runs, or exit with the one step that installs it."""
+    path = shutil.which(binary)
+    if path is None:
+        raise SystemExit(f"{binary} not found: run ./scripts/setup first")
+    return path
 
 
 def free_port() -> int:

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from txwatch import ports
-from txwatch.prom.procs import free_port
-from txwatch.stack.launcher import LocalStack, need
+from txwatch.prom.procs import free_port, need
+from txwatch.stack.launcher import LocalStack
 
 REPLICAS = ("a", "b")
 REPLICA_ENV = "TXWATCH_REPLICA"
@@ -68,12 +68,12 @@ class HAStack:
         self.alertmanager_ports = {r: free_port() for r in REPLICAS}
         gossip = {r: free_port() for r in REPLICAS}
         try:
-            base._spawn("exporter", base.exporter_command(), "/-/ready")
-            base._spawn("sink", base.sink_command(), "/-/healthy")
+            base.spawn("exporter", base.exporter_command(), "/-/ready")
+            base.spawn("sink", base.sink_command(), "/-/healthy")
             am_cfg = base.write_config("alertmanager.yml", base.alertmanager_config())
             for r in REPLICAS:
                 peers = [f"--cluster.peer=127.0.0.1:{gossip[o]}" for o in REPLICAS if o != r]
-                base._spawn(f"alertmanager-{r}", [
+                base.spawn(f"alertmanager-{r}", [
                     need("prometheus-alertmanager"), f"--config.file={am_cfg}",
                     f"--storage.path={base.workdir / f'alertmanager-{r}'}",
                     f"--web.listen-address=127.0.0.1:{self.alertmanager_ports[r]}",
@@ -85,7 +85,7 @@ class HAStack:
                 cfg.write_text(yaml.safe_dump(base.prometheus_config(
                     "prometheus-ha.yml", list(self.alertmanager_ports.values()),
                     self.prometheus_ports[r]), sort_keys=False))
-                base._spawn(f"prometheus-{r}", [
+                base.spawn(f"prometheus-{r}", [
                     need("prometheus"), f"--config.file={cfg}",
                     f"--storage.tsdb.path={base.workdir / f'prometheus-{r}'}",
                     f"--web.listen-address=127.0.0.1:{self.prometheus_ports[r]}",

@@ -14,7 +14,6 @@ tells a watcher which child died, :meth:`LocalStack.log_tail` why.
 from __future__ import annotations
 
 import os
-import shutil
 import string
 import subprocess
 import sys
@@ -25,20 +24,13 @@ from typing import Any
 import yaml
 
 from txwatch import contract, ports
-from txwatch.prom.procs import stop_process, wait_ready
+from txwatch.prom.procs import need, stop_process, wait_ready
 from txwatch.resources import alertmanager_dir, prometheus_dir, rules_dir
 from txwatch.stack.orphans import die_with_parent
 from txwatch.stack.ports import PortInUse, distinct_free_ports, listener_is, port_in_use
 
 NAMES = {"exporter": "exporter", "prometheus": "Prometheus", "alertmanager": "Alertmanager",
          "sink": "notification sink and board"}
-
-
-def need(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        raise SystemExit(f"{binary} not found: run ./scripts/setup first")
-    return path
 
 
 @dataclass
@@ -121,11 +113,11 @@ class LocalStack:
         am_cfg = self.write_config("alertmanager.yml", self.alertmanager_config())
         try:
             if self.exporters is None:
-                self._spawn("exporter", self.exporter_command(), "/-/ready")
-            self._spawn("sink", self.sink_command(), "/-/healthy",
+                self.spawn("exporter", self.exporter_command(), "/-/ready")
+            self.spawn("sink", self.sink_command(), "/-/healthy",
                         inherit_stdout=self.sink_to_terminal)
-            self._spawn("alertmanager", self.alertmanager_command(am_cfg), "/-/ready")
-            self._spawn("prometheus", [
+            self.spawn("alertmanager", self.alertmanager_command(am_cfg), "/-/ready")
+            self.spawn("prometheus", [
                 need("prometheus"), f"--config.file={prom_cfg}",
                 f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
                 f"--web.listen-address=127.0.0.1:{self.ports.prometheus}",
@@ -177,7 +169,7 @@ class LocalStack:
                 f"--web.listen-address=127.0.0.1:{self.ports.sink}",
                 f"--log.file={self.sink_log}", f"--prometheus.url={self.url('prometheus')}"]
 
-    def _spawn(self, name: str, cmd: list[str], ready: str, inherit_stdout: bool = False,
+    def spawn(self, name: str, cmd: list[str], ready: str, inherit_stdout: bool = False,
                base_url: str | None = None, env: dict[str, str] | None = None) -> None:
         """Start one child, wait until it answers, and make sure the answer was its own."""
         self.commands[name] = (cmd, ready, inherit_stdout, base_url, env)
@@ -225,7 +217,7 @@ class LocalStack:
 
     def restart(self, name: str) -> None:
         """Start a stopped component again with the same command and data."""
-        self._spawn(name, *self.commands[name])
+        self.spawn(name, *self.commands[name])
 
     def stop(self) -> None:
         for name in reversed(list(self.procs)):

@@ -20,9 +20,10 @@ from typing import Any
 import yaml
 
 from txwatch import contract
+from txwatch.prom.procs import need
 from txwatch.resources import prometheus_dir, rules_dir
 from txwatch.rules.vmalert import vmalert_rule_dir
-from txwatch.stack.launcher import LocalStack, need
+from txwatch.stack.launcher import LocalStack
 from txwatch.stack.ports import distinct_free_ports
 
 SETTINGS_FILE = "victoriametrics.yml"
@@ -107,25 +108,25 @@ class VictoriaStack:
         vm = self.url("victoria-metrics")
         try:
             for name in self.exporter_names:
-                base._spawn(name, base.exporter_command(self.ports[name], f"{name}-state"),
+                base.spawn(name, base.exporter_command(self.ports[name], f"{name}-state"),
                             "/-/ready", base_url=self.url(name))
-            base._spawn("sink", base.sink_command(), "/-/healthy",
+            base.spawn("sink", base.sink_command(), "/-/healthy",
                         inherit_stdout=base.sink_to_terminal)
-            base._spawn("alertmanager", base.alertmanager_command(am_cfg), "/-/ready")
-            base._spawn("victoria-metrics", [
+            base.spawn("alertmanager", base.alertmanager_command(am_cfg), "/-/ready")
+            base.spawn("victoria-metrics", [
                 need("victoria-metrics"), f"-storageDataPath={work / 'victoria-metrics-data'}",
                 f"-httpListenAddr=127.0.0.1:{base.ports.prometheus}", "-loggerLevel=WARN",
                 # /api/v1/alerts and /api/v1/rules answered by vmalert, as Prometheus does
                 # (the board's "firing now", Grafana's alert list)
                 f"-vmalert.proxyURL={self.url('vmalert')}",
                 *self.flags("victoria-metrics")], "/health", base_url=vm)
-            base._spawn("vmagent", [
+            base.spawn("vmagent", [
                 need("vmagent"), f"-promscrape.config={scrape}",
                 f"-remoteWrite.url={vm}/api/v1/write",
                 f"-remoteWrite.tmpDataPath={work / 'vmagent-data'}",
                 f"-httpListenAddr=127.0.0.1:{self.ports['vmagent']}", "-loggerLevel=WARN",
                 *self.flags("vmagent")], "/health", base_url=self.url("vmagent"))
-            base._spawn("vmalert", [
+            base.spawn("vmalert", [
                 need("vmalert"), *(f"-rule={path}" for path in rules),
                 f"-datasource.url={vm}", f"-remoteWrite.url={vm}", f"-remoteRead.url={vm}",
                 f"-notifier.url={base.url('alertmanager')}", f"-external.url={vm}",

@@ -111,3 +111,30 @@ def test_stack_and_bench_get_helpers_from_prom_not_the_replay_client():
 def test_package_code_finds_files_through_resources_not___file__():
     for name, path in modules().items():
         assert "__file__" not in path.read_text(), f"{name} locates files by __file__"
+
+
+# The layout table's rows, top to bottom: a package imports only packages above it (or
+# itself). Data-only folders (configs, templates, static files) import nothing.
+LAYERS = ("txwatch", "txwatch.exporter", "txwatch.rules", "txwatch.prometheus",
+          "txwatch.alertmanager", "txwatch.prom", "txwatch.history", "txwatch.backtest",
+          "txwatch.replay", "txwatch.stack", "txwatch.docs")
+
+
+def _package(module: str) -> str:
+    return max((p for p in PACKAGES if module == p or module.startswith(p + ".")), key=len)
+
+
+def test_every_import_points_up_the_layout_table():
+    known = set(modules())
+    layered = {p for p in PACKAGES if any(p == layer or p.startswith(layer + ".")
+                                          for layer in LAYERS)}
+    assert layered == set(PACKAGES), f"packages missing from LAYERS: {set(PACKAGES) - layered}"
+
+    def layer(module: str) -> int:
+        package = _package(module)
+        return max(i for i, name in enumerate(LAYERS)
+                   if package == name or package.startswith(name + "."))
+
+    wrong = [f"{name} imports {other}" for name, path in modules().items()
+             for other in sorted(imports(path, known)) if layer(other) > layer(name)]
+    assert not wrong, wrong

@@ -17,8 +17,9 @@ import pytest
 import requests
 
 from tests.conftest import FAST_ROUTE_TIMING
+from txwatch.prom.procs import need
 from txwatch.rules import Settings, write_rule_dir
-from txwatch.stack.launcher import LocalStack, Ports, need
+from txwatch.stack.launcher import LocalStack, Ports
 from txwatch.stack.sink import read_log
 from txwatch.stack.victoria import VictoriaStack
 

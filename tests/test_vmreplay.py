@@ -14,11 +14,11 @@ import pytest
 from txwatch.backtest.agreement import compare
 from txwatch.backtest.scoring import Episode
 from txwatch.history.generate import write
+from txwatch.prom.procs import need
 from txwatch.replay.cli import held_alerts
 from txwatch.resources import rules_dir
 from txwatch.rules import write_rule_dir
 from txwatch.rules.settings import DEFAULT
-from txwatch.stack.launcher import need
 
 
 def _episode(start: int, end: int, status: str = "failed") -> Episode:
