@@ -116,15 +116,16 @@ def test_missing_files_are_one_line_and_exit_2(day, tmp_path):
         assert lines[0].startswith(f"txwatch-replay {args[0]}: ") and "missing." in lines[0]
 
 
-def test_the_incidents_format_is_in_the_help_and_the_readme():
+def test_the_incidents_format_is_in_the_help_and_the_docs():
     for command in ("backtest", "tune"):
         out = _cli(command, "--help")
         assert out.returncode == 0
         flat = " ".join(out.stdout.split())
         assert '{"incidents": [...]}' in flat and "plain list" in flat, command
         assert '"name" instead of "kind"' in flat and "inclusive" in flat, command
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert '{"incidents": [...]}' in readme and '"name"' in readme and "plain list" in readme
+    replay_doc = (Path(__file__).parent.parent / "docs" / "replay.md").read_text()
+    assert '{"incidents": [...]}' in replay_doc and '"name"' in replay_doc
+    assert "plain list" in replay_doc
     assert INCIDENTS_FORMAT.startswith("incidents file: JSON")
 
 

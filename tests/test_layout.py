@@ -1,8 +1,8 @@
-"""The layout the README promises: each top-level Python folder is one ``txwatch``
-subpackage that says what it owns, modules stay small, no folder dominates, imports point
-one way (no cycles; the exporter needs only the contract; process and server helpers come
-from ``txwatch.prom``, not from the replay client), and no package code finds files by
-walking up from ``__file__``."""
+"""The layout docs/development.md ("Where things are") promises: each top-level Python
+folder is one ``txwatch`` subpackage that says what it owns, modules stay small, no folder
+dominates, imports point one way (no cycles; the exporter needs only the contract; process
+and server helpers come from ``txwatch.prom``, not from the replay client), and no package
+code finds files by walking up from ``__file__``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The code base is ruff clean (the style contract of the README)."""
+"""The code base is ruff clean (the style contract of docs/development.md)."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ def _documented(spec: dict, kind: Kind, media_type: str, body: bytes) -> bool:
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_description_and_server_agree_on_what_schemathesis_found(start_exporter, kind):
     """The cases schemathesis found (no network needed): the description is the judge of
-    shape, the README of the rest. A refused body is one the description forbids; a
+    shape, docs/api.md of the rest. A refused body is one the description forbids; a
     body it allows is accepted, or refused for a reason it documents (a reused key)."""
     ex = start_exporter(now=NOW)
     spec = requests.get(ex.url + "/api/v1/openapi.json", timeout=5).json()
