@@ -34,7 +34,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     tune = sub.add_parser(
         "tune", help="learn the threshold table from history under a false-page budget",
         description="Backtest candidate threshold tables on a history and write the one that "
-                    "fits the false-page budget best (see the README, 'Replay, backfill and "
+                    "fits the false-page budget best (see docs/replay.md, 'Replay, backfill and "
                     "backtest'). Long-running: one backtest per candidate.",
         epilog=INCIDENTS_FORMAT)
     source = tune.add_mutually_exclusive_group(required=True)
