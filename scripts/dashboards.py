@@ -19,12 +19,24 @@ from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
 
 from txwatch.stack import panels
-from txwatch.stack.panels import Board, Panel, Query
+from txwatch.stack.panels import Board, Line, Panel, Query
 
 DATASOURCE_UID = "txwatch-prometheus"
 DS = dm.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
-DASHED = [dm.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash",
-                                                                  "dash": [10, 10]})]
+
+
+def line_style(line: Line) -> list[dm.DynamicConfigValue]:
+    """A series' overrides: fixed colour, dash pattern, width (as the local board draws)."""
+    found = []
+    if line.colour:
+        found.append(dm.DynamicConfigValue(id_val="color", value={
+            "mode": "fixed", "fixedColor": line.colour}))
+    if line.dash:
+        found.append(dm.DynamicConfigValue(id_val="custom.lineStyle", value={
+            "fill": "dash", "dash": list(line.dash)}))
+    if line.width != 1.0:
+        found.append(dm.DynamicConfigValue(id_val="custom.lineWidth", value=line.width))
+    return found
 
 
 def query(q: Query) -> prometheus.Dataquery:
@@ -50,13 +62,10 @@ def series_panel(spec: Panel) -> timeseries.Panel:
         panel = panel.with_target(query(target))
     if spec.stacked:
         panel = panel.stacking(cb.StackingConfig().mode(common.StackingMode.NORMAL))
-    for name, colour in spec.colours:
-        fixed = dm.DynamicConfigValue(id_val="color", value={"mode": "fixed",
-                                                             "fixedColor": colour})
-        panel = panel.override_by_name(name, [*DASHED, fixed] if name in spec.dashed
-                                       else [fixed])
-    for ref in spec.dashed_refs:  # every series of the query, whichever labels it has
-        panel = panel.override_by_query(ref, DASHED)
+    for name, line in spec.lines:
+        panel = panel.override_by_name(name, line_style(line))
+    for ref, line in spec.ref_lines:  # every series of the query, whichever labels it has
+        panel = panel.override_by_query(ref, line_style(line))
     return panel
 
 

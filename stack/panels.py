@@ -13,7 +13,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from txwatch.contract import APPROVED_AUTH_CODE, AUTH_CODE_COUNTS, STATUSES
+from txwatch.contract import (
+    APPROVED_AUTH_CODE,
+    AUTH_CODE_COUNTS,
+    LAST_MINUTE_TIMESTAMP,
+    STATUSES,
+    TRANSACTIONS,
+)
 from txwatch.rules import DEFAULT as RULES  # the confidence level of each recorded bound
 from txwatch.rules import limited_statuses
 from txwatch.rules.inline import counts
@@ -23,7 +29,11 @@ from txwatch.rules.normals import limit
 COLOURS = {"approved": "green", "denied": "orange", "failed": "red", "reversed": "purple",
            "backend_reversed": "dark-red", "refunded": "blue"}
 CSS = {"green": "#56a64b", "orange": "#ff780a", "red": "#e02f44", "purple": "#a352cc",
-       "dark-red": "#c4162a", "blue": "#3274d9"}
+       "dark-red": "#c4162a", "blue": "#3274d9", "dark-orange": "#fa6400",
+       "light-blue": "#8ab8ff"}
+# The data time of each moment: the newest complete data minute the exporter holds, which
+# the alert messages print as "Newest data minute". The local board's time axis is this.
+DATA_CLOCK = f"max({LAST_MINUTE_TIMESTAMP})"
 # The code panels show this many decline codes, the largest shares at each point in time:
 # any code the deployment sends (the exporter takes codes the contract does not list, the
 # alerts watch them against the table's default rows), not a list fixed here.
@@ -38,17 +48,35 @@ class Query:
 
 
 @dataclass(frozen=True)
+class Line:
+    """How a series is drawn on both boards: a Grafana colour name (the board's palette
+    when None), a canvas dash pattern (on, off, ...; solid when empty) and a width."""
+
+    colour: str | None = None
+    dash: tuple[int, ...] = ()
+    width: float = 1.0
+
+
+# The fast limit (critical pages) long dashes, the slow limit (warnings) dots; the normal
+# solid blue, the table's warm-up normal (used until one is learned) light blue, dashed.
+FAST = Line("dark-red", (10, 6), 2.0)
+SLOW = Line("dark-orange", (2, 4), 2.0)
+NORMAL = Line("blue")
+WARM_UP = Line("light-blue", (6, 3), 1.5)
+LIMIT = Line(dash=(10, 10))
+
+
+@dataclass(frozen=True)
 class Panel:
     title: str
     description: str
     pos: tuple[int, int, int, int]  # h, w, x, y
     queries: tuple[Query, ...]
-    unit: str = "short"  # or "percentunit"
+    unit: str = "short"  # or "percentunit", "s"
     kind: str = "timeseries"  # or "table": one instant query, a row per series
     stacked: bool = False
-    colours: tuple[tuple[str, str], ...] = ()  # series name -> Grafana colour, in order
-    dashed: tuple[str, ...] = ()  # series drawn dashed (the limits)
-    dashed_refs: tuple[str, ...] = ()  # queries whose every series is drawn dashed (Grafana)
+    lines: tuple[tuple[str, Line], ...] = ()  # series name -> how it is drawn
+    ref_lines: tuple[tuple[str, Line], ...] = ()  # query ref -> how its every series is drawn
 
 
 @dataclass(frozen=True)
@@ -59,27 +87,36 @@ class Board:
 
     def as_json(self) -> dict[str, Any]:
         """What the local board's page reads (``GET /api/board``)."""
-        return {**asdict(self), "css": CSS}
+        return {**asdict(self), "css": CSS, "clock": DATA_CLOCK}
+
+
+def normals(s: str, refs: str) -> tuple[Query, Query]:
+    """The learned normal, and until one is learned the table's warm-up normal: the one
+    the limits and the alert messages fall back to."""
+    learned = f"max(status:payment_transactions:ratio_normal{{{s}}})"
+    return (Query(learned, "normal", refs[0]),
+            Query(f"max(threshold:payment_transactions:ratio_normal{{{s}}}) unless {learned}",
+                  "normal (warm-up)", refs[1]))
 
 
 def share_panel(status: str, pos: tuple[int, int, int, int]) -> Panel:
-    """Share of one status against its learned normal and the two limits the alerts use."""
+    """Share of one status against its normal and the two limits the alerts use."""
     s = f'status="{status}"'
     return Panel(
         f"{status} share", f"Share of {status} in all transactions over 5 minutes, its lower "
         f"{RULES.status_5m.text} bound, the deployment's normal share (learned from its own "
-        "history) and the fast / slow limits derived from it with rules/thresholds.yml "
-        "(dashed).", pos, (
+        "history; until then the warm-up normal of rules/thresholds.yml, light blue) and the "
+        "limits derived from it with rules/thresholds.yml: fast (critical, long dashes) and "
+        "slow (warning, dots).", pos, (
             Query(f"status:payment_transactions:ratio_rate5m{{{s}}}", "share 5m", "A"),
             Query(f"status:payment_transactions:ratio_wilson_lower5m{{{s}}}", "lower bound 5m",
                   "B"),
-            Query(f"max(status:payment_transactions:ratio_normal{{{s}}})", "normal", "C"),
-            Query(f"status:payment_transactions:ratio_limit_fast{{{s}}}", "fast limit", "D"),
-            Query(f"status:payment_transactions:ratio_limit_slow{{{s}}}", "slow limit", "E")),
+            *normals(s, "CD"),
+            Query(f"status:payment_transactions:ratio_limit_fast{{{s}}}", "fast limit", "E"),
+            Query(f"status:payment_transactions:ratio_limit_slow{{{s}}}", "slow limit", "F")),
         unit="percentunit",
-        colours=(("share 5m", COLOURS.get(status, "red")), ("normal", "blue"),
-                 ("fast limit", "dark-red"), ("slow limit", "dark-red")),
-        dashed=("fast limit", "slow limit"))
+        lines=(("share 5m", Line(COLOURS.get(status, "red"))), ("normal", NORMAL),
+               ("normal (warm-up)", WARM_UP), ("fast limit", FAST), ("slow limit", SLOW)))
 
 
 def code_shares(window: str, of_declines: bool) -> str:
@@ -119,7 +156,7 @@ def code_panel(of_declines: bool, pos: tuple[int, int, int, int]) -> Panel:
             Query(top, f"{{{{{ac.label}}}}}", "A"),
             Query(f"{limit(ac, 'fast', prefix)} and on ({ac.label}) ({top})",
                   f"{{{{{ac.label}}}}} limit", "B")),
-        unit="percentunit", dashed_refs=("B",))
+        unit="percentunit", ref_lines=(("B", LIMIT),))
 
 
 def alerts_table(pos: tuple[int, int, int, int], selector: str = "") -> Panel:
@@ -130,32 +167,48 @@ def alerts_table(pos: tuple[int, int, int, int], selector: str = "") -> Panel:
                  kind="table")
 
 
+def approved_10m() -> str:
+    return 'status:payment_transactions:increase10m{status="approved"}'
+
+
+def scraped_since(ago: str) -> str:
+    """Present while the exporter's counters were already scraped ``ago``: a window of
+    that length ending now is full."""
+    return f"max by (job) ({TRANSACTIONS.counter} offset {ago})"
+
+
 def overview() -> Board:
     tx = Panel("Transactions per minute by status", "All pushed transactions, stacked by "
                "status.", (8, 16, 0, 0),
                (Query("status:payment_transactions:rate5m * 60", "{{status}}", "A"),),
-               stacked=True, colours=tuple((s, COLOURS[s]) for s in STATUSES if s in COLOURS))
+               stacked=True,
+               lines=tuple((s, Line(COLOURS[s])) for s in STATUSES if s in COLOURS))
     shares = tuple(share_panel(status, (8, 12, 12 * (i % 2), 8 + 8 * (i // 2)))
                    for i, status in enumerate(limited_statuses()))
     approved = Panel(
         "Approved volume vs its recent level", "Approved transactions in the last 10 minutes, "
         "and the level of the half hour before them, which the approved-volume alert compares "
-        "with (a drop to the table's volume_drop_factor of it pages).", (8, 12, 0, 32), (
-            Query('status:payment_transactions:increase10m{status="approved"}', "approved 10m",
-                  "A"),
-            Query('status:payment_transactions:increase10m{status="approved"} offset 10m',
+        "with (a drop to the table's volume_drop_factor of it pages). A line starts once its "
+        "10 minutes are all scraped (a window still filling would climb from 0).",
+        (8, 12, 0, 32), (
+            Query(f'{approved_10m()} and on (job) {scraped_since("10m")}', "approved 10m", "A"),
+            Query(f'{approved_10m()} offset 10m and on (job) {scraped_since("20m")}',
                   "10m before", "B")))
     codes = (code_panel(False, (8, 12, 0, 24)), code_panel(True, (8, 12, 12, 24)))
     health = Panel(
-        "Exporter health", "Records accepted and rejected per second (by reason), and the "
-        "age of the last accepted push.", (8, 12, 12, 32), (
+        "Exporter records", "Records the exporter accepted and rejected per second (by "
+        "reason).", (8, 6, 12, 32), (
             Query("sum(rate(txwatch_exporter_records_accepted_total[5m]))", "accepted/s", "A"),
             Query("sum by (reason) (rate(txwatch_exporter_records_rejected_total[5m]))",
-                  "rejected/s {{reason}}", "B"),
-            Query("time() - max(payment_last_push_timestamp_seconds)", "last push age (s)",
-                  "C")))
+                  "rejected/s {{reason}}", "B")))
+    age = Panel(
+        "Last push age", "Seconds since the exporter last accepted a push (wall time): it "
+        "climbs between pushes and drops at each, a sawtooth kept off the rates' axis.",
+        (8, 6, 18, 32),
+        (Query("time() - max(payment_last_push_timestamp_seconds)", "last push age", "A"),),
+        unit="s")
     return Board("txwatch overview", "txwatch-overview",
-                 (tx, alerts_table((8, 8, 16, 0)), *shares, *codes, approved, health))
+                 (tx, alerts_table((8, 8, 16, 0)), *shares, *codes, approved, health, age))
 
 
 def drilldown() -> Board:
@@ -173,9 +226,10 @@ def drilldown() -> Board:
             Query(f"status:payment_transactions:ratio_rate1h{{{s}}}", "share 1h", "A"),
             Query(f"status:payment_transactions:ratio_wilson_lower1h{{{s}}}", "lower bound 1h",
                   "B"),
-            Query(f"max(status:payment_transactions:ratio_normal{{{s}}})", "normal", "C"),
-            Query(f"status:payment_transactions:ratio_limit_slow{{{s}}}", "slow limit", "D")),
-        unit="percentunit")
+            *normals(s, "CD"),
+            Query(f"status:payment_transactions:ratio_limit_slow{{{s}}}", "slow limit", "E")),
+        unit="percentunit", lines=(("normal", NORMAL), ("normal (warm-up)", WARM_UP),
+                                   ("slow limit", SLOW)))
     return Board("txwatch status drill-down", "txwatch-status", (
         share_panel("$status", (8, 16, 0, 0)),
         alerts_table((8, 8, 16, 0), 'status=~"$status|all"'), counts, bounds))

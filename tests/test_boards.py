@@ -23,7 +23,7 @@ IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 KEYWORDS = {"sum", "by", "rate", "time", "max", "and", "or", "on", "status", "reason",
             "alertname", "severity", "alertstate", "firing", "info", "all", "label_values",
             "auth_code", "approved", "failed", "topk", "min", "increase", "ignoring", "group_left",
-            "job"}
+            "job", "unless"}
 
 
 def panels(board: dict) -> list[dict]:

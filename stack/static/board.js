@@ -6,6 +6,7 @@ const REFRESH_MS = 15000;
 const PALETTE = ["#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1", "#ba43a9"];
 let board = null;
 let rounds = 0;
+const plots = new Map();  // panel title -> its uPlot chart (read by the tests)
 
 async function getJSON(url) {
   const answer = await fetch(url);
@@ -33,8 +34,15 @@ function legend(format, labels) {
 
 function formatter(unit) {
   if (unit === "percentunit") return (v) => (v == null ? "-" : `${(v * 100).toFixed(2)}%`);
+  if (unit === "s") return (v) => (v == null ? "-" : `${+v.toFixed(v < 10 ? 1 : 0)} s`);
   return (v) => (v == null ? "-" : Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(1)}k`
                                                         : `${+v.toFixed(2)}`);
+}
+
+// Data time is shown in UTC, as the alert messages print the newest data minute.
+function utc(seconds, withDate) {
+  const text = new Date(seconds * 1000).toISOString();
+  return withDate ? `${text.slice(0, 10)} ${text.slice(11, 16)}` : text.slice(11, 16);
 }
 
 const SEVERITY = { critical: 0, warning: 1, info: 2 };
@@ -42,7 +50,11 @@ const SEVERITY = { critical: 0, warning: 1, info: 2 };
 async function refreshFiring() {
   const table = board.panels.find((p) => p.kind === "table");
   const data = await prom("query", { query: table.queries[0].expr });
-  const rows = data.result.map((r) => r.metric)
+  showFiring(data.result.map((r) => r.metric));
+}
+
+function showFiring(alerts) {
+  const rows = alerts.slice()
     .sort((a, b) => (SEVERITY[a.severity] ?? 3) - (SEVERITY[b.severity] ?? 3));
   const list = document.getElementById("firing");
   list.replaceChildren(...rows.map((m) => el("li", { class: m.severity || "", "data-alert": m.alertname },
@@ -99,60 +111,114 @@ function panelNode(panel, index) {
   return node;
 }
 
-async function drawPanel(panel, index, start, end, step) {
+// Each chart point at the data time Prometheus had then (the newest data minute): of the
+// evaluations that saw the same minute the last is kept, points without data time are
+// dropped, and only the newest run of increasing data time is shown (a replay restarted
+// from older data starts a new one).
+function dataTimes(clock) {
+  const kept = [];
+  for (let i = clock.length - 1; i >= 0; i -= 1) {
+    if (clock[i] == null) continue;
+    const next = kept.length ? clock[kept[kept.length - 1]] : Infinity;
+    if (clock[i] > next) break;
+    if (clock[i] < next) kept.push(i);
+  }
+  return kept.reverse();
+}
+
+function grid(result, start, step, count) {
+  const values = new Array(count).fill(null);
+  for (const [t, v] of result.values) {
+    const value = Number(v);
+    values[Math.round((t - start) / step)] = Number.isFinite(value) ? value : null;
+  }
+  return values;
+}
+
+function lineOf(panel, name, ref) {
+  return Object.fromEntries(panel.lines)[name] || Object.fromEntries(panel.ref_lines)[ref] || {};
+}
+
+async function drawPanel(panel, index, frame) {
+  const { start, end, step, kept, xs } = frame;
   const node = panelNode(panel, index);
   const results = await Promise.all(panel.queries.map(
     (q) => prom("query_range", { query: q.expr, start, end, step })));
   const count = Math.floor((end - start) / step) + 1;
-  const xs = Array.from({ length: count }, (_, i) => start + i * step);
-  const colours = Object.fromEntries(panel.colours);
   const series = [];
   panel.queries.forEach((q, qi) => results[qi].result.forEach((r) => {
-    const values = new Array(count).fill(null);
-    for (const [t, v] of r.values) {
-      const value = Number(v);
-      values[Math.round((t - start) / step)] = Number.isFinite(value) ? value : null;
-    }
-    series.push({ name: legend(q.legend, r.metric), values });
+    const values = grid(r, start, step, count);
+    series.push({ name: legend(q.legend, r.metric), line: lineOf(panel, legend(q.legend, r.metric), q.ref),
+                  values: kept.map((i) => values[i]) });
   }));
   const plot = node.querySelector(".plot");
-  node.dataset.series = String(series.length);
-  if (!series.length) {
-    plot.replaceChildren(el("div", { class: "empty" }, "no data in this range yet"));
+  const shown = series.filter((s) => s.values.some((v) => v != null));
+  node.dataset.series = String(shown.length);
+  if (!shown.length) {
+    plots.delete(panel.title);
+    plot.replaceChildren(el("div", { class: "empty" }, "no data in this range yet (a line over a window starts once its window is full)"));
     return;
   }
-  const raw = series.map((s) => s.values);
+  const raw = shown.map((s) => s.values);
   let drawn = raw;
   if (panel.stacked) {  // cumulative sums, drawn top first so lower areas stay visible
-    const sums = new Array(count).fill(0);
+    const sums = new Array(xs.length).fill(0);
     drawn = raw.map((values) => values.map((v, i) => (sums[i] += v ?? 0)));
   }
-  const order = panel.stacked ? series.map((_, i) => series.length - 1 - i) : series.map((_, i) => i);
+  const order = panel.stacked ? shown.map((_, i) => shown.length - 1 - i) : shown.map((_, i) => i);
   const fmt = formatter(panel.unit);
   const opts = {
     width: Math.max(200, plot.clientWidth || node.clientWidth - 16), height: 200,
     scales: { x: { time: true } },
-    axes: [{}, { values: (u, ticks) => ticks.map(fmt), size: 72 }],
-    series: [{}, ...order.map((i) => {
-      const stroke = panel.css[colours[series[i].name]] || PALETTE[i % PALETTE.length];
-      return { label: series[i].name, stroke, width: 1,
-               dash: panel.dashed.includes(series[i].name) ? [10, 10] : undefined,
-               fill: panel.stacked ? stroke : undefined,  // opaque: each band stays its colour
-               value: (u, v, si, idx) => fmt(idx == null ? v : raw[i][idx]) };
-    })],
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+    axes: [{ values: (u, ticks) => {
+      const labels = ticks.map((t, i) => utc(t, i === 0 || utc(t, true).slice(0, 10)
+                                                    !== utc(ticks[i - 1], true).slice(0, 10)));
+      node.dataset.xticks = labels.join("|");  // what the axis shows, for the tests
+      return labels;
+    }, space: 70 }, { values: (u, ticks) => ticks.map(fmt), size: 72 }],
+    series: [{ label: "data time (UTC)", value: (u, v) => (v == null ? "-" : utc(v, true)) },
+      ...order.map((i) => {
+        const line = shown[i].line;
+        const stroke = panel.css[line.colour] || PALETTE[i % PALETTE.length];
+        return { label: shown[i].name, stroke, width: line.width || 1,
+                 dash: line.dash && line.dash.length ? line.dash : undefined,
+                 fill: panel.stacked ? stroke : undefined,  // opaque: each band stays its colour
+                 value: (u, v, si, idx) => fmt(idx == null ? v : raw[i][idx]) };
+      })],
   };
   plot.replaceChildren();
-  new uPlot(opts, [xs, ...order.map((i) => drawn[i])], plot);
+  plots.set(panel.title, new uPlot(opts, [xs, ...order.map((i) => drawn[i])], plot));
+}
+
+// The wall-time span of the data in the last 12 hours: the default range shows all of it
+// (the demo replays many data minutes a real minute, an hour would squeeze them right).
+async function dataSpan(end) {
+  const longest = 43200;
+  const step = 60;
+  const data = await prom("query_range", { query: board.clock, start: end - longest, end, step });
+  const first = data.result.length ? Number(data.result[0].values[0][0]) : end;
+  return Math.min(longest, Math.max(300, end - first + 2 * step));
 }
 
 async function refreshCharts() {
-  const range = Number(document.getElementById("range").value);
+  const choice = document.getElementById("range").value;
   const end = Math.floor(Date.now() / 1000);
-  const step = Math.max(15, Math.ceil(range / 240));
+  const range = choice === "data" ? await dataSpan(end) : Number(choice);
+  const step = Math.max(5, Math.ceil(range / 240));
   const start = end - range;
+  const count = Math.floor((end - start) / step) + 1;
+  const clock = await prom("query_range", { query: board.clock, start, end, step });
+  const times = clock.result.length ? grid(clock.result[0], start, step, count)
+                                    : new Array(count).fill(null);
+  const kept = dataTimes(times);
+  const xs = kept.map((i) => times[i]);
+  document.getElementById("clock").textContent = xs.length
+    ? `Time axis: data time (UTC), newest data minute ${utc(xs[xs.length - 1], true)}.`
+    : "No data minute yet: the charts wait for the first push.";
   await Promise.all(board.panels.filter((p) => p.kind === "timeseries")
     .map((panel) => drawPanel({ ...panel, css: board.css }, board.panels.indexOf(panel),
-                              start, end, step)));
+                              { start, end, step, kept, xs })));
 }
 
 async function refresh() {
@@ -168,7 +234,7 @@ async function refresh() {
 
 async function main() {
   board = await getJSON("/api/board");
-  board.panels.forEach((p) => { p.colours = p.colours || []; p.dashed = p.dashed || []; });
+  board.panels.forEach((p) => { p.lines = p.lines || []; p.ref_lines = p.ref_lines || []; });
   document.getElementById("title").textContent = `${board.title} (local board)`;
   document.title = board.title;
   document.getElementById("range").addEventListener("change", refresh);
