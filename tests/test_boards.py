@@ -174,3 +174,34 @@ def test_code_panels_return_codes_the_contract_does_not_list(tmp_path):
                 assert not (~np.isnan(values) & np.isnan(shown[code])).any(), (title, code)
                 assert ((values[~np.isnan(values)] > 0)
                         & (values[~np.isnan(values)] <= 1)).all(), (title, code)
+
+
+@pytest.mark.slow
+def test_warm_up_normal_and_approved_volume_only_over_full_windows(tmp_path):
+    """On demo history (a data minute a step): the warm-up normal is drawn exactly where no
+    normal is learned, at the table's value (the one the messages quote then); the
+    approved-volume lines start once their window was scraped whole, not climbing from 0."""
+    paths = write(tmp_path / "demo", days=1, seed=1)
+    data = load_dataset([paths["transactions"], paths["auth_codes"]], contract.STATUSES,
+                        contract.AUTH_CODES)
+    steps = len(data.transactions)
+    board = json.loads((REPO / "grafana/dashboards/overview.json").read_text())
+    targets = {p["title"]: {t["legendFormat"]: t["expr"] for t in p["targets"]}
+               for p in panels(board)}
+    share, approved = targets["failed share"], targets["Approved volume vs its recent level"]
+    with loaded_prometheus(data, REPO / "rules", tmp_path) as prom:
+        def one(expr: str) -> np.ndarray:
+            found = prom.query_range(expr, 0.0, steps)
+            assert len(found) <= 1, expr
+            return found[0][1] if found else np.full(steps, np.nan)
+
+        learned, warm = one(share["normal"]), one(share["normal (warm-up)"])
+        table = one('max(threshold:payment_transactions:ratio_normal{status="failed"})')
+        assert np.isnan(learned[:10]).all() and not np.isnan(learned[-60:]).any()
+        assert (np.isnan(warm) == ~np.isnan(learned)).all()  # one of the two, always
+        assert np.allclose(warm[~np.isnan(warm)], table[~np.isnan(warm)])
+        filling = one('sum(status:payment_transactions:increase10m{status="approved"})')
+        assert not np.isnan(filling[1:10]).any()  # the climbing window the board leaves out
+        for legend, full in (("approved 10m", 10), ("10m before", 20)):
+            drawn = one(approved[legend])
+            assert np.isnan(drawn[:full]).all() and not np.isnan(drawn[full:]).any(), legend
