@@ -87,7 +87,10 @@ class Board:
 
     def as_json(self) -> dict[str, Any]:
         """What the local board's page reads (``GET /api/board``)."""
-        return {**asdict(self), "css": CSS, "clock": DATA_CLOCK}
+        found = asdict(self)
+        for panel, spec in zip(found["panels"], self.panels, strict=True):  # named colours
+            panel["colours"] = [[n, line.colour] for n, line in spec.lines if line.colour]
+        return {**found, "css": CSS, "clock": DATA_CLOCK}
 
 
 def normals(s: str, refs: str) -> tuple[Query, Query]:
