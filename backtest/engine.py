@@ -30,10 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from txwatch.backtest.alertstage import STEP, alert_stage, reads_own_alerts
+from txwatch.backtest.bounds import steps_to_ask
 from txwatch.backtest.cadence import schedule
+from txwatch.backtest.own_terms import own_terms
 from txwatch.backtest.ruleset import levels, load_rules, needed_by, referenced, rule_key
 from txwatch.backtest.shared_counts import share_counts
-from txwatch.backtest.shared_terms import SharedTerm, inline, order, share_terms
+from txwatch.backtest.shared_terms import share_terms
+from txwatch.backtest.stepwise import Stepwise
 from txwatch.prom import remote_write
 from txwatch.prom.promtool import Firing
 from txwatch.prom.series import Series
@@ -110,8 +113,10 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
             for series in counts:
                 by_name.setdefault(series.name, []).append(series)
             if share:
-                exprs = _shared_terms(prom, pool, exprs, steps, by_name)
-            answers = pool.map(lambda e: prom.query_range(e, 0.0, steps, STEP), exprs)
+                answers, exprs = _stepwise(prom, pool, evaluated, exprs, steps, by_name)
+            else:
+                answers = list(pool.map(lambda e: prom.query_range(e, 0.0, steps, STEP),
+                                        exprs))
             as_queried: dict[str, str] = {}
             for number, (rule, expr, found) in enumerate(
                     zip(evaluated, exprs, answers, strict=True)):
@@ -129,28 +134,33 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
 RESULT = "txwatch_backtest_result_"
 
 
-def _shared_terms(prom: ThrowawayPrometheus, pool: ThreadPoolExecutor, exprs: list[str],
-                  steps: int, by_name: dict[str, list[Series]]) -> list[str]:
-    """``exprs`` reading their repeated terms (:mod:`.shared_terms`), each evaluated once
-    over the whole range and written back, level by level; a term whose label sets clash
-    without the series name is read inline again."""
+def _stepwise(prom: ThrowawayPrometheus, pool: ThreadPoolExecutor,
+              rules: list[dict[str, object]], exprs: list[str], steps: int,
+              by_name: dict[str, list[Series]]
+              ) -> tuple[list[list[tuple[dict[str, str], np.ndarray]]], list[str]]:
+    """Each alert expression's result and the expression promtool reads: its repeated terms
+    (:mod:`.shared_terms`) and, an alert reading its own ``ALERTS``, its terms free of it
+    (:mod:`.own_terms`) read as series; each asked only where its cheap parts let it hold
+    (:mod:`.bounds`), the terms evaluated where they are read (:mod:`.stepwise`). promtool
+    reads the terms of a held alert at any step: they, and its result, cover every step."""
+    own = [reads_own_alerts(e, str(r["alert"])) for r, e in zip(rules, exprs, strict=True)]
     terms, exprs = share_terms(exprs)
-    text = {t.name: t.expr for t in terms}
-    for level in order(terms):
-        written = []
-        asked = [(t, text[t.name]) for t in level]
-        for term, found in pool.map(
-                lambda a: (a[0], prom.query_range(a[1], 0.0, steps, STEP)), asked):
-            series = _nameless(term.name, found)
-            if series is None:
-                read = SharedTerm(term.name, text[term.name])
-                exprs = inline(exprs, read)
-                text = dict(zip(text, inline(list(text.values()), read), strict=True))
-                continue
-            written += series
-            by_name[term.name] = series
-        remote_write.write(prom.url, written, 0.0, STEP)
-    return exprs
+    mine, exprs = own_terms(exprs, own, len(terms))
+    stepwise = Stepwise(prom, steps, STEP, terms + mine)
+    everywhere = np.ones(steps, dtype=bool)
+
+    def ask(expr: str, held: bool) -> list[tuple[dict[str, str], np.ndarray]]:
+        asked = everywhere if held else steps_to_ask(expr, stepwise.weight, steps,
+                                                             stepwise.holds)
+        return stepwise.query(expr, asked)
+
+    answers = list(pool.map(ask, exprs, own))
+    exprs = [stepwise.readable(e) for e in exprs]
+    for expr, found in zip(exprs, answers, strict=True):
+        if _nameless("-", found) is None:  # promtool will read its expression: all steps
+            stepwise.query(expr, everywhere)
+    by_name.update(stepwise.series())
+    return answers, [stepwise.readable(e) for e in exprs]
 
 
 def _as_result(rule: dict[str, object], expr: str,

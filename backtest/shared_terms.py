@@ -82,8 +82,6 @@ def _reads(expr: str) -> set[str]:
     return found
 
 
-
-
 def _occurrences(texts: list[str]) -> Counter[str]:
     """How often each shareable term occurs outside subqueries and ranges (a term that
     also occurs inside one is left out: it is read there at other steps)."""
@@ -132,6 +130,34 @@ class _Facts:
     operators: int
     vector: bool
     alerts: bool
+
+
+def facts(node: pq.Expr) -> _Facts:
+    """``node``'s operators, whether it is an instant vector and whether it reads
+    ``ALERTS``, by the same walk :func:`_count_in` makes (the other stages of the
+    candidate search, :mod:`.bounds` and :mod:`.own_terms`, judge terms as it does)."""
+    children: list[list[_Facts]] = [[]]
+
+    def enter(_node: pq.Expr) -> None:
+        children.append([])
+
+    def leave(n: pq.Expr) -> None:
+        below = children.pop()
+        children[-1].append(_facts(n, below))
+
+    pq.walk(node, enter, leave)
+    return children[0][-1]
+
+
+def shareable(node: pq.Expr) -> str | None:
+    """The text of ``node`` if it may be written as a term (a compound instant vector of
+    enough operators reading no ``ALERTS``), else None; a parenthesis is its content."""
+    while isinstance(node, pq.ParenExpr):
+        node = node.expr
+    found = facts(node)
+    if not found.vector or found.operators < MIN_OPERATORS or found.alerts:
+        return None
+    return str(node)
 
 
 def _facts(node: pq.Expr, below: list[_Facts]) -> _Facts:

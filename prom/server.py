@@ -37,7 +37,10 @@ class ThrowawayPrometheus:
     def start(self) -> ThrowawayPrometheus:
         self.tsdb.mkdir(parents=True, exist_ok=True)
         config = self.tsdb.parent / f"{self.tsdb.name}-prometheus.yml"
-        config.write_text("global:\n  scrape_interval: 1m\n", encoding="utf-8")
+        text = "global:\n  scrape_interval: 1m\n"
+        if self.receiver:  # samples older than a series' newest may be appended too
+            text += "storage:\n  tsdb:\n    out_of_order_time_window: 100000h\n"
+        config.write_text(text, encoding="utf-8")
         self.port = free_port()
         extra = []
         if self.receiver:  # keep all history in the head so old samples can be appended

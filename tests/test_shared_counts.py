@@ -84,3 +84,64 @@ def test_a_shared_term_keeps_the_order_of_operations():
     assert rewritten[1:] == [f"{terms[0].name}{{}} > 1", f"{terms[0].name}{{}} < 0"]
     # the first holds the text of the term only: its tree is ((a / max) / sqrt) * 2
     assert rewritten[0] == str(pq.parse(exprs[0]))
+
+
+def test_an_alert_reading_its_own_alerts_keeps_only_the_operators_around_them():
+    """A held alert's largest terms free of ``ALERTS`` become series of their own (its
+    value at a step does not depend on its state); the hysteresis branch keeps reading
+    ``ALERTS``, other alerts and terms inside subqueries stay as they were."""
+    import promql_parser as pq
+
+    from txwatch.backtest.own_terms import own_terms
+    from txwatch.backtest.shared_terms import PREFIX as TERM
+
+    score = "(a - 0.5) / ignoring (s) group_left () b > on (s) group_left () sqrt(c) * 3"
+    held = "a / ignoring (s) group_left () b > on (s) group_left () c * 2"
+    alerts = 'max without (alertname) (ALERTS{alertname="Own"})'
+    mine = f"{score} and on (s) a >= 3 or (-1 * {alerts} and on (s) {held})"
+    other = f"{score} or {held}"
+    terms, rewritten = own_terms([mine, other], [True, False], 7)
+    whole = f"{score} and on (s) a >= 3"
+    assert [t.expr for t in terms] == [str(pq.parse(whole)), str(pq.parse(held))]
+    assert [t.name for t in terms] == [f"{TERM}7", f"{TERM}8"]
+    assert rewritten == [str(pq.parse(f"{TERM}7 or (-1 * {alerts} and on (s) {TERM}8)")),
+                         other]
+    # read inside a subquery (at other steps) by another held alert, ``held`` stays
+    ranged = f"max_over_time(({held})[5m:1m]) > on (s) {alerts}"
+    terms, rewritten = own_terms([mine, ranged], [True, True], 0)
+    assert [t.expr for t in terms] == [str(pq.parse(whole)),
+                                       str(pq.parse(f"max_over_time(({held})[5m:1m])"))]
+    assert rewritten[0] == str(pq.parse(f"{TERM}0 or (-1 * {alerts} and on (s) {held})"))
+
+
+def test_bounds_ask_the_cheap_operands_first_and_only_where_the_others_left():
+    """An ``and`` asks its cheapest operand everywhere, the next only where the first
+    holds; an ``or`` the union of its operands; ``unless`` its left side; a leaf costing
+    more than the limit is not asked (it can hold anywhere)."""
+    import numpy as np
+
+    from txwatch.backtest.bounds import bound, refine, spans, weight_with
+
+    weight = weight_with({"t": "a * b * c * d"})
+    b = bound("(t > 1 and on (s) a < 2) or (c > 3 unless d)", weight)
+    truth = {"a{} < 2": [0, 1, 2], "t{} > 1": [1, 2, 5], "c{} > 3": [7]}
+    asked: list[tuple[str, list[int]]] = []
+
+    def holds(text: str, where: np.ndarray) -> np.ndarray:
+        asked.append((text, np.flatnonzero(where).tolist()))
+        out = np.zeros(10, dtype=bool)
+        out[truth[text]] = True
+        return out
+
+    found = refine(b, np.ones(10, dtype=bool), 4, holds)
+    assert np.flatnonzero(found).tolist() == [1, 2, 7]
+    assert asked == [("a{} < 2", list(range(10))), ("t{} > 1", [0, 1, 2]),
+                     ("c{} > 3", list(range(10)))]
+    asked.clear()
+    found = refine(b, np.ones(10, dtype=bool), 3, holds)  # t > 1 costs 4: not asked
+    assert np.flatnonzero(found).tolist() == [0, 1, 2, 7]
+    assert [text for text, _ in asked] == ["a{} < 2", "c{} > 3"]
+    mask = np.zeros(100, dtype=bool)
+    mask[[3, 4, 5, 20, 90]] = True
+    assert spans(mask, 100) == [(3, 6), (20, 21), (90, 91)]
+    assert spans(mask, 60) == [(3, 21), (90, 91)]  # a costlier expression: fewer queries
