@@ -27,7 +27,7 @@ from txwatch.backtest.run import Result
 from txwatch.backtest.scoring import Incident, score, to_episodes
 from txwatch.history.dataset import Dataset
 from txwatch.history.scrape import scrape_series
-from txwatch.prom.procs import free_port, need, stop_process, wait_ready
+from txwatch.prom.procs import default_signals, free_port, need, stop_process, wait_ready
 from txwatch.prom.promtool import Firing
 from txwatch.rules.vmalert import vmalert_rule_dir
 
@@ -108,7 +108,7 @@ def replay(data: Dataset, rules: Path, progress: Callable[[str], None] | None = 
         log = open(work / "victoria-metrics.log", "wb")  # noqa: SIM115 - closed below
         proc = subprocess.Popen([need("victoria-metrics"), f"-storageDataPath={work / 'vm'}",
                                  f"-httpListenAddr=127.0.0.1:{port}", *STORAGE_FLAGS],
-                                stdout=log, stderr=log)
+                                stdout=log, stderr=log, preexec_fn=default_signals)
         try:
             wait_ready(url + "/health", proc, "victoria-metrics")
             say(f"importing {steps} data minutes into VictoriaMetrics")
@@ -143,7 +143,7 @@ def _run_vmalert(files: list[Path], url: str, delay: str, start: float, end: flo
         need("vmalert"), *(f"-rule={f}" for f in files), f"-datasource.url={url}",
         f"-remoteWrite.url={url}", *REPLAY_FLAGS, f"-replay.rulesDelay={delay}",
         f"-replay.timeFrom={_rfc3339(start)}", f"-replay.timeTo={_rfc3339(end)}"],
-        capture_output=True, text=True, timeout=3600)
+        capture_output=True, text=True, timeout=3600, preexec_fn=default_signals)
     if result.returncode != 0:
         raise RuntimeError(f"vmalert -replay failed: {result.stderr[-2000:]}")
 

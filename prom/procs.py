@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 
 import requests
+
+
+def default_signals() -> None:
+    """For ``preexec_fn``: SIGINT and SIGHUP as a terminal would deliver them. A runner that
+    starts the suite or a tool as a background job (``cmd &``, ``nohup``) has them ignored,
+    and children inherit that: measured, ``vmalert -replay`` then returns other results."""
+    for number in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)
 
 
 def need(binary: str) -> str:

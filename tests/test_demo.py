@@ -30,6 +30,10 @@ from txwatch.stack.ports import PortInUse, distinct_free_ports
 from txwatch.stack.runs import is_live, live_runs, new_run, prune
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Demo:
     """One ``txwatch-demo`` child, its output files and its run directory."""
 
@@ -383,8 +387,10 @@ def test_the_inject_hint_runs_as_printed_and_its_defaults_page_each_status(
     for status in ("failed", "denied", "reversed"):
         out = tmp_path / f"inject-{status}.out"
         with open(out, "wb") as sink, open(f"{out}.err", "wb") as err:
+            # as typed in a terminal: SIGINT delivered (a runner that starts the suite in
+            # the background has it ignored, and children inherit that)
             proc = subprocess.Popen([*hint[:-1], status], cwd=tmp_path, stdout=sink,
-                                    stderr=err)
+                                    stderr=err, preexec_fn=_sigint_default)
         try:
             page = f"FIRING   [critical] PaymentRatioHighFast status={status}"
             until(lambda: page in demo.text()[0], 180, f"{status}: {out.read_text()}")  # noqa: B023
