@@ -36,7 +36,7 @@ from txwatch.backtest.own_terms import own_terms
 from txwatch.backtest.ruleset import levels, load_rules, needed_by, referenced, rule_key
 from txwatch.backtest.shared_counts import share_counts
 from txwatch.backtest.shared_terms import share_terms
-from txwatch.backtest.stepwise import Stepwise
+from txwatch.backtest.stepwise import Stepwise, merged_by_labels
 from txwatch.prom import remote_write
 from txwatch.prom.promtool import Firing
 from txwatch.prom.series import Series
@@ -198,16 +198,9 @@ def _nameless(name: str, found: list[tuple[dict[str, str], np.ndarray]]
     that differ only in it (an ``or`` of two comparisons, one branch holding at one step,
     the other at another) are one. None if two of them hold at the same step: an alert
     fails on that, and it cannot be written as one series."""
-    merged: dict[tuple[tuple[str, str], ...], np.ndarray] = {}
-    for labels, values in found:
-        key = tuple(sorted((k, v) for k, v in labels.items() if k != "__name__"))
-        if key not in merged:
-            merged[key] = values.copy()
-            continue
-        both = merged[key]
-        if np.any(~np.isnan(both) & ~np.isnan(values)):
-            return None
-        both[np.isnan(both)] = values[np.isnan(both)]
+    merged = merged_by_labels(found)
+    if merged is None:
+        return None
     return [Series(name, dict(key), values) for key, values in merged.items()]
 
 

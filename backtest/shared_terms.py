@@ -55,7 +55,7 @@ def order(terms: list[SharedTerm]) -> list[list[SharedTerm]]:
     done: set[str] = set()
     left = list(terms)
     while left:
-        ready = [t for t in left if not (_reads(t.expr) - done)]
+        ready = [t for t in left if not (reads(t.expr) - done)]
         levels.append(ready)
         done.update(t.name for t in ready)
         left = [t for t in left if t not in ready]
@@ -72,7 +72,7 @@ def inline(texts: list[str], term: SharedTerm) -> list[str]:
     return [str(pq.transform(pq.parse(t), back, None)) for t in texts]
 
 
-def _reads(expr: str) -> set[str]:
+def reads(expr: str) -> set[str]:
     found: set[str] = set()
 
     def visit(node: pq.Expr) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import promql_parser as pq
 
 from txwatch.backtest.bounds import spans, weight_with
-from txwatch.backtest.shared_terms import PREFIX, SharedTerm, inline
+from txwatch.backtest.shared_terms import SharedTerm, inline, reads
 from txwatch.prom import remote_write
 from txwatch.prom.series import Series
 from txwatch.prom.server import ThrowawayPrometheus
@@ -58,7 +58,7 @@ class Stepwise:
             covered[first:end] = True
         while True:  # (a term inlined while its readers' terms were evaluated reads more)
             expr = self.readable(expr)
-            for name in sorted(_reads(expr)):
+            for name in sorted(reads(expr)):
                 self._ensure(name, covered)
             if self.readable(expr) == expr:
                 break
@@ -89,7 +89,7 @@ class Stepwise:
             if not missing.any() or any(t.name == name for t in self.inlined):
                 return
             found = self.query(self.text[name], missing)
-            piece = _nameless([(labels, np.where(missing, values, np.nan))
+            piece = merged_by_labels([(labels, np.where(missing, values, np.nan))
                                for labels, values in found])
             if piece is None:
                 self.inlined.append(SharedTerm(name, self.readable(self.text[name])))
@@ -104,17 +104,8 @@ class Stepwise:
             self.done[name] |= missing
 
 
-def _reads(expr: str) -> set[str]:
-    found: set[str] = set()
 
-    def visit(node: pq.Expr) -> None:
-        if isinstance(node, pq.VectorSelector) and (node.name or "").startswith(PREFIX):
-            found.add(node.name)
-    pq.walk(pq.parse(expr), visit, None)
-    return found
-
-
-def _nameless(found: list[tuple[dict[str, str], np.ndarray]]
+def merged_by_labels(found: list[tuple[dict[str, str], np.ndarray]]
               ) -> dict[tuple[tuple[str, str], ...], np.ndarray] | None:
     """Series that differ only in their series name as one; None if two of them hold at
     the same step (they cannot be written as one series)."""
