@@ -26,6 +26,7 @@ import promql_parser as pq
 import yaml
 
 from txwatch.prom.promtool import parse_duration
+from txwatch.rules.inputs import inline_group
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,13 @@ def load_rules(files: list[Path]) -> RuleSet:
     for path in files:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for group in doc.get("groups", []):
-            alerts = [r for r in group.get("rules", []) if "alert" in r]
+            # The quantities a group records for its own alerts, read back inline: Prometheus
+            # evaluates them at each alert's own timestamp, as the inline form does.
+            rules = inline_group(group.get("rules") or [])
+            alerts = [r for r in rules if "alert" in r]
             recording += [RecordingRule(r["record"], str(r["expr"]),
                                         {k: str(v) for k, v in (r.get("labels") or {}).items()})
-                          for r in group.get("rules", []) if "record" in r]
+                          for r in rules if "record" in r]
             if alerts:
                 alert_groups.append({**{k: v for k, v in group.items() if k != "rules"},
                                      "rules": alerts})

@@ -14,14 +14,16 @@ from txwatch.contract import AUTH_CODE_COUNTS, TRANSACTIONS
 from .alertrule import alert_rule
 from .health import health_alerts
 from .inline import counts, normal_score, share, share_score
+from .inline import definers as definers_of
+from .inputs import input_rules
 from .messages import ratio_text
-from .mix import mix_expr, mix_text
+from .mix import mix_definers, mix_expr, mix_text
 from .normals import limit
-from .rise import rise_alerts
+from .rise import rise_alerts, rise_definers
 from .settings import GUARD, Confidence, Settings
-from .volume import volume_alerts
+from .volume import volume_alerts, volume_definers
 from .wilson import number
-from .yamltext import Group, Rule, block, indent
+from .yamltext import Group, Rule, block
 
 HEADER_NOTE = """\
 Alert rules. Thresholds live in thresholds.yml; severities come from its rows.
@@ -34,16 +36,16 @@ def ratio_alerts(s: Settings) -> list[Rule]:
     (:func:`.inline.share_score` > z): the alert's value is the score, the message queries
     the bound."""
     tx, ac = TRANSACTIONS, AUTH_CODE_COUNTS
-    fast = share_score(tx, s, s.fast_window, "fast")
-    slow = share_score(tx, s, s.slow_window, "slow")
-    codes = share_score(ac, s, s.auth_code_window, "fast")
+    fast = share_score(tx, s, "fast")
+    slow = share_score(tx, s, "slow")
+    codes = share_score(ac, s, "fast")
     fast_test = _limit_test(s, fast, s.fast_window, "fast", s.status_5m, s.status_fast_normal)
     slow_test = _limit_test(s, slow, s.slow_window, "slow", s.status_slow,
                             s.status_slow_normal)
     return [
         alert_rule(s, FAST, (
-            f"(\n{indent(fast_test)}"
-            f"\n)\nand on (job, status) {counts(tx, s, s.fast_window, 'job, status')}"
+            f"{fast_test}\n"
+            f"and on (job, status) {counts(tx, s, s.fast_window, 'job, status')}"
             f" >= {s.min_events}\n"
             f"{_enough_traffic(s)}{_held(s)}"),
             *ratio_text(tx, s, s.fast_window, "fast", "", s.status_5m,
@@ -52,15 +54,16 @@ def ratio_alerts(s: Settings) -> list[Rule]:
             for_="0s", for_note="the 5m Wilson bound is the guard; pages within a minute "
             "(see runbook)", keep=s.keep_fast_firing_for),
         alert_rule(s, "PaymentRatioHighSlow", (
-            f"(\n{indent(slow_test)}\n)"
-            f"\nand on (job, status)\n(\n    {share(tx, s, s.fast_window)}\n"
-            f"      > on (status) group_left {limit(tx, 'slow')}\n)\nand on (job, status) "
+            f"{slow_test}"
+            f"\nand on (job, status)\n  ({share(tx, s, s.fast_window)}"
+            f" > on (status) group_left {limit(tx, 'slow')})\nand on (job, status) "
             f"{counts(tx, s, s.slow_window, 'job, status')} >= {s.min_events}\n"),
             *ratio_text(tx, s, s.slow_window, "slow", "sustained", s.status_slow,
                         _or_normal(s.status_slow, s.status_slow_normal)),
             for_="2m", keep=s.keep_slow_firing_for),
         *rise_alerts(s),
-        alert_rule(s, "PaymentAuthCodeShareHigh", codes + block(f"""
+        alert_rule(s, "PaymentAuthCodeShareHigh", block(f"""
+            {codes}
               > {number(s.auth_code.z)}
             and on (job, auth_code)
               {counts(ac, s, s.auth_code_window, "job, auth_code")} >= {s.min_events}
@@ -139,15 +142,24 @@ def _limit_test(s: Settings, score: str, window: str, which: str, strict: Confid
     ~15% slower). A status whose table has a limit but no normal row gets the strict z."""
     z = number(strict.z)
     if normal is None:
-        return f"(\n{indent(score)}\n    > {z}\n)"
+        return f"{score} > {z}"
     lowered = number(strict.z - _guard(strict).z)
-    poisson = indent(normal_score(TRANSACTIONS, s, window), "      ")
-    return (f"(\n{indent(score)}\n)\n> on (status) group_left ()\n(\n  {z} - {lowered}"
-            f" * (\n{poisson}\n      > bool {number(normal.z)}\n  )\n"
-            f"  or on (status) 0 * {limit(TRANSACTIONS, which)} + {z}\n)")
+    poisson = normal_score(TRANSACTIONS, s, window)
+    return (f"{score}\n  > on (status) group_left ()\n"
+            f"  ({z} - {lowered} * ({poisson} > bool {number(normal.z)})\n"
+            f"   or on (status) 0 * {limit(TRANSACTIONS, which)} + {z})")
 
 
 def groups(settings: Settings) -> list[Group]:
-    return [Group("txwatch.alerts.ratios", ratio_alerts(settings)),
-            Group("txwatch.alerts.volume", volume_alerts(settings)),
+    """The payment alerts in one group, led by the counts they read (:mod:`.counted`: in
+    one group, every alert reads the counts of its own evaluation), and the health alerts."""
+    payments = ratio_alerts(settings) + volume_alerts(settings)
+    texts = [r.expr for r in payments] + [a for r in payments for a in r.annotations.values()]
+    definers = (definers_of(settings) | rise_definers(settings) | mix_definers(settings)
+                | volume_definers(settings))
+    inputs = input_rules(texts, definers)
+    return [Group(PAYMENTS, inputs + payments),
             Group("txwatch.alerts.health", health_alerts(settings))]
+
+
+PAYMENTS = "txwatch.alerts.payments"

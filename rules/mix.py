@@ -14,15 +14,16 @@ x factor + margin, within the table's floor and cap (``mix_*`` rows of threshold
 
 from __future__ import annotations
 
-from txwatch.contract import APPROVED_AUTH_CODE, AUTH_CODE_COUNTS
+from txwatch.contract import APPROVED_AUTH_CODE, AUTH_CODE_COUNTS, Kind
 
 from .inline import counts
+from .inputs import Definer, recorded
 from .messages import COUNT, PERCENT, SLOT, asked, asked_bound, data_minute, shown_share
 from .names import name
 from .normals import limit, limit_rule, normal, shown_normal
 from .settings import Settings
 from .wilson import number, wilson_score
-from .yamltext import Rule, block, indent
+from .yamltext import Rule, block
 
 PREFIX = "mix"
 DECLINES = f'auth_code!="{APPROVED_AUTH_CODE}"'  # every code but the approval's
@@ -71,23 +72,25 @@ def declines(s: Settings, window: str, by: str) -> str:
     return counts(AUTH_CODE_COUNTS, s, window, by, DECLINES)
 
 
-def mix_shifted(s: Settings, window: str) -> str:
-    """A decline code whose share of the declines over ``window`` is, at the mix confidence,
-    above its limit (the score form of the Wilson bound, :func:`.wilson.wilson_score`: its
-    value is the score), with at least ``min_events`` of that code in the window."""
-    ac = AUTH_CODE_COUNTS
-    score = wilson_score(declines(s, window, "job, auth_code"), declines(s, window, "job"),
-                         limit(ac, "fast", PREFIX), ac.label)
-    return score + block(f"""
-          > {number(s.mix.z)}
-        and on (job, auth_code) {declines(s, window, "job, auth_code")} >= {s.min_events}
-        """)
+def mix_definers(s: Settings) -> dict[str, Definer]:
+    """``mix_z<window>``: how far each decline code's share of the declines over the window
+    sits above its mix limit, in standard deviations (the score form of the Wilson bound,
+    :func:`.wilson.wilson_score`)."""
+    def mix_z(kind: Kind, at: str, window: str) -> str:
+        return wilson_score(declines(s, window, "job, auth_code"), declines(s, window, "job"),
+                            limit(kind, "fast", PREFIX), kind.label)
+    return {"mix_z": mix_z}
 
 
 def mix_expr(s: Settings) -> str:
-    """Any window of ``mix_windows`` shifted: the short one is quick by day, the long one
-    gathers enough declines at night."""
-    return "or\n".join(f"(\n{indent(mix_shifted(s, w))}\n)\n" for w in s.mix_windows)
+    """Any window of ``mix_windows`` shifted at the mix confidence, with at least
+    ``min_events`` of that code in it: the short one is quick by day, the long one gathers
+    enough declines at night."""
+    ac = AUTH_CODE_COUNTS
+    return "or\n".join(
+        f"(\n    {recorded(ac, 'mix_z', w)} > {number(s.mix.z)}\n"
+        f"  and on (job, auth_code) {declines(s, w, 'job, auth_code')} >= {s.min_events}\n)\n"
+        for w in s.mix_windows)
 
 
 def mix_text(s: Settings) -> tuple[str, str]:

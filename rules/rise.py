@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from txwatch.contract import AUTH_CODE_COUNTS, TRANSACTIONS, Kind
 
 from .alertrule import alert_rule
-from .inline import counts, normal_score, share
+from .inline import counts, excess, normal_score, share
+from .inputs import Definer, recorded
 from .messages import COUNT, PERCENT, asked, data_minute, decline_codes, shown_share
 from .normals import DECLINE, normal, row, shown_normal
 from .settings import Confidence, Settings
@@ -62,41 +63,36 @@ def watched(s: Settings) -> tuple[Watched, ...]:
                     "decline code {{ $labels.auth_code }}", s.code_rise, s.code_rise_warning))
 
 
-def _risen(s: Settings, w: Watched, window: str, z: float) -> str:
-    """One window's test: significant (Poisson, against the normal) and material (a factor
-    of the normal and a number of excess events), per label value with ``rise_*`` rows (a
-    status without them, approved or refunded, is not watched; every code has them, its own
-    or the table's default row)."""
-    kind, label = w.kind, w.kind.label
-    # The learned normal alone: the alert holds only where one is learned (:func:`rise_expr`),
-    # and a warm-up fallback read nine times would only cost evaluation time.
-    usual = normal(kind)
-    factor, excess = row(kind, "rise_factor"), row(kind, "rise_min_excess")
-    k, n = counts(kind, s, window, f"job, {label}", w.matcher), counts(kind, s, window, "job")
-    on = f"on ({label})"
-    return block(f"""
-        (
-        {indent(normal_score(kind, s, window, usual, w.matcher).rstrip(), "  ")}
-        ) > {number(z)}
-          and on (job, {label})
-        {share(kind, s, window, w.matcher)}
-          > {on} group_left () ({factor} * {on} max by ({label}) ({usual}))
-          and on (job, {label})
-        {k}
-          - {on} group_left () max by ({label}) ({usual})
-          * on () group_left () {n}
-          >= {on} group_left () {excess}
-        """)
+def rise_definers(s: Settings) -> dict[str, Definer]:
+    """``rise_z<window>``: the Poisson score of each watched label value over the window
+    where the rise is also material, at least the ``rise_factor`` times the normal share
+    and ``rise_min_excess`` events above it (per label value with ``rise_*`` rows: a
+    status without them, approved or refunded, is not watched; every code has them, its
+    own or the table's default row)."""
+    def rise_z(kind: Kind, at: str, window: str) -> str:
+        label = kind.label
+        factor, excess_row = row(kind, "rise_factor"), row(kind, "rise_min_excess")
+        on = f"on ({label}) group_left ()"
+        return block(f"""
+            {normal_score(kind, s, window)}
+              and on (job, {label})
+            {share(kind, s, window)}
+              > {on} ({factor} * on ({label}) max by ({label}) ({normal(kind)}))
+              and on (job, {label})
+            {excess(kind, s, window)} >= {on} {excess_row}
+            """)
+    return {"rise_z": rise_z}
 
 
 def rise_expr(s: Settings, w: Watched, confidence: Confidence) -> str:
-    """Any window risen (its value: the Poisson score of that window), once the normal is
-    learned: the table's warm-up normal is a conservative stand-in for the limits, not a
-    deployment's own normal (a merchant reversing 2% as a matter of course would be 2.5x
-    the warm-up 0.8% from its first quarter hour)."""
-    windows = "or\n".join(f"(\n{indent(_risen(s, w, win, confidence.z))}\n)\n"
-                          for win in w.windows)
-    return f"(\n{indent(windows)})\nand on (job, {w.kind.label}) {normal(w.kind)}\n"
+    """Any window risen significantly (its value: the Poisson score of that window), once
+    the normal is learned: the table's warm-up normal is a conservative stand-in for the
+    limits, not a deployment's own normal (a merchant reversing 2% as a matter of course
+    would be 2.5x the warm-up 0.8% from its first quarter hour)."""
+    z = number(confidence.z)
+    windows = "\nor ".join(f"{recorded(w.kind, 'rise_z', win)} > {z}" for win in w.windows)
+    learned = f"and on (job, {w.kind.label}) {normal(w.kind)}"
+    return f"(\n    {indent(windows, '  ').strip()}\n)\n{learned}\n"
 
 
 def rise_text(s: Settings, w: Watched, confidence: Confidence) -> tuple[str, str]:

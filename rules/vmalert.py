@@ -10,13 +10,20 @@ docs/scaling.md). Newer vmalert releases accept the field; pass ``keep=True`` fo
 
 vmalert evaluates groups concurrently and writes recorded series asynchronously; the rule
 files are listed thresholds first (:data:`RULE_ORDER`), so a one-off replay evaluates the
-threshold table before the limits that read it.
+threshold table before the limits that read it. For the same reason the quantities
+alerts.yml records for its own alerts (:mod:`.inputs`) are written back inline
+(:func:`.inputs.inline_group`): an alert reading them through remote write would see the
+previous cycle's values, or none.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import yaml
+
+from .inputs import NAME, inline_group
 
 # thresholds -> recording (limits read thresholds) -> alerts (read limits)
 RULE_ORDER = ("thresholds.yml", "recording.yml", "alerts.yml")
@@ -40,8 +47,19 @@ def vmalert_rule_dir(src: Path, out: Path, keep: bool = False) -> list[Path]:
         source = src / name
         if not source.is_file():
             raise FileNotFoundError(f"rule file missing: {source}")
-        text = source.read_text(encoding="utf-8")
+        text = inlined(source.read_text(encoding="utf-8"))
         target = out / name
         target.write_text(text if keep else without_keep_firing_for(text), encoding="utf-8")
         written.append(target)
     return written
+
+
+def inlined(text: str) -> str:
+    """A rule file's text with every group's own recorded inputs put back inline (the text
+    unchanged when it records none)."""
+    doc = yaml.safe_load(text) or {}
+    groups = doc.get("groups") or []
+    if not any(NAME.fullmatch(r.get("record", "")) for g in groups for r in g.get("rules") or []):
+        return text
+    doc["groups"] = [g | {"rules": inline_group(g.get("rules") or [])} for g in groups]
+    return yaml.safe_dump(doc, sort_keys=False, width=1 << 16)

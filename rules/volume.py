@@ -3,32 +3,57 @@ normally brings (:mod:`.seasonal`; the recent level where no history exists)."""
 
 from __future__ import annotations
 
-from txwatch.contract import TRANSACTIONS
+from txwatch.contract import TRANSACTIONS, Kind
 
 from .alertrule import ALL, TABLE, alert_rule
 from .inline import counts, minutes
+from .inputs import Definer, recorded
 from .messages import COUNT, asked, data_minute
 from .seasonal import REFERENCE, expected, lowest, scale
 from .settings import Settings
 from .wilson import number, poisson_upper
-from .yamltext import Rule, block, indent
+from .yamltext import Rule, block
 
 
-def _stopped(s: Settings, window: str) -> str:
+def volume_definers(s: Settings) -> dict[str, Definer]:
+    """The levels and tests the volume alerts read per window: ``stop_expected`` (the
+    count the hour before implies), ``recent_expected`` (the count the
+    ``volume_reference`` before implies), and the low-volume tests (:func:`_test`) against
+    the recent level, the seasonal expectation, and the seasonal one at ``volume_veto``."""
+    tx = TRANSACTIONS
+
+    def stop_expected(kind: Kind, at: str, window: str) -> str:
+        return f"{counts(tx, s, '1h', 'job', offset=window)} * {minutes(window) / 60:.6g}"
+
+    def recent_expected(kind: Kind, at: str, window: str) -> str:
+        reference = s.volume_reference
+        return (f"{counts(tx, s, reference, 'job', offset=window)}"
+                f" * {minutes(window) / minutes(reference):.6g}")
+
+    def noise(window: str) -> str:
+        return f"({lowest(window)} * on (job) max by (job) ({scale()}))"
+
+    return {
+        "stop_expected": stop_expected, "recent_expected": recent_expected,
+        "low_recent": lambda kind, at, w: _test(s, w, _recent(w)),
+        "low_seasonal": lambda kind, at, w: _test(s, w, lowest(w), noise(w)),
+        "low_seasonal_veto": lambda kind, at, w: _test(s, w, lowest(w), noise(w),
+                                                        s.volume_veto.z),
+        "volume_low": lambda kind, at, w: _traffic_low(s, w),
+    }
+
+
+def _stopped(window: str) -> str:
     """No transaction in ``window`` while the hour before it had enough for that to be
     improbable (expected count >= the table's busy_min: P(0) < e^-busy_min)."""
-    tx = TRANSACTIONS
-    expected = f"{counts(tx, s, '1h', 'job', offset=window)} * {minutes(window) / 60:.6g}"
-    return (f"(\n  {counts(tx, s, window, 'job')} < 1\n  and on (job)\n"
-            f"  {expected} >= scalar({TABLE}busy_min)\n)")
+    return (f"{recorded(TRANSACTIONS, 'count', window, 'job')} < 1\n  and on (job) "
+            f"{recorded(TRANSACTIONS, 'stop_expected', window, 'job')}"
+            f" >= scalar({TABLE}busy_min)")
 
 
-def _recent(s: Settings, window: str) -> str:
+def _recent(window: str) -> str:
     """The count of ``window`` the level of the ``volume_reference`` before it implies."""
-    tx = TRANSACTIONS
-    reference = s.volume_reference
-    return (f"({counts(tx, s, reference, 'job', offset=window)}"
-            f" * {minutes(window) / minutes(reference):.6g})")
+    return recorded(TRANSACTIONS, "recent_expected", window, "job")
 
 
 def _test(s: Settings, window: str, expected: str, noise: str = "",
@@ -69,21 +94,22 @@ def _traffic_low(s: Settings, window: str) -> str:
     recent level alone pages on normal but abrupt changes (a busy day ending, a weekend
     starting at midnight, a steep evening decline into a near-empty night). Total, not
     approved, volume: approvals that fall because denials rise are the share alerts'
-    incident, not a second page."""
-    seasonal = lowest(window)
-    noise = f"({seasonal} * on (job) max by (job) ({scale()}))"
-    recent = _test(s, window, _recent(s, window))
-    agrees = _test(s, window, seasonal, noise, s.volume_veto.z)
-    # recent, unless a seasonal expectation exists that does not agree: the recent-level
-    # test written once ((R unless E) or (R and A) is R unless (E unless A))
-    disagrees = f"{seasonal}\n  unless on (job)\n{indent(agrees, '  ')}"
-    return (f"(\n{indent(recent, '  ')}\n  unless on (job)\n  (\n{indent(disagrees, '    ')}"
-            f"\n  )\n)\nor\n{_test(s, window, seasonal, noise)}")
+    incident, not a second page. Written R unless (E unless A) or S: recent, unless a
+    seasonal expectation exists that does not agree, or seasonal."""
+    def low(test: str) -> str:
+        return recorded(TRANSACTIONS, test, window, "job")
+    return block(f"""
+        {low('low_recent')}
+          unless on (job)
+        ({lowest(window)} unless on (job) {low('low_seasonal_veto')})
+          or
+        {low('low_seasonal')}
+        """)
 
 
 def _expected_text(s: Settings, window: str) -> str:
     """A template naming what ``window`` was expected to hold and where that came from."""
-    recent = f'label_replace({_recent(s, window)}, "{REFERENCE}", "recent", "", "")'
+    recent = f'label_replace({_recent(window)}, "{REFERENCE}", "recent", "", "")'
     source = f"bottomk(1, {expected(window)}) or on (job) {recent}"
     seasons = "".join(
         f'{{{{ {"if" if i == 0 else "else if"} eq $from "{k}" }}}}the same time '
@@ -106,10 +132,11 @@ def _volume_text(s: Settings, window: str, when: bool = True) -> str:
 
 def volume_alerts(s: Settings) -> list[Rule]:
     tx = TRANSACTIONS
-    stopped = "\nor\n".join(_stopped(s, w) for w in s.stop_windows) + "\n"
-    recently_stopped = (f"min_over_time(({counts(tx, s, s.stop_windows[0], 'job')})"
+    stopped = "\nor\n".join(_stopped(w) for w in s.stop_windows) + "\n"
+    first = counts(tx, s, s.stop_windows[0], "job", recorded_ok=False)
+    recently_stopped = (f"min_over_time(({first})"
                         f"[20m:1m]) < 1")
-    low = "\nor\n".join(_traffic_low(s, w) for w in s.volume_windows)
+    low = "\nor ".join(recorded(tx, "volume_low", w, "job") for w in s.volume_windows)
     return [
         alert_rule(s, "PaymentTrafficStopped", stopped,
                    "No transactions while traffic was flowing",
@@ -119,7 +146,7 @@ def volume_alerts(s: Settings) -> list[Rule]:
                    "fires), so the flow itself stopped." + data_minute(s),
                    labels=ALL, keep=s.keep_firing_for),
         alert_rule(s, "PaymentTrafficLow",
-                   f"(\n{indent(low, '  ')}\n)\nunless on (job) {recently_stopped}\n",
+                   f"(\n    {low}\n)\nunless on (job) {recently_stopped}\n",
                    "Transaction volume collapsed: " + _volume_text(s, s.fast_window, when=False),
                    "Transactions over the last minutes are significantly below the drop factor of "
                    "the table times what this hour normally brings (Poisson bound at "

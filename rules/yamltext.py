@@ -104,13 +104,19 @@ def scalar(value: str) -> str:
 def fold(text: str, indent: str) -> list[str]:
     """``text`` wrapped for a ``>-`` block, inside a ``{{ template }}`` only when the template
     would not fit on a line of its own (a reader should see a short template whole; folding
-    turns each break back into the same space, so a query reads as written)."""
+    turns each break back into the same space, so a query reads as written). Templates
+    written back to back make one word: kept whole only while it fits within ``LONGEST``."""
     glue = "\x00"
-    whole = re.sub(r"\{\{.*?\}\}", lambda m: m.group(0).replace(" ", glue)
-                   if len(m.group(0)) <= WIDTH - 8 - len(indent) else m.group(0), text)
-    return [line.replace(glue, " ") for line in textwrap.wrap(
-        whole, WIDTH - 8, initial_indent=indent, subsequent_indent=indent,
-        break_long_words=False, break_on_hyphens=False)]
+    longest = WIDTH - 8 - len(indent)
+    while True:
+        whole = re.sub(r"\{\{.*?\}\}", lambda m, most=longest: m.group(0).replace(" ", glue)
+                       if len(m.group(0)) <= most else m.group(0), text)
+        lines = [line.replace(glue, " ") for line in textwrap.wrap(
+            whole, WIDTH - 8, initial_indent=indent, subsequent_indent=indent,
+            break_long_words=False, break_on_hyphens=False)]
+        if longest <= 0 or all(len(line) <= LONGEST for line in lines):
+            return lines
+        longest -= 10
 
 
 def _breaks(line: str) -> list[int]:

@@ -127,8 +127,9 @@ def code_shares(window: str, of_declines: bool) -> str:
     of all auth codes, or of the decline codes only (the mix)."""
     ac = AUTH_CODE_COUNTS
     decline = f'{ac.label}!="{APPROVED_AUTH_CODE}"'
-    every = counts(ac, RULES, window, "job", decline if of_declines else "")
-    return (f"{counts(ac, RULES, window, f'job, {ac.label}', decline)}"
+    # From the counters: the board must not depend on what the alerts' group records.
+    every = counts(ac, RULES, window, "job", decline if of_declines else "", recorded_ok=False)
+    return (f"{counts(ac, RULES, window, f'job, {ac.label}', decline, recorded_ok=False)}"
             f" / ignoring ({ac.label}) group_left () ({every} > 0)")
 
 

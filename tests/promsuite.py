@@ -33,9 +33,11 @@ def asserted(case: dict) -> set[str] | None:
 
 
 def only(alerts: dict, names: set[str] | None) -> dict:
-    """The alert file with only the alerts ``names`` (every group kept, perhaps empty)."""
+    """The alert file with only the alerts ``names`` (every group kept, perhaps empty, with
+    the quantities it records for its alerts)."""
     return {"groups": [g | {"rules": [r for r in g["rules"]
-                                      if names is None or r.get("alert") in names]}
+                                      if names is None or "record" in r
+                                      or r.get("alert") in names]}
                        for g in alerts["groups"]]}
 
 

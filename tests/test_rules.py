@@ -11,6 +11,7 @@ import yaml
 
 from tests.conftest import REPO, require_binary
 from tests.promsuite import asserted, case_file, cases
+from txwatch.rules.inputs import inline_group
 
 RULES = REPO / "rules"
 RULE_FILES = sorted(RULES.glob("*.yml"))
@@ -48,8 +49,12 @@ def test_a_case_file_keeps_the_asserted_alerts_and_every_group(tmp_path):
     alerts = yaml.safe_load(Path(written["rule_files"][-1]).read_text())
     shipped = yaml.safe_load((RULES / "alerts.yml").read_text())
     assert [g["name"] for g in alerts["groups"]] == [g["name"] for g in shipped["groups"]]
-    kept = {r["alert"] for g in alerts["groups"] for r in g["rules"]}
+    kept = {r["alert"] for g in alerts["groups"] for r in g["rules"] if "alert" in r}
     assert kept == asserted(cases(suite)[index]) and kept
+    # with every quantity the alerts' group records for them
+    records = [[r["record"] for r in g["rules"] if "record" in r] for g in alerts["groups"]]
+    assert records == [[r["record"] for r in g["rules"] if "record" in r]
+                       for g in shipped["groups"]]
 
 
 @pytest.mark.slow
@@ -86,9 +91,15 @@ def _rules(path: Path) -> list[dict]:
     return [r for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
 
 
+def _alerts(path: Path) -> list[dict]:
+    """The alerts of a rule file, the quantities their group records put back inline."""
+    return [r for g in yaml.safe_load(path.read_text())["groups"]
+            for r in inline_group(g["rules"]) if "alert" in r]
+
+
 def test_every_alert_has_severity_status_and_annotations():
     table = _rules(RULES / "thresholds.yml")
-    for rule in _rules(RULES / "alerts.yml"):
+    for rule in _alerts(RULES / "alerts.yml"):
         labels = rule.get("labels", {})
         from_table = "group_left (severity" in rule["expr"]
         assert from_table or labels.get("severity") in SEVERITIES, rule["alert"]
