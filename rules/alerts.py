@@ -158,7 +158,10 @@ def groups(settings: Settings) -> list[Group]:
     definers = (definers_of(settings) | rise_definers(settings) | mix_definers(settings)
                 | volume_definers(settings))
     inputs = input_rules(texts, definers)
-    return [Group(PAYMENTS, inputs + payments),
+    return [Group(PAYMENTS, inputs + payments, comment=(
+        "The quantities the alerts test are recorded first, so every alert reads those of its "
+        "own\nevaluation (rules/inputs.py explains), then the alerts, each a short test over "
+        "them.")),
             Group("txwatch.alerts.health", health_alerts(settings))]
 
 

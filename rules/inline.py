@@ -1,7 +1,7 @@
 """The PromQL of the quantities the alerts test, from the exported counters.
 
 Each function gives the name of the quantity as recorded at the top of the alerts' group
-(:mod:`.inputs`), and :func:`define` gives what that record computes: counts from the
+(:mod:`.inputs`), and :func:`definers` give what each record computes: counts from the
 counters, shares and scores from the counts, and from the slow-moving learned levels of
 recording.yml (the normal share, the limits). Counts at an offset, or of label values
 other than the ones an alert watches, stay inline.

@@ -37,6 +37,29 @@ from .yamltext import Rule
 QUANTITIES = ("count", "share", "normal_z", "excess", "limit_z_", "rise_z", "mix_z",
               "stop_expected", "recent_expected", "low_recent", "low_seasonal_veto",
               "low_seasonal", "volume_low")
+# What each quantity is, written above its first record in alerts.yml.
+ABOUT = {
+    "count": "Events over each window: all of the job, and per status / decline code.",
+    "share": "Each status's (each decline code's) share of all transactions over the window.",
+    "normal_z": ("How many standard deviations each count sits above what its normal share "
+                 "implies\n(Poisson tail, Wilson-Hilferty form; rules/inline.py)."),
+    "excess": "Events beyond what the learned normal share implies.",
+    "limit_z_": ("How many standard deviations each share sits above its fast or slow limit:"
+                 "\nabove z exactly when the share's Wilson lower bound at z is above the limit."),
+    "rise_z": ("normal_z where the rise is also material: at least the table's rise_factor "
+               "x the\nnormal share and rise_min_excess events above it."),
+    "mix_z": ("How many standard deviations each decline code's share of the declines sits "
+              "above\nits learned mix limit."),
+    "stop_expected": "The count of each window that the hour before it implies.",
+    "recent_expected": "The count of each window that the recent level before it implies.",
+    "low_recent": ("Volume materially and significantly low against the recent level "
+                   "(the table's\nvolume_drop_factor; Poisson upper bound at the volume z)."),
+    "low_seasonal_veto": ("The same test against what this hour normally brings (the lowest "
+                          "seasonal\nexpectation, its own noise counted), at the veto z."),
+    "low_seasonal": "The same seasonal test at the volume z.",
+    "volume_low": ("Low against the seasonal expectation, or against the recent level where "
+                   "the seasonal\none agrees or none exists yet (the first day)."),
+}
 _ANY = "|".join(sorted(QUANTITIES, key=len, reverse=True))  # the longest name that fits
 NAME = re.compile(r"(?<![\w:])(?P<name>(?P<level>\w+):(?P<family>\w+):"
                   r"(?P<quantity>" + _ANY + r")(?P<arg>\w+))(?![\w:])")
@@ -94,11 +117,13 @@ def input_rules(texts: list[str], definers: dict[str, Definer]) -> list[Rule]:
         return (QUANTITIES.index(m["quantity"]), KINDS.index(kind), m["level"] != "job",
                 _seconds(m["arg"]), m["arg"])
 
-    rules = [Rule(record=r, expr=_block(found[r])) for r in sorted(found, key=order)]
-    if rules:
-        rules[0] = Rule(record=rules[0].record, expr=rules[0].expr, comment=(
-            "The quantities the alerts below test, recorded first in this group so that "
-            "every\nalert reads those of its own evaluation (rules/inputs.py explains)."))
+    rules, seen = [], set()
+    for record in sorted(found, key=order):
+        quantity = NAME.fullmatch(record)["quantity"]  # type: ignore[index]
+        first = quantity not in seen
+        seen.add(quantity)
+        rules.append(Rule(record=record, expr=_block(found[record]), gap=first and bool(rules),
+                          comment=ABOUT.get(quantity, "") if first else ""))
     return rules
 
 
