@@ -146,6 +146,7 @@ class Settings:
     # their windows are many, and not worth waking anyone for (the slow alert still warns)
     fast_min_transactions: int = 10
     stop_windows: tuple[str, ...] = ("2m", "3m", "5m", "10m", "30m")
+    stop_reference: str = "1h"  # a stop window is judged against the level of the hour before
     normal_range: str = "7d"  # history the normal shares are learned from
     normal_min_hours: int = 3  # below this much history, the share of the hours so far
     normal_min_events: int = 1000  # a learned normal needs this many events behind it

@@ -23,7 +23,9 @@ def volume_definers(s: Settings) -> dict[str, Definer]:
     tx = TRANSACTIONS
 
     def stop_expected(kind: Kind, at: str, window: str) -> str:
-        return f"{counts(tx, s, '1h', 'job', offset=window)} * {minutes(window) / 60:.6g}"
+        reference = s.stop_reference
+        return (f"{counts(tx, s, reference, 'job', offset=window)}"
+                f" * {minutes(window) / minutes(reference):.6g}")
 
     def recent_expected(kind: Kind, at: str, window: str) -> str:
         reference = s.volume_reference
@@ -141,7 +143,7 @@ def volume_alerts(s: Settings) -> list[Rule]:
         alert_rule(s, "PaymentTrafficStopped", stopped,
                    "No transactions while traffic was flowing",
                    "No transaction in the last minutes, while the last hour had "
-                   + asked(counts(tx, s, "1h", "job"), COUNT) + ", enough that an empty stretch "
+                   + asked(counts(tx, s, s.stop_reference, "job"), COUNT) + ", enough that an empty stretch "
                    "this long is improbable. Pushes still arrive (otherwise PaymentDataStale "
                    "fires), so the flow itself stopped." + data_minute(s),
                    labels=ALL, keep=s.keep_firing_for),
