@@ -50,7 +50,8 @@ ABOUT = {
                "x the\nnormal share and rise_min_excess events above it."),
     "mix_z": ("How many standard deviations each decline code's share of the declines sits "
               "above\nits learned mix limit."),
-    "stop_expected": "The count of each window that the hour before it implies.",
+    "stop_expected": ("The count of each window that the hour before it implies, where it is "
+                      "at least\nthe table's busy_min (an empty window is then improbable)."),
     "recent_expected": "The count of each window that the recent level before it implies.",
     "low_recent": ("Volume materially and significantly low against the recent level "
                    "(the table's\nvolume_drop_factor; Poisson upper bound at the volume z)."),

@@ -17,7 +17,8 @@ from .yamltext import Rule, block
 
 def volume_definers(s: Settings) -> dict[str, Definer]:
     """The levels and tests the volume alerts read per window: ``stop_expected`` (the
-    count the hour before implies), ``recent_expected`` (the count the
+    count the hour before implies, where it is at least the table's busy_min: enough for
+    an empty window to be improbable), ``recent_expected`` (the count the
     ``volume_reference`` before implies), and the low-volume tests (:func:`_test`) against
     the recent level, the seasonal expectation, and the seasonal one at ``volume_veto``."""
     tx = TRANSACTIONS
@@ -25,7 +26,8 @@ def volume_definers(s: Settings) -> dict[str, Definer]:
     def stop_expected(kind: Kind, at: str, window: str) -> str:
         reference = s.stop_reference
         return (f"{counts(tx, s, reference, 'job', offset=window)}"
-                f" * {minutes(window) / minutes(reference):.6g}")
+                f" * {minutes(window) / minutes(reference):.6g}\n"
+                f"  >= scalar({TABLE}busy_min)")
 
     def recent_expected(kind: Kind, at: str, window: str) -> str:
         reference = s.volume_reference
@@ -48,9 +50,8 @@ def volume_definers(s: Settings) -> dict[str, Definer]:
 def _stopped(window: str) -> str:
     """No transaction in ``window`` while the hour before it had enough for that to be
     improbable (expected count >= the table's busy_min: P(0) < e^-busy_min)."""
-    return (f"{recorded(TRANSACTIONS, 'count', window, 'job')} < 1\n  and on (job) "
-            f"{recorded(TRANSACTIONS, 'stop_expected', window, 'job')}"
-            f" >= scalar({TABLE}busy_min)")
+    return (f"{recorded(TRANSACTIONS, 'count', window, 'job')} < 1 and on (job) "
+            f"{recorded(TRANSACTIONS, 'stop_expected', window, 'job')}")
 
 
 def _recent(window: str) -> str:
@@ -134,7 +135,7 @@ def _volume_text(s: Settings, window: str, when: bool = True) -> str:
 
 def volume_alerts(s: Settings) -> list[Rule]:
     tx = TRANSACTIONS
-    stopped = "\nor\n".join(_stopped(w) for w in s.stop_windows) + "\n"
+    stopped = "\nor ".join(_stopped(w) for w in s.stop_windows) + "\n"
     first = counts(tx, s, s.stop_windows[0], "job", recorded_ok=False)
     recently_stopped = (f"min_over_time(({first})"
                         f"[20m:1m]) < 1")
@@ -143,9 +144,10 @@ def volume_alerts(s: Settings) -> list[Rule]:
         alert_rule(s, "PaymentTrafficStopped", stopped,
                    "No transactions while traffic was flowing",
                    "No transaction in the last minutes, while the last hour had "
-                   + asked(counts(tx, s, s.stop_reference, "job"), COUNT) + ", enough that an empty stretch "
-                   "this long is improbable. Pushes still arrive (otherwise PaymentDataStale "
-                   "fires), so the flow itself stopped." + data_minute(s),
+                   + asked(counts(tx, s, s.stop_reference, "job"), COUNT)
+                   + ", enough that an empty stretch this long is improbable. Pushes still "
+                   "arrive (otherwise PaymentDataStale fires), so the flow itself stopped."
+                   + data_minute(s),
                    labels=ALL, keep=s.keep_firing_for),
         alert_rule(s, "PaymentTrafficLow",
                    f"(\n    {low}\n)\nunless on (job) {recently_stopped}\n",
