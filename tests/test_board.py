@@ -28,7 +28,7 @@ from tests.conftest import require_binary
 from txwatch import contract
 from txwatch.rules import Settings, write_rule_dir
 from txwatch.stack.launcher import LocalStack
-from txwatch.stack.panels import CSS, FAST, SLOW, WARM_UP, overview
+from txwatch.web.panels import CSS, FAST, SLOW, WARM_UP, overview
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.conftest import REPO
-from txwatch.prom.procs import free_port
-from txwatch.stack.sink import build_app, read_log
+from txwatch.engines.procs import free_port
+from txwatch.web.sink import build_app, read_log
 
 ALERT = {"status": "firing", "labels": {"alertname": "PaymentRatioHighFast",
                                         "severity": "critical", "status": "failed"},

@@ -1,7 +1,7 @@
 """The boards' panels and their PromQL, defined once for Grafana and the local board.
 
 ``scripts/dashboards.py`` turns these into Grafana JSON (grafana/dashboards/*.json) and the
-sink's local board (:mod:`txwatch.stack.board`) draws the same panels from Prometheus'
+sink's local board (:mod:`txwatch.web.board`) draws the same panels from Prometheus'
 HTTP API, so an on-call without Grafana looks at the same queries as one with it. Threshold
 lines are the threshold-table series of rules/thresholds.yml, so boards and alerts read the
 same numbers; the confidence level a description names comes from the rules' own definition

@@ -1,7 +1,7 @@
 """The local board: the overview board's panels in a plain page, served by the sink.
 
 For an on-call without Grafana. The page (``static/board.html``) reads the panel list of
-:mod:`txwatch.stack.panels` from ``GET /api/board``, draws every chart with uPlot (vendored
+:mod:`txwatch.web.panels` from ``GET /api/board``, draws every chart with uPlot (vendored
 from its npm package, MIT, served from here: the stack works offline) from Prometheus'
 ``/api/v1/query_range``, lists what is firing with the overview's own "Firing alerts"
 query, and shows the sink's notifications as a chat channel would. Prometheus is reached
@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from txwatch.stack.panels import overview
+from txwatch.web.panels import overview
 
 PROMETHEUS_KEY = web.AppKey("prometheus", str)
 CLIENT_KEY = web.AppKey("client", aiohttp.ClientSession)
@@ -27,7 +27,7 @@ TYPES = {".html": "text/html", ".js": "application/javascript", ".css": "text/cs
 
 
 def static_dir() -> Path:
-    return Path(str(files("txwatch.stack") / "static"))
+    return Path(str(files("txwatch.web") / "static"))
 
 
 def _error(status: int, reason: str, message: str) -> web.Response:
