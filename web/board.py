@@ -6,7 +6,9 @@ from its npm package, MIT, served from here: the stack works offline) from Prome
 ``/api/v1/query_range``, lists what is firing with the overview's own "Firing alerts"
 query, and shows the sink's notifications as a chat channel would. Prometheus is reached
 through ``/prometheus/api/v1/...`` on the sink (read-only: query, query_range, alerts), so
-the page needs one address and no cross-origin requests.
+the page needs one address and no cross-origin requests. Its colours are those of
+:mod:`txwatch.web.palette`: the charts' in ``GET /api/board``, the page's own in
+``GET /palette.css``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from txwatch.web.palette import stylesheet
 from txwatch.web.panels import overview
 
 PROMETHEUS_KEY = web.AppKey("prometheus", str)
@@ -52,6 +55,11 @@ async def board(_request: web.Request) -> web.Response:
     return web.json_response(overview().as_json())
 
 
+async def palette(_request: web.Request) -> web.Response:
+    """The boards' named colours as CSS custom properties, for the page's own styles."""
+    return web.Response(text=stylesheet(), content_type="text/css")
+
+
 async def prometheus(request: web.Request) -> web.Response:
     """Pass a read-only query through to Prometheus and its answer back unchanged."""
     endpoint = request.match_info["endpoint"]
@@ -77,11 +85,13 @@ async def _client(app: web.Application):  # type: ignore[no-untyped-def]
 
 
 def add_board(app: web.Application, prometheus_url: str | None) -> None:
-    """Mount the page, its files, the panel list and the Prometheus pass-through."""
+    """Mount the page, its files, the panel list, the colours and the Prometheus
+    pass-through."""
     if prometheus_url:
         app[PROMETHEUS_KEY] = prometheus_url.rstrip("/")
     app.cleanup_ctx.append(_client)
     app.router.add_get("/", page)
     app.router.add_get("/static/{name}", static)
     app.router.add_get("/api/board", board)
+    app.router.add_get("/palette.css", palette)
     app.router.add_get("/prometheus/api/v1/{endpoint}", prometheus)
