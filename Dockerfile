@@ -7,8 +7,9 @@ COPY exporter/ exporter/
 COPY replay/ replay/
 COPY history/ history/
 COPY backtest/ backtest/
-COPY prom/ prom/
+COPY engines/ engines/
 COPY stack/ stack/
+COPY web/ web/
 COPY rules/ rules/
 COPY prometheus/ prometheus/
 COPY alertmanager/ alertmanager/

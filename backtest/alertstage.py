@@ -3,7 +3,7 @@
 The candidate search (:mod:`.engine`) finds the steps where each alert expression holds;
 here ``promtool test rules`` evaluates each alert alone in windows around them (its
 look-back before, its ``keep_firing_for`` after), which honours ``for`` and
-``keep_firing_for`` exactly (:mod:`txwatch.prom.promtool`). An alert held through its own
+``keep_firing_for`` exactly (:mod:`txwatch.engines.promtool`). An alert held through its own
 ``ALERTS`` series is followed past its candidates until promtool lets it go.
 """
 
@@ -19,8 +19,8 @@ import numpy as np
 import yaml
 
 from txwatch.backtest.ruleset import RuleSet, history_needed, referenced, rule_key, windows
-from txwatch.prom.promtool import Firing, Window, evaluate_windows, parse_duration
-from txwatch.prom.series import Series
+from txwatch.engines.promtool import Firing, Window, evaluate_windows, parse_duration
+from txwatch.engines.series import Series
 
 STEP = 60.0
 EXTEND = 60  # steps a held alert's window grows by when it still fires at its end (doubling)

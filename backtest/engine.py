@@ -10,7 +10,7 @@ staleness marker.
 Stage 2 (alerting rules, :mod:`.alertstage`): ``promtool test rules`` evaluates only the
 alerting rules, fed with the series they read (staleness marked), in windows around the
 steps where an alert expression holds (and the ``keep_firing_for`` after them), which
-honours ``for`` and ``keep_firing_for`` exactly; see :mod:`txwatch.prom.promtool`. Those
+honours ``for`` and ``keep_firing_for`` exactly; see :mod:`txwatch.engines.promtool`. Those
 steps come from one range query per alert expression, each windowed count they share
 evaluated once (:mod:`.shared_counts`); promtool evaluates the expressions in that form
 too.
@@ -37,10 +37,10 @@ from txwatch.backtest.ruleset import levels, load_rules, needed_by, referenced, 
 from txwatch.backtest.shared_counts import share_counts
 from txwatch.backtest.shared_terms import share_terms
 from txwatch.backtest.stepwise import Stepwise, merged_by_labels
-from txwatch.prom import remote_write
-from txwatch.prom.promtool import Firing
-from txwatch.prom.series import Series
-from txwatch.prom.server import ThrowawayPrometheus
+from txwatch.engines import remote_write
+from txwatch.engines.promtool import Firing
+from txwatch.engines.series import Series
+from txwatch.engines.server import ThrowawayPrometheus
 
 
 def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],

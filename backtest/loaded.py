@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from txwatch.backtest.engine import STEP, evaluate_history
+from txwatch.engines import remote_write
+from txwatch.engines.promtool import Firing
+from txwatch.engines.series import Series
+from txwatch.engines.server import ThrowawayPrometheus
 from txwatch.history.dataset import Dataset
 from txwatch.history.scrape import scrape_series
-from txwatch.prom import remote_write
-from txwatch.prom.promtool import Firing
-from txwatch.prom.series import Series
-from txwatch.prom.server import ThrowawayPrometheus
 from txwatch.resources import rule_files
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import promql_parser as pq
 import yaml
 
-from txwatch.prom.promtool import parse_duration
+from txwatch.engines.promtool import parse_duration
 from txwatch.rules.inputs import inline_group
 
 

@@ -19,9 +19,9 @@ from txwatch.backtest.scoring import (
     score,
     to_episodes,
 )
+from txwatch.engines.series import Series
 from txwatch.history.dataset import Dataset
 from txwatch.history.scrape import scrape_series
-from txwatch.prom.series import Series
 from txwatch.resources import rule_files
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 # keeps every caller's ``from txwatch.backtest.scoring import Incident, load_incidents``.
 from txwatch.backtest.incidents import Incident, load_incidents  # noqa: F401
 from txwatch.backtest.notify import group_spans
-from txwatch.prom.promtool import Firing
+from txwatch.engines.promtool import Firing
 
 NOTIFYING = frozenset({"critical", "warning"})
 GRACE_MINUTES = 60

@@ -22,9 +22,9 @@ import promql_parser as pq
 
 from txwatch.backtest.bounds import spans, weight_with
 from txwatch.backtest.shared_terms import SharedTerm, inline, reads
-from txwatch.prom import remote_write
-from txwatch.prom.series import Series
-from txwatch.prom.server import ThrowawayPrometheus
+from txwatch.engines import remote_write
+from txwatch.engines.series import Series
+from txwatch.engines.server import ThrowawayPrometheus
 
 
 class Stepwise:

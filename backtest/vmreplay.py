@@ -25,10 +25,10 @@ import yaml
 
 from txwatch.backtest.run import Result
 from txwatch.backtest.scoring import Incident, score, to_episodes
+from txwatch.engines.procs import default_signals, free_port, need, stop_process, wait_ready
+from txwatch.engines.promtool import Firing
 from txwatch.history.dataset import Dataset
 from txwatch.history.scrape import scrape_series
-from txwatch.prom.procs import default_signals, free_port, need, stop_process, wait_ready
-from txwatch.prom.promtool import Firing
 from txwatch.rules.vmalert import vmalert_rule_dir
 
 REPLAY_FLAGS = [

@@ -22,8 +22,8 @@ import requests
 from common import bar_chart, save
 
 from txwatch.stack.launcher import LocalStack, Ports
-from txwatch.stack.sink import read_log
 from txwatch.stack.victoria import VictoriaStack
+from txwatch.web.sink import read_log
 
 STOCK = {"victoria-metrics": {"search.latencyOffset": "30s"},
          "vmalert": {"evaluationInterval": "1m", "remoteWrite.flushInterval": "5s"}}

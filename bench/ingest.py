@@ -28,7 +28,7 @@ import requests
 from common import RESULTS, save
 
 from txwatch import contract
-from txwatch.prom.procs import free_port, stop_process, wait_ready
+from txwatch.engines.procs import free_port, stop_process, wait_ready
 
 DURATION = "8s"
 CONNECTIONS = 16

@@ -34,7 +34,7 @@ from common import bar_chart, save
 
 from txwatch.stack.launcher import LocalStack, Ports
 from txwatch.stack.ports import PortInUse
-from txwatch.stack.sink import read_log
+from txwatch.web.sink import read_log
 
 
 def started_stack(workdir: Path, retries: list[str]) -> LocalStack:

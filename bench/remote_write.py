@@ -1,7 +1,7 @@
 """Remote write: the hand-written protobuf encoder against the ``protobuf`` package.
 
-(a) ``txwatch.prom.remote_write`` (shipped): WriteRequest encoded with numpy, snappy by cramjam;
-(b) ``txwatch.prom.remote_pb``: one ``protobuf`` message per sample, snappy by cramjam;
+(a) ``txwatch.engines.remote_write`` (shipped): WriteRequest encoded with numpy, snappy by cramjam;
+(b) ``txwatch.engines.remote_pb``: one ``protobuf`` message per sample, snappy by cramjam;
 (c) for reference, (a)'s protobuf in one uncompressed literal snappy stream (hand-written,
     what was shipped before).
 On the raw series of a 30-day generated history (seed 30): encode seconds (best of 3) and
@@ -32,11 +32,11 @@ from common import bar_chart, save
 from txwatch import contract
 from txwatch.backtest.run import run
 from txwatch.backtest.scoring import load_incidents
+from txwatch.engines import remote_pb, remote_write
+from txwatch.engines.series import Series
+from txwatch.engines.server import ThrowawayPrometheus
 from txwatch.history.dataset import load_dataset
 from txwatch.history.scrape import scrape_series
-from txwatch.prom import remote_pb, remote_write
-from txwatch.prom.series import Series
-from txwatch.prom.server import ThrowawayPrometheus
 from txwatch.resources import rules_dir
 
 Encoder = Callable[[list[Series], float, float], bytes]

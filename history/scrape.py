@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from txwatch import contract
+from txwatch.engines.series import Series
 from txwatch.history.dataset import Dataset
-from txwatch.prom.series import Series
 
 INSTANCE = "replay"
 

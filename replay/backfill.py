@@ -6,9 +6,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from txwatch.engines.blocks import backfill
 from txwatch.history.dataset import Dataset
 from txwatch.history.scrape import scrape_series
-from txwatch.prom.blocks import backfill
 
 
 def backfill_dataset(data: Dataset, tsdb: Path, scrape_interval: int = 60,

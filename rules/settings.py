@@ -14,7 +14,7 @@ from statistics import NormalDist
 
 from txwatch import contract, ports
 
-# The sink serves docs/runbook.md at /runbook (stack/runbook.py); ports.SINK is its port in
+# The sink serves docs/runbook.md at /runbook (web/runbook.py); ports.SINK is its port in
 # docker-compose.yml and the local stack. A deployment whose runbook lives elsewhere renders
 # its rules with ``python -m txwatch.rules --runbook-base URL``; the demo renders its own
 # with the port it runs on.

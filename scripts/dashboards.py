@@ -1,6 +1,6 @@
 """Grafana boards built from code with the Grafana Foundation SDK.
 
-The panels and their PromQL are defined once in :mod:`txwatch.stack.panels`, which the
+The panels and their PromQL are defined once in :mod:`txwatch.web.panels`, which the
 stack's local board also draws; this module only turns them into Grafana JSON (plus what
 only Grafana has: alert annotations, the status variable). ``python scripts/generate.py``
 writes grafana/dashboards/*.json; the tests fail when the JSON is stale.
@@ -18,8 +18,8 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
 
-from txwatch.stack import panels
-from txwatch.stack.panels import Board, Line, Panel, Query
+from txwatch.web import panels
+from txwatch.web.panels import Board, Line, Panel, Query
 
 DATASOURCE_UID = "txwatch-prometheus"
 DS = dm.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)

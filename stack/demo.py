@@ -26,9 +26,9 @@ import pandas as pd
 
 from txwatch import contract
 from txwatch.backtest.incidents import load_incidents
+from txwatch.engines.promtool import parse_duration
 from txwatch.history.dataset import load_dataset
 from txwatch.history.generate import write
-from txwatch.prom.promtool import parse_duration
 from txwatch.replay.push import push
 from txwatch.rules import DEFAULT, write_rule_dir
 from txwatch.stack import inject

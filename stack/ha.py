@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from txwatch import ports
-from txwatch.prom.procs import free_port, need
+from txwatch.engines.procs import free_port, need
 from txwatch.stack.launcher import LocalStack
 
 REPLICAS = ("a", "b")

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from txwatch import contract, ports
-from txwatch.prom.procs import need, stop_process, wait_ready
+from txwatch.engines.procs import need, stop_process, wait_ready
 from txwatch.resources import alertmanager_dir, prometheus_dir, rules_dir
 from txwatch.stack.orphans import die_with_parent
 from txwatch.stack.ports import PortInUse, distinct_free_ports, listener_is, port_in_use
@@ -165,7 +165,7 @@ class LocalStack:
                 "--cluster.listen-address=", "--log.level=warn"]
 
     def sink_command(self) -> list[str]:
-        return [sys.executable, "-m", "txwatch.stack.sink",
+        return [sys.executable, "-m", "txwatch.web.sink",
                 f"--web.listen-address=127.0.0.1:{self.ports.sink}",
                 f"--log.file={self.sink_log}", f"--prometheus.url={self.url('prometheus')}"]
 

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from txwatch import contract
-from txwatch.prom.procs import need
+from txwatch.engines.procs import need
 from txwatch.resources import prometheus_dir, rules_dir
 from txwatch.rules.vmalert import vmalert_rule_dir
 from txwatch.stack.launcher import LocalStack

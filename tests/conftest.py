@@ -26,12 +26,12 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from txwatch.engines.procs import free_port, stop_process, wait_ready
+from txwatch.engines.series import Series
 from txwatch.exporter.app import build_app
 from txwatch.exporter.config import Config
 from txwatch.exporter.statedb import StateDB
 from txwatch.exporter.store import Store
-from txwatch.prom.procs import free_port, stop_process, wait_ready
-from txwatch.prom.series import Series
 from txwatch.stack.launcher import LocalStack, Ports
 
 REPO = Path(__file__).resolve().parent.parent

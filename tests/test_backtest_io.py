@@ -21,9 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import require_binary
-from txwatch.history.generate import write
-from txwatch.prom import remote_pb, remote_write
-from txwatch.prom.promtool import (
+from txwatch.engines import remote_pb, remote_write
+from txwatch.engines.promtool import (
     Firing,
     Window,
     _values,
@@ -32,7 +31,8 @@ from txwatch.prom.promtool import (
     parse_firings,
     write_test_file,
 )
-from txwatch.prom.series import Series
+from txwatch.engines.series import Series
+from txwatch.history.generate import write
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "promtool_firings.txt"
 NAN = np.nan
@@ -328,7 +328,7 @@ def test_constant_rules_are_filled_in_as_prometheus_would_return_them(tmp_path):
     series must be the one Prometheus returns, and any other expression still goes to it."""
     require_binary("prometheus")
     from txwatch.backtest.engine import _evaluate_range
-    from txwatch.prom.server import ThrowawayPrometheus
+    from txwatch.engines.server import ThrowawayPrometheus
 
     with ThrowawayPrometheus(tmp_path / "tsdb", lookback="59s") as prom:
         for expr in ("vector(0.005)", " vector( 1e-3 ) ", "vector(-2)", "vector(3.)"):

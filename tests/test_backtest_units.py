@@ -24,7 +24,7 @@ from txwatch.backtest.ruleset import (
     windows,
 )
 from txwatch.backtest.scoring import Episode, Incident, score, to_episodes
-from txwatch.prom.promtool import Firing
+from txwatch.engines.promtool import Firing
 from txwatch.resources import rule_files
 
 # ---- rule analysis ----------------------------------------------------------------------

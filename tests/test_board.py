@@ -28,7 +28,8 @@ from tests.conftest import require_binary
 from txwatch import contract
 from txwatch.rules import Settings, write_rule_dir
 from txwatch.stack.launcher import LocalStack
-from txwatch.stack.panels import CSS, FAST, SLOW, WARM_UP, overview
+from txwatch.web.palette import CSS, PALETTE
+from txwatch.web.panels import FAST, SLOW, WARM_UP, overview
 
 pytestmark = pytest.mark.slow
 
@@ -61,6 +62,14 @@ EMPTY_STATE = """showFiring([]); const quiet = getComputedStyle(
 showFiring([{alertname: "X", severity: "critical", status: "failed"}]);
 const critical = getComputedStyle(document.querySelector("#firing li")).backgroundColor;
 return [quiet, critical];"""
+# A critical alert's severity label, coloured by the page's CSS with the palette's dark red
+CRITICAL_SEVERITY = """showFiring([{alertname: "X", severity: "critical", status: "failed"}]);
+return getComputedStyle(document.querySelector("#firing li .sev")).color;"""
+
+
+def rgb(colour: str) -> str:
+    """A palette hex colour as the browser computes it."""
+    return "rgb({}, {}, {})".format(*(int(colour[i:i + 2], 16) for i in (1, 3, 5)))
 
 
 def replay(exporter: str, done: threading.Event) -> None:
@@ -150,6 +159,7 @@ def check_warm_up_board(stack: LocalStack, browser: webdriver.Chrome) -> None:
     quiet, critical = (tuple(map(int, re.findall(r"\d+", c)))
                        for c in browser.execute_script(EMPTY_STATE))
     assert max(quiet) - min(quiet) < 16 and quiet != critical  # grey, not the alarm's red
+    assert browser.execute_script(CRITICAL_SEVERITY) == rgb(CSS["dark-red"])
 
 
 def test_board_draws_data_time_the_warm_up_normal_distinct_limits_and_the_incident(
@@ -198,6 +208,8 @@ def test_board_draws_data_time_the_warm_up_normal_distinct_limits_and_the_incide
             age = browser.execute_script(STYLES, "Last push age")
             assert all(n.startswith(("accepted/s", "rejected/s")) for n in records["series"])
             assert set(age["series"]) == {"last push age"} and "accepted/s" in records["series"]
+            # a series with no named colour: the palette's, in order
+            assert records["series"]["accepted/s"]["stroke"] == PALETTE[0]
             assert "update failed" not in browser.find_element(By.ID, "updated").text
             browser.save_screenshot(str(tmp_path / "board.png"))
             if SCREENSHOT:

@@ -15,12 +15,12 @@ import pytest
 import requests
 
 from tests.conftest import REPO, metric_value
+from txwatch.engines.procs import free_port, stop_process, wait_ready
 from txwatch.exporter.config import Config
 from txwatch.exporter.lockfile import StateDirError
 from txwatch.exporter.parsing import Batch
 from txwatch.exporter.statedb import DB_NAME, StateDB
 from txwatch.exporter.store import Store
-from txwatch.prom.procs import free_port, stop_process, wait_ready
 
 TX = "/api/v1/transactions"
 

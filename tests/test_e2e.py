@@ -15,7 +15,7 @@ import requests
 
 from txwatch.rules import Settings, write_rule_dir
 from txwatch.stack.launcher import LocalStack
-from txwatch.stack.sink import read_log
+from txwatch.web.sink import read_log
 
 TX = "/api/v1/transactions"
 

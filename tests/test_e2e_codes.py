@@ -35,7 +35,7 @@ from tests.conftest import REPO, metric_value
 from txwatch import contract
 from txwatch.rules import Settings, write_rule_dir
 from txwatch.stack.launcher import LocalStack
-from txwatch.stack.sink import read_log
+from txwatch.web.sink import read_log
 
 CODE = "91"  # issuer unavailable: in neither the contract's list nor the table
 ALERT = "PaymentAuthCodeShareHigh"

@@ -12,7 +12,7 @@ import requests
 
 from tests.conftest import metric_value
 from txwatch.stack.launcher import LocalStack
-from txwatch.stack.sink import read_log
+from txwatch.web.sink import read_log
 
 TX = "/api/v1/transactions"
 

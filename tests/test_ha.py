@@ -10,7 +10,7 @@ import requests
 import yaml
 
 from txwatch.stack.ha import HAStack
-from txwatch.stack.sink import read_log
+from txwatch.web.sink import read_log
 
 TX = "/api/v1/transactions"
 

@@ -15,11 +15,11 @@ import requests
 from aiohttp import web
 
 from tests.conftest import metric_value
+from txwatch.engines.procs import free_port
 from txwatch.exporter.app import build_app
 from txwatch.exporter.config import Config, Limits
 from txwatch.exporter.statedb import StateDB
 from txwatch.exporter.store import Store
-from txwatch.prom.procs import free_port
 
 TX = "/api/v1/transactions"
 NOW = 1_752_327_930.0  # 2025-07-12 13:45:30 UTC

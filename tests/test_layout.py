@@ -1,7 +1,7 @@
 """The layout docs/development.md ("Where things are") promises: each top-level Python
 folder is one ``txwatch`` subpackage that says what it owns, modules stay small, no folder
 dominates, imports point one way (no cycles; the exporter needs only the contract; process
-and server helpers come from ``txwatch.prom``, not from the replay client), and no package
+and server helpers come from ``txwatch.engines``, not from the replay client), and no package
 code finds files by walking up from ``__file__``."""
 
 from __future__ import annotations
@@ -97,9 +97,9 @@ def test_exporter_depends_only_on_the_contract():
             assert not outside, f"{name} imports {outside}"
 
 
-def test_stack_and_bench_get_helpers_from_prom_not_the_replay_client():
+def test_stack_web_and_bench_get_helpers_from_engines_not_the_replay_client():
     known = set(modules())
-    files = [p for n, p in modules().items() if n.startswith("txwatch.stack")]
+    files = [p for n, p in modules().items() if n.startswith(("txwatch.stack", "txwatch.web"))]
     files += sorted((REPO / "bench").glob("*.py"))
     for path in files:
         client = {m for m in imports(path, known) if m.startswith("txwatch.replay")}
@@ -116,8 +116,8 @@ def test_package_code_finds_files_through_resources_not___file__():
 # The layout table's rows, top to bottom: a package imports only packages above it (or
 # itself). Data-only folders (configs, templates, static files) import nothing.
 LAYERS = ("txwatch", "txwatch.exporter", "txwatch.rules", "txwatch.prometheus",
-          "txwatch.alertmanager", "txwatch.prom", "txwatch.history", "txwatch.backtest",
-          "txwatch.replay", "txwatch.stack", "txwatch.docs")
+          "txwatch.alertmanager", "txwatch.engines", "txwatch.history", "txwatch.backtest",
+          "txwatch.replay", "txwatch.web", "txwatch.stack", "txwatch.docs")
 
 
 def _package(module: str) -> str:

@@ -48,7 +48,8 @@ def test_wheel_carries_the_shipped_configs(wheel_files):
                  "txwatch/alertmanager/templates/txwatch.tmpl",
                  "txwatch/rules/tests/ratio_alerts_test.yml",
                  "txwatch/alertmanager/examples/all-receivers.yml", "txwatch/contract.py",
-                 "txwatch/exporter/app.py", "txwatch/prom/server.py"):
+                 "txwatch/exporter/app.py", "txwatch/engines/server.py",
+                 "txwatch/web/sink.py", "txwatch/web/static/board.js"):
         assert path in wheel_files, path
 
 

@@ -15,8 +15,8 @@ import time
 import requests
 
 from tests.conftest import REPO
+from txwatch.engines.procs import stop_process
 from txwatch.exporter.config import Config
-from txwatch.prom.procs import stop_process
 
 TX = "/api/v1/transactions"
 

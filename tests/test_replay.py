@@ -15,10 +15,10 @@ from tests.conftest import REPO, metric_value, shared_data_or_skip
 from txwatch import contract
 from txwatch.backtest.run import run
 from txwatch.backtest.scoring import load_incidents
+from txwatch.engines.server import ThrowawayPrometheus
 from txwatch.exporter.config import Config
 from txwatch.history.dataset import load_dataset
 from txwatch.history.generate import KINDS, generate, write
-from txwatch.prom.server import ThrowawayPrometheus
 from txwatch.replay.backfill import backfill_dataset
 from txwatch.replay.push import batches, push, replica_for
 

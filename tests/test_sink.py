@@ -1,11 +1,13 @@
 """The notification sink in process: bad queries are 400 JSON, the board and its files are
-served, the board's panel list is the Grafana overview's, Prometheus is passed through."""
+served, the board's panel list is the Grafana overview's and its colours the palette's,
+Prometheus is passed through."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import json
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.conftest import REPO
-from txwatch.prom.procs import free_port
-from txwatch.stack.sink import build_app, read_log
+from txwatch.engines.procs import free_port
+from txwatch.web.board import static_dir
+from txwatch.web.palette import CSS, PALETTE
+from txwatch.web.sink import build_app, read_log
 
 ALERT = {"status": "firing", "labels": {"alertname": "PaymentRatioHighFast",
                                         "severity": "critical", "status": "failed"},
@@ -99,8 +103,31 @@ def test_local_board_has_the_grafana_overview_panels_and_queries(tmp_path: Path)
         assert sum(k == "timeseries" for k in kinds.values()) >= 7
         named = {c for p in board["panels"] for _, c in p["colours"]}
         assert named <= set(board["css"]), named - set(board["css"])
+        assert (board["css"], board["palette"]) == (CSS, list(PALETTE))
 
     run(tmp_path / "alerts.jsonl", check)
+
+
+def test_the_page_styles_with_the_boards_palette(tmp_path: Path):
+    async def check(client: TestClient) -> None:
+        assert "/palette.css" in await (await client.get("/")).text()
+        answer = await client.get("/palette.css")
+        assert answer.status == 200 and answer.content_type == "text/css"
+        css = await answer.text()
+        for name, value in CSS.items():
+            assert f"--{name}: {value};" in css, name
+        used = set(re.findall(r"var\(--([\w-]+)\)", (static_dir() / "board.css").read_text()))
+        assert used and used <= set(CSS), used - set(CSS)
+
+    run(tmp_path / "alerts.jsonl", check)
+
+
+def test_the_page_and_script_hold_no_copy_of_the_palette():
+    """The colours are defined once (txwatch.web.palette); the browser gets them served."""
+    colours = {c.lower() for c in [*CSS.values(), *PALETTE]}
+    for name in ("board.js", "board.css", "board.html"):
+        text = (static_dir() / name).read_text().lower()
+        assert not {c for c in colours if c in text}, name
 
 
 def test_prometheus_pass_through_errors_are_json(tmp_path: Path):

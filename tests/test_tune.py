@@ -272,10 +272,10 @@ def test_tune_brings_a_constantly_paging_table_within_the_budget(tmp_path):
 
 @pytest.mark.slow
 def test_history_read_back_from_prometheus_equals_the_csv(tmp_path):
+    from txwatch.engines import remote_write
+    from txwatch.engines.server import ThrowawayPrometheus
     from txwatch.history.promsource import fetch_dataset
     from txwatch.history.scrape import scrape_series
-    from txwatch.prom import remote_write
-    from txwatch.prom.server import ThrowawayPrometheus
 
     paths = write(tmp_path / "d", days=1, seed=8)
     data = load_dataset([paths["transactions"], paths["auth_codes"]], contract.STATUSES,

@@ -17,11 +17,11 @@ import pytest
 import requests
 
 from tests.conftest import FAST_ROUTE_TIMING
-from txwatch.prom.procs import need
+from txwatch.engines.procs import need
 from txwatch.rules import Settings, write_rule_dir
 from txwatch.stack.launcher import LocalStack, Ports
-from txwatch.stack.sink import read_log
 from txwatch.stack.victoria import VictoriaStack
+from txwatch.web.sink import read_log
 
 pytestmark = pytest.mark.slow
 TX = "/api/v1/transactions"

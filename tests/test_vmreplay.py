@@ -13,8 +13,8 @@ import pytest
 
 from txwatch.backtest.agreement import compare
 from txwatch.backtest.scoring import Episode
+from txwatch.engines.procs import need
 from txwatch.history.generate import write
-from txwatch.prom.procs import need
 from txwatch.replay.cli import held_alerts
 from txwatch.resources import rules_dir
 from txwatch.rules import write_rule_dir

@@ -1,11 +1,12 @@
 """The boards' panels and their PromQL, defined once for Grafana and the local board.
 
 ``scripts/dashboards.py`` turns these into Grafana JSON (grafana/dashboards/*.json) and the
-sink's local board (:mod:`txwatch.stack.board`) draws the same panels from Prometheus'
+sink's local board (:mod:`txwatch.web.board`) draws the same panels from Prometheus'
 HTTP API, so an on-call without Grafana looks at the same queries as one with it. Threshold
 lines are the threshold-table series of rules/thresholds.yml, so boards and alerts read the
 same numbers; the confidence level a description names comes from the rules' own definition
-(``txwatch.rules.settings``). Positions are Grafana grid cells (h, w, x, y; 24 columns).
+(``txwatch.rules.settings``), the colours from :mod:`txwatch.web.palette`. Positions are
+Grafana grid cells (h, w, x, y; 24 columns).
 """
 
 from __future__ import annotations
@@ -24,13 +25,8 @@ from txwatch.rules import DEFAULT as RULES  # the confidence level of each recor
 from txwatch.rules import limited_statuses
 from txwatch.rules.inline import counts
 from txwatch.rules.normals import limit
+from txwatch.web.palette import COLOURS, CSS, PALETTE  # the boards' colours, defined once
 
-# Grafana's named colours, and the hex values of its palette for the local board.
-COLOURS = {"approved": "green", "denied": "orange", "failed": "red", "reversed": "purple",
-           "backend_reversed": "dark-red", "refunded": "blue"}
-CSS = {"green": "#56a64b", "orange": "#ff780a", "red": "#e02f44", "purple": "#a352cc",
-       "dark-red": "#c4162a", "blue": "#3274d9", "dark-orange": "#fa6400",
-       "light-blue": "#8ab8ff"}
 # The data time of each moment: the newest complete data minute the exporter holds, which
 # the alert messages print as "Newest data minute". The local board's time axis is this.
 DATA_CLOCK = f"max({LAST_MINUTE_TIMESTAMP})"
@@ -90,7 +86,7 @@ class Board:
         found = asdict(self)
         for panel, spec in zip(found["panels"], self.panels, strict=True):  # named colours
             panel["colours"] = [[n, line.colour] for n, line in spec.lines if line.colour]
-        return {**found, "css": CSS, "clock": DATA_CLOCK}
+        return {**found, "css": CSS, "palette": list(PALETTE), "clock": DATA_CLOCK}
 
 
 def normals(s: str, refs: str) -> tuple[Query, Query]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from txwatch.prom.series import Series
+from txwatch.engines.series import Series
 
 
 def _escape(value: str) -> str:

@@ -5,7 +5,7 @@ log (one line per alert, with the time it arrived), and what it changed (alerts 
 or resolved since that group's last notification) is printed, one readable line each. The
 log reads back as "recent alerts" at ``GET /api/alerts`` (newest first; ``?limit=N``, 1 to
 10,000, default 100; anything else is a 400 JSON error). ``GET /`` is the local board
-(:mod:`txwatch.stack.board`), which reads Prometheus through the sink when it is started
+(:mod:`txwatch.web.board`), which reads Prometheus through the sink when it is started
 with ``--prometheus.url``.
 """
 
@@ -25,8 +25,8 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from txwatch.ports import PROMETHEUS, SINK, local
-from txwatch.stack.board import add_board
-from txwatch.stack.runbook import add_runbook
+from txwatch.web.board import add_board
+from txwatch.web.runbook import add_runbook
 
 LOG_KEY = web.AppKey("log", Path)
 MAX_LIMIT = 10_000

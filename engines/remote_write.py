@@ -13,7 +13,7 @@ bench/results/remote_write.json): its Python API builds one message per sample, 
 3.7 s of encoding and about 4 s of CPU to every run (best wall time 37.8 s against 33.4 s).
 Snappy by cramjam costs 0.01 s per 11 MB and halves the bytes, so the hand-written literal
 stream it replaced was not needed. tests/test_backtest_io.py decodes what this module
-writes with ``protobuf`` and ``cramjam`` (:mod:`txwatch.prom.remote_pb`) and compares it
+writes with ``protobuf`` and ``cramjam`` (:mod:`txwatch.engines.remote_pb`) and compares it
 with protobuf's own encoding.
 """
 
@@ -25,7 +25,7 @@ import cramjam
 import numpy as np
 import requests
 
-from txwatch.prom.series import Series
+from txwatch.engines.series import Series
 
 SAMPLE_BYTES = 18
 BATCH_SAMPLES = 250_000

@@ -1,5 +1,5 @@
 """The remote-write 1.0 messages through the ``protobuf`` package: a maintained encoder and
-decoder to check :mod:`txwatch.prom.remote_write` against and to benchmark it with
+decoder to check :mod:`txwatch.engines.remote_write` against and to benchmark it with
 (bench/remote_write.py). Snappy is ``cramjam``'s, as there.
 
 The messages (``prometheus.WriteRequest``, ``TimeSeries``, ``Label``, ``Sample`` of
@@ -15,7 +15,7 @@ import cramjam
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from txwatch.prom.series import Series
+from txwatch.engines.series import Series
 
 _F = descriptor_pb2.FieldDescriptorProto
 

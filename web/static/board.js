@@ -1,9 +1,10 @@
 // The local board: the overview board's panels (GET /api/board), drawn with uPlot from
 // Prometheus' HTTP API through the sink, plus what is firing and the notifications.
+// Colours come from the sink (txwatch.web.palette): board.css[name] for a series with a
+// named colour, board.palette for the others; the page's own styles read /palette.css.
 "use strict";
 
 const REFRESH_MS = 15000;
-const PALETTE = ["#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1", "#ba43a9"];
 let board = null;
 let rounds = 0;
 const plots = new Map();  // panel title -> its uPlot chart (read by the tests)
@@ -180,7 +181,7 @@ async function drawPanel(panel, index, frame) {
     series: [{ label: "data time (UTC)", value: (u, v) => (v == null ? "-" : utc(v, true)) },
       ...order.map((i) => {
         const line = shown[i].line;
-        const stroke = panel.css[line.colour] || PALETTE[i % PALETTE.length];
+        const stroke = panel.css[line.colour] || board.palette[i % board.palette.length];
         return { label: shown[i].name, stroke, width: line.width || 1,
                  dash: line.dash && line.dash.length ? line.dash : undefined,
                  fill: panel.stacked ? stroke : undefined,  // opaque: each band stays its colour

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from txwatch.prom.procs import batch_go_env
-from txwatch.prom.series import Series
+from txwatch.engines.procs import batch_go_env
+from txwatch.engines.series import Series
 
 FIRING_QUERY = 'ALERTS{alertstate="firing"}'
 # Window i > 0 of a file asks with a matcher no series has, so the listing says which window

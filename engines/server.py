@@ -11,7 +11,7 @@ from types import TracebackType
 import numpy as np
 import requests
 
-from txwatch.prom.procs import batch_go_env, free_port, stop_process, wait_ready
+from txwatch.engines.procs import batch_go_env, free_port, stop_process, wait_ready
 
 MAX_POINTS = 10_000  # Prometheus refuses range queries of more than 11,000 points
 

@@ -1,12 +1,14 @@
 """The local board: the overview board's panels in a plain page, served by the sink.
 
 For an on-call without Grafana. The page (``static/board.html``) reads the panel list of
-:mod:`txwatch.stack.panels` from ``GET /api/board``, draws every chart with uPlot (vendored
+:mod:`txwatch.web.panels` from ``GET /api/board``, draws every chart with uPlot (vendored
 from its npm package, MIT, served from here: the stack works offline) from Prometheus'
 ``/api/v1/query_range``, lists what is firing with the overview's own "Firing alerts"
 query, and shows the sink's notifications as a chat channel would. Prometheus is reached
 through ``/prometheus/api/v1/...`` on the sink (read-only: query, query_range, alerts), so
-the page needs one address and no cross-origin requests.
+the page needs one address and no cross-origin requests. Its colours are those of
+:mod:`txwatch.web.palette`: the charts' in ``GET /api/board``, the page's own in
+``GET /palette.css``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from txwatch.stack.panels import overview
+from txwatch.web.palette import stylesheet
+from txwatch.web.panels import overview
 
 PROMETHEUS_KEY = web.AppKey("prometheus", str)
 CLIENT_KEY = web.AppKey("client", aiohttp.ClientSession)
@@ -27,7 +30,7 @@ TYPES = {".html": "text/html", ".js": "application/javascript", ".css": "text/cs
 
 
 def static_dir() -> Path:
-    return Path(str(files("txwatch.stack") / "static"))
+    return Path(str(files("txwatch.web") / "static"))
 
 
 def _error(status: int, reason: str, message: str) -> web.Response:
@@ -50,6 +53,11 @@ async def static(request: web.Request) -> web.StreamResponse:
 
 async def board(_request: web.Request) -> web.Response:
     return web.json_response(overview().as_json())
+
+
+async def palette(_request: web.Request) -> web.Response:
+    """The boards' named colours as CSS custom properties, for the page's own styles."""
+    return web.Response(text=stylesheet(), content_type="text/css")
 
 
 async def prometheus(request: web.Request) -> web.Response:
@@ -77,11 +85,13 @@ async def _client(app: web.Application):  # type: ignore[no-untyped-def]
 
 
 def add_board(app: web.Application, prometheus_url: str | None) -> None:
-    """Mount the page, its files, the panel list and the Prometheus pass-through."""
+    """Mount the page, its files, the panel list, the colours and the Prometheus
+    pass-through."""
     if prometheus_url:
         app[PROMETHEUS_KEY] = prometheus_url.rstrip("/")
     app.cleanup_ctx.append(_client)
     app.router.add_get("/", page)
     app.router.add_get("/static/{name}", static)
     app.router.add_get("/api/board", board)
+    app.router.add_get("/palette.css", palette)
     app.router.add_get("/prometheus/api/v1/{endpoint}", prometheus)
