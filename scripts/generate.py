@@ -5,7 +5,8 @@ Generated files: ``docs/metrics-sample.prom`` (a deterministic /metrics sample t
 ``rules/alerts.yml`` (rendered by the ``txwatch.rules`` package with its default settings)
 and the Grafana boards ``grafana/dashboards/*.json`` (built in scripts/dashboards.py). Run
 ``python scripts/generate.py`` after changing the exporter's metrics, the rules or the
-boards.
+boards; ``--pictures`` also draws the pictures of docs/ (scripts/pictures.py), which
+``--check`` finds stale when what they depict has changed since they were drawn.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from prometheus_client import generate_latest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dashboards import BOARDS, render  # noqa: E402
+from pictures import draw, stale  # noqa: E402
 
 from txwatch.exporter.app import REGISTRY_KEY, build_app
 from txwatch.exporter.config import Config
@@ -67,23 +69,31 @@ GENERATED: dict[str, Callable[[], str]] = {
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if a file is stale")
+    parser.add_argument("--pictures", action="store_true",
+                        help="also draw the pictures of docs/ again (a browser and a "
+                             "throwaway Prometheus: minutes) and record their sources")
     args = parser.parse_args()
-    stale = []
+    old = []
     for rel, make in GENERATED.items():
         path = REPO / rel
         content = make()
         if args.check:
             if not path.exists() or path.read_text(encoding="utf-8") != content:
-                stale.append(rel)
+                old.append(rel)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content, encoding="utf-8")
             print(f"wrote {rel}")
-    if stale:
-        print("stale generated files (run: python scripts/generate.py): " + ", ".join(stale),
+    if args.pictures and not args.check:
+        draw(REPO)
+    if old:
+        print("stale generated files (run: python scripts/generate.py): " + ", ".join(old),
               file=sys.stderr)
-        return 1
-    return 0
+    pictures = stale(REPO) if args.check else []
+    if pictures:
+        print("stale pictures (run: python scripts/generate.py --pictures):\n  "
+              + "\n  ".join(pictures), file=sys.stderr)
+    return 1 if old or pictures else 0
 
 
 if __name__ == "__main__":

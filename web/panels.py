@@ -161,9 +161,11 @@ def code_panel(of_declines: bool, pos: tuple[int, int, int, int]) -> Panel:
 
 def alerts_table(pos: tuple[int, int, int, int], selector: str = "") -> Panel:
     extra = f",{selector}" if selector else ""
-    return Panel("Firing alerts", "Alerts firing now (the ALERTS series of Prometheus).", pos,
-                 (Query(f'sum by (alertname, severity, status) '
-                        f'(ALERTS{{alertstate="firing"{extra}}})', "{{alertname}}", "A"),),
+    return Panel("Firing alerts", "Alerts firing now (the ALERTS series of Prometheus), "
+                 "without the Watchdog, which always fires (it proves the path to the "
+                 "receivers, not an incident).", pos,
+                 (Query(f'sum by (alertname, severity, status) (ALERTS{{alertstate="firing", '
+                        f'alertname!="Watchdog"{extra}}})', "{{alertname}}", "A"),),
                  kind="table")
 
 
@@ -180,16 +182,18 @@ def scraped_since(ago: str) -> str:
 def overview() -> Board:
     tx = Panel("Transactions per minute by status", "All pushed transactions, stacked by "
                "status.", (8, 16, 0, 0),
-               (Query("status:payment_transactions:rate5m * 60", "{{status}}", "A"),),
+               (Query(f'status:payment_transactions:rate5m * 60 and on (job) '
+                      f'{scraped_since("5m")}', "{{status}}", "A"),),
                stacked=True,
                lines=tuple((s, Line(COLOURS[s])) for s in STATUSES if s in COLOURS))
     shares = tuple(share_panel(status, (8, 12, 12 * (i % 2), 8 + 8 * (i // 2)))
                    for i, status in enumerate(limited_statuses()))
     approved = Panel(
-        "Approved volume vs its recent level", "Approved transactions in the last 10 minutes, "
-        "and the level of the half hour before them, which the approved-volume alert compares "
-        "with (a drop to the table's volume_drop_factor of it pages). A line starts once its "
-        "10 minutes are all scraped (a window still filling would climb from 0).",
+        "Approved volume vs its recent level", "Approved transactions in the last 10 minutes "
+        "and in the 10 minutes before them. Approvals that fall while the total holds are a "
+        "share incident (denials or failures up: the share alerts page); PaymentTrafficLow "
+        "judges the total volume against what this hour normally brings. A line starts once "
+        "its 10 minutes are all scraped (a window still filling would climb from 0).",
         (8, 12, 0, 32), (
             Query(f'{approved_10m()} and on (job) {scraped_since("10m")}', "approved 10m", "A"),
             Query(f'{approved_10m()} offset 10m and on (job) {scraped_since("20m")}',
@@ -217,8 +221,10 @@ def drilldown() -> Board:
     counts = Panel(
         "$status per minute", "Transactions of the selected status per minute, and all "
         "transactions.", (8, 12, 0, 8), (
-            Query(f"status:payment_transactions:rate5m{{{s}}} * 60", "$status", "A"),
-            Query("job:payment_transactions:rate5m * 60", "all", "B")))
+            Query(f"status:payment_transactions:rate5m{{{s}}} * 60 and on (job) "
+                  f"{scraped_since('5m')}", "$status", "A"),
+            Query(f"job:payment_transactions:rate5m * 60 and on (job) {scraped_since('5m')}",
+                  "all", "B")))
     bounds = Panel(
         "$status share over 1 hour", "Share over 1 hour and its lower "
         f"{RULES.status_1h.text} bound, against the learned normal share and the slow "
