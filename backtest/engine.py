@@ -34,7 +34,7 @@ from txwatch.backtest.bounds import steps_to_ask
 from txwatch.backtest.cadence import schedule
 from txwatch.backtest.own_terms import own_terms
 from txwatch.backtest.ruleset import levels, load_rules, needed_by, referenced, rule_key
-from txwatch.backtest.shared_counts import share_counts
+from txwatch.backtest.shared_counts import seasonal_counts_shared, share_counts
 from txwatch.backtest.shared_terms import share_terms
 from txwatch.backtest.stepwise import Stepwise, merged_by_labels
 from txwatch.engines import remote_write
@@ -84,6 +84,7 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
                 ThreadPoolExecutor(workers * 2) as pool:
             say(f"loading {len(raw)} series x {steps} steps")
             remote_write.write(prom.url, raw, 0.0, STEP)
+            ordered = seasonal_counts_shared(prom, pool, ordered, steps, STEP)
             for number, level in enumerate(ordered):
                 say(f"recording rules level {number + 1}/{len(ordered)} ({len(level)} rules)")
                 results = pool.map(lambda r: (r, _evaluate_range(

@@ -17,7 +17,13 @@ samples per occurrence (30 generated days: 30.4 s -> 26.8 s, the same 239 episod
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+
+from txwatch.backtest.ruleset import RecordingRule
+from txwatch.engines import remote_write
+from txwatch.engines.series import Series
+from txwatch.engines.server import ThrowawayPrometheus
 
 # As the rules render a count, except that a long line may be wrapped anywhere outside a
 # quoted string (rules/yamltext.py): a wrapped count's whitespace is read back as one space.
@@ -36,9 +42,11 @@ class SharedCount:
     expr: str
 
 
-def share_counts(exprs: list[str]) -> tuple[list[SharedCount], list[str]]:
+def share_counts(exprs: list[str], prefix: str = PREFIX
+                 ) -> tuple[list[SharedCount], list[str]]:
     """The distinct windowed counts in ``exprs`` and the expressions rewritten to read them
-    (each occurrence becomes the count's series, with the occurrence's ``offset``)."""
+    (each occurrence becomes the count's series, with the occurrence's ``offset``), the
+    series named ``prefix`` and a number."""
     counts: dict[str, SharedCount] = {}
 
     def rewrite(expr: str) -> str:
@@ -48,7 +56,7 @@ def share_counts(exprs: list[str]) -> tuple[list[SharedCount], list[str]]:
             by, selector = (WRAPPED.sub(" ", match[g]).strip() for g in ("by", "selector"))
             count = f"sum by ({by}) (increase({selector}[{match['window']}]))"
             if count not in counts:
-                counts[count] = SharedCount(f"{PREFIX}{len(counts)}", count)
+                counts[count] = SharedCount(f"{prefix}{len(counts)}", count)
             offset = f" offset {match['offset']}" if match["offset"] else ""
             read = f"{counts[count].name}{offset}"
             if any(a <= match.start() < b for a, b in inside):
@@ -81,3 +89,28 @@ def subquery_spans(expr: str) -> list[tuple[int, int]]:
                 break
             i -= 1
     return spans
+
+
+SEASONAL = "txwatch_backtest_seasonal_count_"
+
+
+def seasonal_counts_shared(prom: ThrowawayPrometheus, pool: Executor,
+                           ordered: list[list[RecordingRule]], steps: int, step: float
+                           ) -> list[list[RecordingRule]]:
+    """The recording rules with their windowed counts at an offset read from one series per
+    count: the seasonal expectations read the same window a day, a week and an hour either
+    side of a week ago (``increase(...[w] offset k)``), four evaluations of one count
+    shifted in time. Evaluated once over the whole history and written back, each
+    occurrence reads it at its offset (:func:`share_counts`): the count's value at t - k is
+    what ``increase(...[w] offset k)`` computes at t (30 generated days: 136 s -> 109 s of
+    Prometheus query time, the same 468 episodes)."""
+    seasonal = [r for lv in ordered for r in lv if " offset " in r.expr and COUNT.search(r.expr)]
+    if not seasonal:
+        return ordered
+    shared, exprs = share_counts([r.expr for r in seasonal], SEASONAL)
+    found = pool.map(lambda c: (c, prom.query_range(c.expr, 0.0, steps, step)), shared)
+    remote_write.write(prom.url, [
+        Series(c.name, {k: v for k, v in labels.items() if k != "__name__"}, values)
+        for c, results in found for labels, values in results], 0.0, step)
+    rewritten = {id(r): replace(r, expr=e) for r, e in zip(seasonal, exprs, strict=True)}
+    return [[rewritten.get(id(r), r) for r in lv] for lv in ordered]
