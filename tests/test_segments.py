@@ -3,8 +3,8 @@
 Pure units of the flags, the names, the parsing in JSON, NDJSON and CSV and the bound; then
 the in-process app over HTTP: the series on /metrics (a record without a dimension keeps
 today's series), refusals that are whole and name the record and field, and the API
-description. The state across restarts, the schema upgrade and a real exporter process:
-tests/test_segments_state.py.
+description (fuzzed by schemathesis with two dimensions: slow). The state across restarts,
+the schema upgrade and a real exporter process: tests/test_segments_state.py.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import json
 
 import pytest
 import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
 
 from tests.conftest import metric_value, samples
 from tests.test_generated import promtool_check_metrics
-from tests.test_schema import _documented
+from tests.test_schema import CHECKS, _documented
 from txwatch import contract
 from txwatch.exporter.bounds import Admission, Bound, TooManyLabels
 from txwatch.exporter.cli import build_config, parse_args
@@ -270,3 +272,25 @@ def test_the_description_documents_dimensions_and_agrees_with_the_server(start_e
     assert example.startswith("timestamp,acquirer,status,count\n")
     r = requests.post(ex.url + TX, data=example, headers={"Content-Type": "text/csv"}, timeout=5)
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.slow
+def test_schemathesis_with_two_dimensions_finds_no_5xx_and_no_answer_off_the_description(
+        start_exporter, tmp_path):
+    """Two dimensions take the CSV header pattern past the listed orders (the loose one)."""
+    ex = start_exporter(Config(state_dir=tmp_path, dimensions=("acquirer", "method"),
+                               max_segment_values=3), now=NOW)
+    schema = schemathesis.openapi.from_url(ex.url + "/api/v1/openapi.json")
+    answers: dict[int, int] = {}
+    for operation in [result.ok() for result in schema.get_all_operations()]:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=100, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def check(case) -> None:
+            response = case.call()
+            answers[response.status_code] = answers.get(response.status_code, 0) + 1
+            assert response.status_code < 500, response.text[:300]
+            case.validate_response(response, checks=CHECKS)
+
+        check()
+    assert answers.get(200, 0) > 0 and answers.get(422, 0) > 0, answers
