@@ -1,9 +1,10 @@
 """HTTP layer: aiohttp handlers that take their dependencies as arguments.
 
 Each ingest request goes: token → media type → bounded body read → pure decode/validate →
-``Store.commit``. Every refusal happens before anything is applied (the bound on distinct
-auth codes is checked by the store's writer, which alone knows the codes stored), so a
-rejected request moves no counter, and answers a JSON body naming the record index and field.
+``Store.commit``. Every refusal happens before anything is applied (the bounds on distinct
+auth codes and dimension values are checked by the store's writer, which alone knows the
+values stored), so a rejected request moves no counter, and answers a JSON body naming the
+record index and field.
 """
 
 from __future__ import annotations
@@ -135,8 +136,8 @@ def _ingest_handler(kind: Kind, allowed: frozenset[str], config: Config, store: 
 def _parse(body: bytes, media_type: str, label_field: str, allowed: frozenset[str],
            now: float, config: Config, pattern: re.Pattern[str] | None,
            ) -> tuple[Batch, list[RecordError], int]:
-    raw = decode_body(body, media_type, label_field)
-    return validate(raw, label_field, allowed, now, config.limits, pattern)
+    raw = decode_body(body, media_type, label_field, config.dimensions)
+    return validate(raw, label_field, allowed, now, config.limits, pattern, config.dimensions)
 
 
 def _check_token(request: web.Request, token: str | None) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from txwatch import contract
-from txwatch.exporter import logs
+from txwatch.exporter import logs, segments
 from txwatch.exporter.app import build_app
 from txwatch.exporter.config import (
     AUTH_CODE_PATTERN_FLAG,
@@ -77,6 +77,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="with the pattern: most distinct auth codes (series) kept, the "
                         "contract's included; a push past it is refused whole "
                         "(default %(default)s)")
+    p.add_argument(segments.DIMENSIONS_FLAG, dest="dimensions", type=_csv_list,
+                   action="append", default=[],
+                   help="labels pushed records may carry besides status or auth code, e.g. "
+                        "acquirer,method (comma-separated, or the flag repeated); a record "
+                        "without one counts in the default segment (default: none)")
+    p.add_argument(segments.MAX_VALUES_FLAG, dest="max_segment_values", type=_positive,
+                   default=contract.MAX_SEGMENT_VALUES,
+                   help="most distinct values of each dimension kept over the state's "
+                        "lifetime; a push past it is refused whole (default %(default)s)")
     p.add_argument("--ingest.max-body-bytes", dest="max_body", type=int,
                    default=Limits.max_body_bytes,
                    help="largest request body accepted, in bytes (default %(default)s)")
@@ -97,6 +106,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log.level", dest="log_level", default="info",
                    choices=["debug", "info", "warn", "error"])
     args = p.parse_args(argv)
+    args.dimensions = tuple(name for names in args.dimensions for name in names)
+    try:
+        segments.check_dimensions(args.dimensions)
+    except ValueError as exc:
+        p.error(str(exc))
     if args.auth_codes is None and args.max_auth_codes < len(contract.AUTH_CODES):
         p.error(f"{MAX_AUTH_CODES_FLAG} must be at least {len(contract.AUTH_CODES)}: the "
                 f"codes {', '.join(contract.AUTH_CODES)} are always exposed")
@@ -115,7 +129,8 @@ def build_config(args: argparse.Namespace) -> Config:
     return Config(statuses=args.statuses,
                   auth_codes=args.auth_codes if listed else contract.AUTH_CODES,
                   auth_code_pattern=None if listed else args.auth_code_pattern,
-                  max_auth_codes=args.max_auth_codes, limits=limits,
+                  max_auth_codes=args.max_auth_codes, dimensions=args.dimensions,
+                  max_segment_values=args.max_segment_values, limits=limits,
                   state_dir=args.state_dir, token=token, idempotency_ttl_seconds=args.ttl,
                   idempotency_max_keys=args.max_keys)
 

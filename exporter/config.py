@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from txwatch import contract
+from txwatch.exporter import segments
 
 # The flags that set the auth-code policy, named in refusals so a client's operator knows
 # which knob to turn (the CLI defines them with these names).
@@ -42,6 +43,10 @@ class Config:
     # in all (the listed ones and those stored count): issuers answer dozens of codes.
     auth_code_pattern: str | None = contract.AUTH_CODE_PATTERN
     max_auth_codes: int = contract.MAX_AUTH_CODES
+    # Labels records may carry besides their status or code (none: one flow, as before),
+    # each with at most ``max_segment_values`` distinct values over the state's lifetime.
+    dimensions: tuple[str, ...] = ()
+    max_segment_values: int = contract.MAX_SEGMENT_VALUES
     limits: Limits = field(default_factory=Limits)
     state_dir: Path | None = None
     token: str | None = None
@@ -50,6 +55,9 @@ class Config:
     minutes_kept: int = 180
 
     def __post_init__(self) -> None:
+        segments.check_dimensions(self.dimensions)  # a bad name fails at start
+        if self.max_segment_values < 1:
+            raise ValueError(f"{segments.MAX_VALUES_FLAG} must be at least 1")
         if self.auth_code_pattern is not None:
             re.compile(self.auth_code_pattern)  # a bad pattern fails at start, not per push
             if self.max_auth_codes < len(self.auth_codes):

@@ -40,8 +40,13 @@ class BodyError(Exception):
         return {"index": self.index, "field": self.field, "message": self.message}
 
 
-def decode_body(body: bytes, media_type: str, label_field: str) -> Iterator[Any]:
-    """Yield raw records (dicts, or tuples for CSV) from a body of the given media type."""
+def decode_body(body: bytes, media_type: str, label_field: str,
+                dimensions: tuple[str, ...] = ()) -> Iterator[Any]:
+    """Yield raw records (dicts, or tuples for CSV) from a body of the given media type.
+
+    A CSV tuple holds timestamp, label and count, then each of ``dimensions`` in order
+    (:data:`MISSING` for a column the header does not name).
+    """
     if not body.strip():
         raise BodyError("body is empty: send at least one record")
     if media_type in JSON_TYPES:
@@ -57,7 +62,7 @@ def decode_body(body: bytes, media_type: str, label_field: str) -> Iterator[Any]
     if media_type in NDJSON_TYPES:
         return _ndjson(body)
     if media_type in CSV_TYPES:
-        return _csv(body, label_field)
+        return _csv(body, label_field, dimensions)
     raise BodyError(f"unsupported media type {media_type!r}")
 
 
@@ -114,7 +119,7 @@ def _json_elements(body: bytes) -> Iterator[Any]:
     return iter(docs)
 
 
-def _csv(body: bytes, label_field: str) -> Iterator[Any]:
+def _csv(body: bytes, label_field: str, dimensions: tuple[str, ...]) -> Iterator[Any]:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -125,7 +130,7 @@ def _csv(body: bytes, label_field: str) -> Iterator[Any]:
         header = [name.strip() for name in next(rows, [])]
     except csv.Error as exc:
         raise BodyError(f"CSV header cannot be read: {exc}", field="header") from None
-    wanted = ("timestamp", label_field, "count")
+    wanted = ("timestamp", label_field, "count", *dimensions)
     unknown = [name for name in header if name not in wanted]
     if unknown or label_field not in header or len(set(header)) != len(header):
         raise BodyError(f"CSV header must name columns from {','.join(wanted)} "

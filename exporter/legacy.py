@@ -52,9 +52,9 @@ def read_v1(directory: Path) -> Group:
             doc = json.loads(snapshot.read_bytes())
             for kind, values in doc["totals"].items():
                 for label, n in values.items():
-                    group.totals[kind, label] = int(n)
+                    group.totals[kind, "", label] = int(n)
             for minute, label, n in doc["minutes"]:
-                group.minutes[int(minute), label] = int(n)
+                group.minutes[int(minute), "", label] = int(n)
             _meta(group, doc["newest"], doc["last_push"])
             for key, digest, wall, response in doc["keys"]:
                 _key(group, key, digest, wall, response)
@@ -75,10 +75,10 @@ def read_v1(directory: Path) -> Group:
 
 def _entry(group: Group, entry: dict[str, Any]) -> None:
     for label, n in entry["totals"].items():
-        k = (entry["kind"], label)
+        k = (entry["kind"], "", label)
         group.totals[k] = group.totals.get(k, 0) + int(n)
     for minute, label, n in entry["minutes"]:
-        m = (int(minute), label)
+        m = (int(minute), "", label)
         group.minutes[m] = group.minutes.get(m, 0) + int(n)
     _meta(group, entry["newest"], entry["wall"])
     if entry["key"] is not None:

@@ -1,6 +1,6 @@
 """What ``/metrics`` shows: the payment metric contract and the exporter's own metrics.
 
-Payment metrics are produced at scrape time from one :class:`~txwatch.exporter.store.Snapshot`
+Payment metrics are produced at scrape time from one :class:`~txwatch.exporter.tally.Snapshot`
 (the "custom collector" pattern of the Prometheus "Writing exporters" guide), so a scrape
 never sees half of a batch. Every name comes from :mod:`txwatch.contract`; self-metrics live
 in a registry created per app, never in the global default registry.
@@ -18,7 +18,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from txwatch import contract as c
-from txwatch.exporter.store import Snapshot
+from txwatch.exporter import segments
+from txwatch.exporter.tally import Snapshot
 
 
 class PaymentCollector(Collector):
@@ -31,8 +32,10 @@ class PaymentCollector(Collector):
         snap = self._snapshot()
         for kind in c.KINDS:
             family = CounterMetricFamily(kind.family, kind.help, labels=[kind.label])
-            for label, value in snap.totals[kind.name].items():
-                family.add_metric([label], value)
+            for _, dims, counts in _by_segment(snap.totals[kind.name],
+                                               snap.segments.get(kind.name, {})):
+                for label, value in counts.items():
+                    family.add_sample(kind.counter, _labels(dims, kind.label, label), value)
             yield family
         last = GaugeMetricFamily(
             c.LAST_MINUTE,
@@ -41,13 +44,18 @@ class PaymentCollector(Collector):
         ratio = GaugeMetricFamily(
             c.LAST_MINUTE_RATIO,
             "Share of all transactions in the newest complete data minute, by status.",
-            labels=["status"])
-        total = sum(snap.last_minute.values())
+            labels=["status"])  # with segments: the share within the series' segment
         if snap.last_minute_start is not None:
-            for status in snap.totals[c.TRANSACTIONS.name]:
-                value = snap.last_minute.get(status, 0)
-                last.add_metric([status], value)
-                ratio.add_metric([status], value / total if total else 0.0)
+            tx = c.TRANSACTIONS.name
+            for segment, dims, statuses in _by_segment(snap.totals[tx],
+                                                       snap.segments.get(tx, {})):
+                minute = snap.segment_last_minute.get(segment, {}) if segment \
+                    else snap.last_minute
+                total = sum(minute.values())
+                for status in statuses:
+                    value, labels = minute.get(status, 0), _labels(dims, "status", status)
+                    last.add_sample(c.LAST_MINUTE, labels, value)
+                    ratio.add_sample(c.LAST_MINUTE_RATIO, labels, value / total if total else 0.0)
         yield last
         yield ratio
         yield from _optional_gauge(
@@ -63,6 +71,23 @@ class PaymentCollector(Collector):
                                  "Idempotency keys currently remembered.")
         keys.add_metric([], snap.idempotency_keys)
         yield keys
+
+
+def _by_segment(default: dict[str, int], others: dict[str, dict[str, int]]
+                ) -> Iterator[tuple[str, dict[str, str], dict[str, int]]]:
+    """(segment, its dimension labels, counts by label) of each, the default one first."""
+    yield "", {}, default
+    for segment, counts in others.items():
+        yield segment, dict(segments.pairs(segment)), counts
+
+
+def _labels(dims: dict[str, str], name: str, value: str) -> dict[str, str]:
+    """A series' labels in name order. The default segment's carry no dimension label, as
+    before segments: Prometheus reads a missing label as an empty one, so the series keep
+    their identity and ``sum by (job, status)`` covers every segment."""
+    if not dims:
+        return {name: value}
+    return dict(sorted({**dims, name: value}.items()))
 
 
 def _optional_gauge(name: str, doc: str, value: float | None) -> Iterator[Metric]:

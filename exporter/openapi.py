@@ -1,8 +1,9 @@
 """The OpenAPI 3 description of the ingest API, built from the running configuration.
 
-The label enums (or, for auth codes, the pattern and the bound on distinct codes) come from
-the config, so the description never drifts from what the exporter accepts; schema-based
-fuzzers (schemathesis) and clients read it from ``/api/v1/openapi.json``.
+The label enums (or, for auth codes, the pattern and the bound on distinct codes) and the
+segment dimensions with their bound come from the config, so the description never drifts
+from what the exporter accepts; schema-based fuzzers (schemathesis) and clients read it
+from ``/api/v1/openapi.json``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import re
 from itertools import permutations
 from typing import Any
 
+from txwatch import contract
 from txwatch.contract import KINDS, Kind, Reason
+from txwatch.exporter import segments
 from txwatch.exporter.config import Config
 
 _ERROR = {
@@ -46,8 +49,22 @@ def _label(values: tuple[str, ...], pattern: re.Pattern[str] | None,
                            f"invalid_record naming the record and field"}
 
 
+def _dimension(name: str, max_values: int) -> dict[str, Any]:
+    """A segment dimension: optional, a short token, bounded in distinct values."""
+    return {"type": "string", "pattern": contract.SEGMENT_VALUE_PATTERN, "example": "acq-1",
+            "description": f"segment dimension {name} ({segments.DIMENSIONS_FLAG}): omit it "
+                           "(in CSV: leave the cell empty) to count in the default segment, "
+                           "exposed without the label; at most "
+                           f"{max_values} distinct values are kept over the state's "
+                           f"lifetime, both endpoints together ({segments.MAX_VALUES_FLAG}); "
+                           "a request that would add one past the bound, or carries a value "
+                           "off the pattern, is refused whole: 422 invalid_record naming the "
+                           "record and field"}
+
+
 def _record(label_field: str, values: tuple[str, ...], pattern: re.Pattern[str] | None = None,
-            bound: tuple[int, str] | None = None) -> dict[str, Any]:
+            bound: tuple[int, str] | None = None, dimensions: tuple[str, ...] = (),
+            max_values: int = contract.MAX_SEGMENT_VALUES) -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
@@ -58,21 +75,33 @@ def _record(label_field: str, values: tuple[str, ...], pattern: re.Pattern[str] 
                                          "default: now", "example": "2025-07-12 13:45:00"},
             label_field: _label(values, pattern, bound),
             "count": {"type": "integer", "minimum": 0, "default": 1},
+            **{name: _dimension(name, max_values) for name in dimensions},
         },
     }
 
 
-def csv_header_pattern(label_field: str) -> str:
-    """The header lines the server reads (columns in any order, the label one required)."""
-    names = ("timestamp", label_field, "count")
-    headers = sorted({",".join(p) for n in (1, 2, 3) for p in permutations(names, n)
-                      if label_field in p}, key=lambda h: (-len(h), h))
+def csv_header_pattern(label_field: str, dimensions: tuple[str, ...] = ()) -> str:
+    """The header lines the server reads (columns in any order, the label one required).
+
+    Every order is listed while that stays short (up to one dimension); with more, the
+    pattern only says which names a header may hold (each once, the label required: the
+    description says so and a header breaking that is a 400).
+    """
+    names = ("timestamp", label_field, "count", *dimensions)
+    if len(names) > 4:
+        name = f"({'|'.join(names)})"
+        return f"^\\ufeff?({name}(,{name}){{0,{len(names) - 1}}})(\\r\\n|\\n|\\r|$)"
+    headers = sorted({",".join(p) for n in range(1, len(names) + 1)
+                      for p in permutations(names, n) if label_field in p},
+                     key=lambda h: (-len(h), h))
     return f"^\\ufeff?({'|'.join(headers)})(\\r\\n|\\n|\\r|$)"
 
 
-def _operation(kind: Kind, ttl_hours: float) -> dict[str, Any]:
+def _operation(kind: Kind, ttl_hours: float, dimensions: tuple[str, ...]) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{kind.record}"}
     label_field, example = kind.label, kind.defaults[0]
+    columns = ",".join(("timestamp", *dimensions, label_field, "count"))
+    values = ",".join(("2025-07-12 13:45:00", *(["acq-1"] * len(dimensions)), example, "116"))
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     return {
         "summary": f"Push {kind.name.replace('_', ' ')} counts by {label_field}",
@@ -90,11 +119,11 @@ def _operation(kind: Kind, ttl_hours: float) -> dict[str, Any]:
                 "type": "string", "pattern": "^\\s*\\{",
                 "description": "one record object per line; at least one"}},
             "text/csv": {"schema": {"type": "string",
-                                    "pattern": csv_header_pattern(label_field),
-                                    "description": "a header naming the columns, then one "
+                                    "pattern": csv_header_pattern(label_field, dimensions),
+                                    "description": "a header naming the columns (each once, "
+                                                   f"{label_field} required), then one "
                                                    "record per row"},
-                         "example": f"timestamp,{label_field},count\n"
-                                    f"2025-07-12 13:45:00,{example},116\n"},
+                         "example": f"{columns}\n{values}\n"},
         }},
         "responses": {
             "200": {"description": "all records applied (or a replayed Idempotency-Key)",
@@ -113,12 +142,13 @@ def openapi_spec(config: Config) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "txwatch exporter", "version": "1",
                  "description": "Push per-minute payment transaction counts; scrape /metrics."},
-        "paths": {kind.path: {"post": _operation(kind, config.idempotency_ttl_seconds / 3600)}
-                  for kind in KINDS},
+        "paths": {kind.path: {"post": _operation(kind, config.idempotency_ttl_seconds / 3600,
+                                                 config.dimensions)} for kind in KINDS},
         "security": security,
         "components": {
             "schemas": {**{kind.record: _record(kind.label, config.labels(kind),
-                                                config.pattern(kind), config.bound(kind))
+                                                config.pattern(kind), config.bound(kind),
+                                                config.dimensions, config.max_segment_values)
                            for kind in KINDS}, "Error": _ERROR},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },

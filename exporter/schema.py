@@ -13,13 +13,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-VERSION = 2  # 1 was the JSON journal + snapshot (txwatch.exporter.legacy)
-DDL = """
+VERSION = 3  # 1 was the JSON journal + snapshot (txwatch.exporter.legacy)
+READABLE = (2, 3)  # 2 lacks the segment columns: upgrade() adds them at the first start
+# A row's segment is "" for the default one (records without dimensions) or its canonical
+# string (txwatch.exporter.segments); the primary keys hold it, so a segment is its own row.
+TOTALS = """CREATE TABLE IF NOT EXISTS totals(kind TEXT, segment TEXT NOT NULL DEFAULT '',
+    label TEXT, value INTEGER NOT NULL, crc INTEGER NOT NULL,
+    PRIMARY KEY(kind, segment, label)) WITHOUT ROWID"""
+MINUTES = """CREATE TABLE IF NOT EXISTS minutes(minute INTEGER, segment TEXT NOT NULL DEFAULT '',
+    label TEXT, value INTEGER NOT NULL, crc INTEGER NOT NULL,
+    PRIMARY KEY(minute, segment, label)) WITHOUT ROWID"""
+DDL = f"""
 CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value REAL, crc INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS totals(kind TEXT, label TEXT, value INTEGER NOT NULL,
-    crc INTEGER NOT NULL, PRIMARY KEY(kind, label)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS minutes(minute INTEGER, label TEXT, value INTEGER NOT NULL,
-    crc INTEGER NOT NULL, PRIMARY KEY(minute, label)) WITHOUT ROWID;
+{TOTALS};
+{MINUTES};
 CREATE TABLE IF NOT EXISTS keys(key TEXT PRIMARY KEY, digest TEXT NOT NULL, wall REAL NOT NULL,
     accepted INTEGER NOT NULL, transactions INTEGER NOT NULL, crc INTEGER NOT NULL)
     WITHOUT ROWID;
@@ -40,22 +47,28 @@ def verify(table: str, check: Any, *values: Any) -> None:
         raise RowError(f"checksum mismatch in table {table}: {values!r:.80}")
 
 
+def counted_crc(key: Any, segment: str, label: str, value: int) -> int:
+    """The checksum of a totals or minutes row: a default-segment row's is the one schema 2
+    gave it, so the upgrade copies rows as they are and damage stays detectable."""
+    return crc(key, label, value, segment) if segment else crc(key, label, value)
+
+
 @dataclass
 class Loaded:
     """What the database holds, as read (and checked) at start."""
 
-    totals: dict[tuple[str, str], int] = field(default_factory=dict)
-    minutes: dict[tuple[int, str], int] = field(default_factory=dict)
+    totals: dict[tuple[str, str, str], int] = field(default_factory=dict)  # kind, segment, label
+    minutes: dict[tuple[int, str, str], int] = field(default_factory=dict)  # minute, segment, label
     meta: dict[str, float] = field(default_factory=dict)
     keys: int = 0
 
 
 @dataclass
 class Group:
-    """The rows one commit group writes: new values, not increments."""
+    """The rows one commit group writes: new values, not increments (keys as in Loaded)."""
 
-    totals: dict[tuple[str, str], int] = field(default_factory=dict)
-    minutes: dict[tuple[int, str], int] = field(default_factory=dict)
+    totals: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    minutes: dict[tuple[int, str, str], int] = field(default_factory=dict)
     meta: dict[str, float] = field(default_factory=dict)
     keys: list[tuple[str, str, float, int, int]] = field(default_factory=list)
     prune_minutes_before: int | None = None
@@ -101,12 +114,20 @@ def _read(conn: sqlite3.Connection) -> Loaded:
     def rows(table: str) -> Iterable[tuple[Any, ...]]:
         return conn.execute(f"SELECT * FROM {table}") if table in tables else ()
 
-    for kind, label, value, check in rows("totals"):
-        verify("totals", check, kind, label, value)
-        loaded.totals[kind, label] = value
-    for minute, label, value, check in rows("minutes"):
-        verify("minutes", check, minute, label, value)
-        loaded.minutes[minute, label] = value
+    def counted(table: str, key: str) -> Iterable[tuple[Any, ...]]:
+        if table not in tables:
+            return ()
+        segment = "segment" if "segment" in columns(conn, table) else "''"  # schema 2
+        return conn.execute(f"SELECT {key}, {segment}, label, value, crc FROM {table}")
+
+    for kind, segment, label, value, check in counted("totals", "kind"):
+        if check != counted_crc(kind, segment, label, value):
+            raise RowError(f"checksum mismatch in table totals: {(kind, segment, label)!r:.80}")
+        loaded.totals[kind, segment, label] = value
+    for minute, segment, label, value, check in counted("minutes", "minute"):
+        if check != counted_crc(minute, segment, label, value):
+            raise RowError(f"checksum mismatch in table minutes: {(minute, segment, label)!r:.80}")
+        loaded.minutes[minute, segment, label] = value
     for name, value, check in rows("meta"):
         verify("meta", check, name, value)
         loaded.meta[name] = value
@@ -122,11 +143,12 @@ def write(conn: sqlite3.Connection, group: Group, commits: int) -> int:
             {"schema": VERSION, "commits": commits, **group.meta}.items()}
     conn.executemany("INSERT OR REPLACE INTO meta VALUES (?,?,?)",
                      [(n, v, crc(n, v)) for n, v in meta.items()])
-    conn.executemany("INSERT OR REPLACE INTO totals VALUES (?,?,?,?)",
-                     [(k, lb, v, crc(k, lb, v)) for (k, lb), v in group.totals.items()])
-    conn.executemany("INSERT OR REPLACE INTO minutes VALUES (?,?,?,?)",
-                     [(int(m), lb, v, crc(int(m), lb, v))
-                      for (m, lb), v in group.minutes.items()])
+    conn.executemany("INSERT OR REPLACE INTO totals VALUES (?,?,?,?,?)",
+                     [(k, sg, lb, v, counted_crc(k, sg, lb, v))
+                      for (k, sg, lb), v in group.totals.items()])
+    conn.executemany("INSERT OR REPLACE INTO minutes VALUES (?,?,?,?,?)",
+                     [(int(m), sg, lb, v, counted_crc(int(m), sg, lb, v))
+                      for (m, sg, lb), v in group.minutes.items()])
     if group.prune_minutes_before is not None:
         conn.execute("DELETE FROM minutes WHERE minute < ?", (group.prune_minutes_before,))
     removed = 0
@@ -142,3 +164,37 @@ def write(conn: sqlite3.Connection, group: Group, commits: int) -> int:
             "DELETE FROM keys WHERE key IN (SELECT key FROM keys ORDER BY wall LIMIT ?)",
             (excess,)).rowcount
     return removed
+
+
+def columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def upgrade(conn: sqlite3.Connection) -> bool:
+    """Give a schema-2 database the segment columns, in one transaction; True if it did.
+
+    A primary key cannot grow in place, so each table is rebuilt: its rows are copied as
+    they are (every old row is the default segment, checksums included) and the old table
+    dropped. A crash before COMMIT leaves schema 2 as it was; the next start upgrades.
+    """
+    old = [table for table in ("totals", "minutes")
+           if (found := columns(conn, table)) and "segment" not in found]
+    if not old:
+        return False
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table in old:
+            key = "kind" if table == "totals" else "minute"
+            conn.execute(f"ALTER TABLE {table} RENAME TO {table}_v2")
+            conn.execute(TOTALS if table == "totals" else MINUTES)
+            conn.execute(f"INSERT INTO {table}(segment, {key}, label, value, crc) "
+                         f"SELECT '', {key}, label, value, crc FROM {table}_v2")
+            conn.execute(f"DROP TABLE {table}_v2")
+        version = float(VERSION)
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?, ?)",
+                     (version, crc("schema", version)))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return True

@@ -111,6 +111,7 @@ class StateDB:
             conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'OFF'}")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the writer checkpoints (fault steps)
         conn.executescript(schema.DDL)
+        schema.upgrade(conn)  # a schema-2 state dir gets the segment columns, once
         return conn
 
     def corrupt(self, detail: str) -> StateDirError:
@@ -141,7 +142,7 @@ class StateDB:
             raise self.corrupt(str(exc)) from None
         except Exception as exc:
             raise self.refusal(exc) from None
-        if loaded.meta.get("schema", schema.VERSION) != schema.VERSION:
+        if loaded.meta.get("schema", schema.VERSION) not in schema.READABLE:
             raise StateDirError(f"state dir {self.directory}: schema "
                                 f"{loaded.meta['schema']:g} is not {schema.VERSION}")
         return loaded

@@ -5,8 +5,9 @@ grouped by a single writer into one SQLite transaction (one fsync), applied to t
 view only once durable, and then the waiting requests are resolved. Any error of a group fails
 its requests with :class:`StorageError` and the writer carries on with the next group.
 Readers (``/metrics``) get an immutable :class:`Snapshot`; keys are looked up in the database.
-Time comes from an injected clock. The writer also enforces the bound on distinct labels
-(:mod:`~txwatch.exporter.bounds`), so the check and the add are one step.
+Time comes from an injected clock. The writer also enforces the bounds on distinct labels
+and dimension values (:mod:`~txwatch.exporter.bounds`), so the check and the add are one
+step. The counts themselves, per segment, are a :class:`~txwatch.exporter.tally.Tally`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from txwatch import contract
-from txwatch.exporter import legacy, readiness
+from txwatch.exporter import legacy, readiness, segments
 from txwatch.exporter.bounds import Bound, admitted
 from txwatch.exporter.config import Config
 from txwatch.exporter.parsing import Batch
 from txwatch.exporter.statedb import Group, StateDB
+from txwatch.exporter.tally import Snapshot, Tally
+
+__all__ = ["KeyConflict", "Snapshot", "StorageError", "Store"]
 
 log = logging.getLogger("txwatch.exporter")
 
@@ -34,18 +38,6 @@ class StorageError(RuntimeError):
 
 class KeyConflict(ValueError):
     """An Idempotency-Key was reused with a different body."""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A consistent copy of the state for readers."""
-
-    totals: dict[str, dict[str, int]]
-    last_minute: dict[str, int]
-    last_minute_start: float | None
-    newest_data_timestamp: float | None
-    last_push_timestamp: float | None
-    idempotency_keys: int
 
 
 @dataclass
@@ -65,17 +57,14 @@ class Store:
         self.directory = self._db.directory
         self.gone = self._db.problem  # why commits no longer reach the state dir's files
         self._lock = threading.Lock()
-        self._totals = {kind.name: dict.fromkeys(config.labels(kind), 0)
-                        for kind in contract.KINDS}
         self._bounds = {kind.name: Bound(*bound, kind.label) for kind in contract.KINDS
                         if (bound := config.bound(kind)) is not None}
+        self._bounds.update({segments.bound_key(name): Bound(
+            config.max_segment_values, segments.MAX_VALUES_FLAG, name,
+            f"too_many_{name}_values") for name in config.dimensions})
         legacy.migrate(self._db)
         loaded = self._db.load()
-        for (kind, label), value in loaded.totals.items():
-            self._totals.setdefault(kind, {})[label] = value
-        self._minutes: dict[int, dict[str, int]] = {}
-        for (minute, label), value in loaded.minutes.items():
-            self._minutes.setdefault(minute, {})[label] = value
+        self._tally = Tally(config, loaded)
         self._newest: float | None = loaded.meta.get("newest")
         self._last_push: float | None = loaded.meta.get("last_push")
         self._key_count = loaded.keys
@@ -107,15 +96,23 @@ class Store:
                 return seen[1], True
             future = asyncio.get_running_loop().create_future()
             self._inflight[key] = (body_digest, future)
-        response = {"accepted": batch.records, "transactions": sum(batch.totals.values())}
+        parts = batch.parts()
+        totals = [(segment, label, n) for segment, counts in parts
+                  for label, n in counts.totals.items()]
+        response = {"accepted": batch.records, "transactions": sum(n for _, _, n in totals)}
         # Only recent minutes feed the gauges: older ones would be pruned anyway.
         horizon = max(self._newest or 0.0, batch.newest_timestamp) - 60 * (
             self._config.minutes_kept + 1)
-        minutes = [(m, label, n) for (m, label), n in batch.minutes.items() if m >= horizon] \
+        minutes = [(m, segment, label, n) for segment, counts in parts
+                   for (m, label), n in counts.minutes.items() if m >= horizon] \
             if kind == contract.TRANSACTIONS.name else []
+        # What the batch brings under the bounds: its labels, and each dimension's values.
+        wanted = [(kind, {label for _, label, _ in totals}, batch.firsts)]
+        wanted += [(segments.bound_key(name), values, values)
+                   for name, values in batch.values.items()]
         entry = {"kind": kind, "key": key, "digest": body_digest, "wall": now,
-                 "newest": batch.newest_timestamp, "totals": batch.totals,
-                 "firsts": batch.firsts, "minutes": minutes, "response": response}
+                 "newest": batch.newest_timestamp, "totals": totals, "wanted": wanted,
+                 "minutes": minutes, "response": response}
         try:
             await self._enqueue(entry)
         except BaseException as exc:
@@ -156,7 +153,7 @@ class Store:
     async def _write_groups(self) -> None:
         """The single writer: one transaction per group; never dies on a failed group."""
         while self._pending:
-            pendings, self._pending = admitted(self._pending, self._totals, self._bounds), []
+            pendings, self._pending = admitted(self._pending, self._tally.seen, self._bounds), []
             if not pendings:  # all refused by a bound: nothing to write
                 continue
             try:
@@ -193,15 +190,8 @@ class Store:
         now = self._clock()
         group = Group(meta={"probe": now}, expire_keys_before=(
             now - self._config.idempotency_ttl_seconds))
-        totals, minutes = group.totals, group.minutes
         for entry in entries:
-            current = self._totals[entry["kind"]]
-            for label, n in entry["totals"].items():
-                k = (entry["kind"], label)
-                totals[k] = totals.get(k, current.get(label, 0)) + n
-            for minute, label, n in entry["minutes"]:
-                m = (minute, label)
-                minutes[m] = minutes.get(m, self._minutes.get(minute, {}).get(label, 0)) + n
+            self._tally.add(group, entry["kind"], entry["totals"], entry["minutes"])
             if entry["newest"] and entry["newest"] > group.meta.get("newest", self._newest or 0):
                 group.meta["newest"] = entry["newest"]
             group.meta["last_push"] = max(entry["wall"],
@@ -210,21 +200,12 @@ class Store:
                 response = entry["response"]
                 group.keys.append((entry["key"], entry["digest"], entry["wall"],
                                    response["accepted"], response["transactions"]))
-        kept = self._config.minutes_kept
-        every = set(self._minutes) | {m for m, _ in minutes}
-        if len(every) > 2 * kept:
-            group.prune_minutes_before = sorted(every)[-kept]
+        self._tally.prune(group)
         group.keys_before, group.max_keys = self._key_count, self._config.idempotency_max_keys
         return group
 
     def _apply(self, group: Group, keys_removed: int) -> None:
-        for (kind, label), value in group.totals.items():
-            self._totals[kind][label] = value
-        for (minute, label), value in group.minutes.items():
-            self._minutes.setdefault(minute, {})[label] = value
-        if group.prune_minutes_before is not None:
-            for minute in [m for m in self._minutes if m < group.prune_minutes_before]:
-                del self._minutes[minute]
+        self._tally.apply(group)
         self._newest = group.meta.get("newest", self._newest)
         self._last_push = group.meta.get("last_push", self._last_push)
         self._key_count += len(group.keys) - keys_removed
@@ -239,9 +220,6 @@ class Store:
     def snapshot(self) -> Snapshot:
         now = self._clock()
         with self._lock:
-            totals = {kind: dict(values) for kind, values in self._totals.items()}
-            # Only a minute that has ended is complete (data may lead the clock).
-            complete = max((m for m in self._minutes if m + 60 <= now), default=None)
-            last = dict(self._minutes[complete]) if complete is not None else {}
-            return Snapshot(totals, last, complete, self._newest, self._last_push,
-                            self._key_count)
+            return self._tally.snapshot(now, newest_data_timestamp=self._newest,
+                                        last_push_timestamp=self._last_push,
+                                        idempotency_keys=self._key_count)

@@ -170,11 +170,11 @@ def test_checkpoint_follows_the_log_in_use_not_the_reused_file(tmp_path):
     groups = 0
     while not db.checkpoint_due():
         groups += 1
-        db.write(Group(totals={("transactions", "approved"): groups}, keys=[
+        db.write(Group(totals={("transactions", "", "approved"): groups}, keys=[
             (f"k{groups}-{i}", "d", NOW, 1, 1) for i in range(50)]))
     assert groups > 1
     db.checkpoint()
-    db.write(Group(totals={("transactions", "approved"): groups + 1}))
+    db.write(Group(totals={("transactions", "", "approved"): groups + 1}))
     assert (tmp_path / (DB_NAME + "-wal")).stat().st_size > 64 << 10  # the file kept its size
     assert not db.checkpoint_due()
     db.close()

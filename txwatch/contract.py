@@ -22,6 +22,17 @@ APPROVED_AUTH_CODE = "00"
 # number of distinct codes keeps a faulty feed from flooding Prometheus with series.
 AUTH_CODE_PATTERN = "^[0-9A-Z]{2}$"
 MAX_AUTH_CODES = 100
+# Segments: the exporter may be told dimensions (acquirer, card brand, method...) that pushed
+# records carry; each is a label of the counters. A value is a short token, and a bound on
+# the distinct values of each dimension keeps a faulty feed from flooding Prometheus.
+SEGMENT_VALUE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+MAX_SEGMENT_VALUES = 100
+# Names a dimension may not take: labels Prometheus attaches (job, instance) or reads in the
+# exposition (le, quantile), the counters' own labels, labels the shipped rules and alerts
+# set, and the fields of a record. Names starting with "__" are Prometheus' own.
+RESERVED_LABELS = frozenset({
+    "job", "instance", "le", "quantile", "status", "auth_code", "severity", "alertname",
+    "alertstate", "reference", "timestamp", "count"})
 
 
 @dataclass(frozen=True)
