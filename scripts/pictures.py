@@ -32,8 +32,9 @@ class Picture:
 PICTURES = (
     Picture("docs/board.png",
             ("web/board.py", "web/panels.py", "web/static/*", "rules/alerts.yml",
-             "tests/test_board.py"),
-            ("{python}", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_board.py"),
+             "tests/test_local_board.py"),
+            ("{python}", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             "tests/test_local_board.py"),
             (("TXWATCH_BOARD_PNG", "docs/board.png"),)),
     Picture("docs/overview-preview.png",
             ("grafana/dashboards/overview.json", "rules/alerts.yml", "rules/recording.yml",

@@ -2,8 +2,8 @@
 chromedriver (no browser download), against the fast stack replaying data minutes of
 2024-03-01 with an incident and a decline code no list names.
 
-``TXWATCH_BOARD_PNG=docs/board.png .venv/bin/python -m pytest tests/test_board.py``
-regenerates the screenshot of docs/board.png."""
+``python scripts/generate.py --pictures`` regenerates the screenshot of docs/board.png (it
+runs this test with ``TXWATCH_BOARD_PNG=docs/board.png``)."""
 
 from __future__ import annotations
 
