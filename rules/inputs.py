@@ -164,21 +164,31 @@ def inline(text: str, known: dict[str, str]) -> str:
     return REFERENCE.sub(expand, text)
 
 
+def is_input(record: str) -> bool:
+    """Whether a record is one of the alerts' recorded inputs (:data:`NAME`, of one of the
+    contract's counter families): a deployment's own records are left alone."""
+    m = NAME.fullmatch(record)
+    return m is not None and m["family"] in {k.family for k in KINDS}
+
+
 def inline_group(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A rule group's rules (as loaded from YAML) with the quantities it records for its
-    alerts (records named as :data:`NAME`) written back into every later rule's expression
-    and annotations, and those records dropped: what an engine that records asynchronously
-    must evaluate to make the same tests at the same moment."""
+    alerts (:func:`is_input`) written back into every later rule's expression and
+    annotations, and those records dropped: what an engine that records asynchronously
+    must evaluate to make the same tests at the same moment. A group without alerts is
+    returned as it is (its records are what it is for)."""
+    if not any("alert" in rule for rule in rules):
+        return rules
     known: dict[str, str] = {}
     kept = []
     for rule in rules:
-        rule = dict(rule, expr=inline(" ".join(str(rule["expr"]).split()), known)
-                    if NAME.fullmatch(rule.get("record", "")) else
-                    inline(str(rule["expr"]), known))
+        mine = is_input(rule.get("record", ""))
+        rule = dict(rule, expr=inline(" ".join(str(rule["expr"]).split()) if mine
+                                      else str(rule["expr"]), known))
         if "annotations" in rule:
             rule["annotations"] = {k: inline(str(v), known)
                                    for k, v in rule["annotations"].items()}
-        if NAME.fullmatch(rule.get("record", "")):
+        if mine:
             known[rule["record"]] = rule["expr"]
         else:
             kept.append(rule)

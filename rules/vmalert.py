@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from .inputs import NAME, inline_group
+from .inputs import inline_group, is_input
 
 # thresholds -> recording (limits read thresholds) -> alerts (read limits)
 RULE_ORDER = ("thresholds.yml", "recording.yml", "alerts.yml")
@@ -59,7 +59,7 @@ def inlined(text: str) -> str:
     unchanged when it records none)."""
     doc = yaml.safe_load(text) or {}
     groups = doc.get("groups") or []
-    if not any(NAME.fullmatch(r.get("record", "")) for g in groups for r in g.get("rules") or []):
+    if not any(is_input(r.get("record", "")) for g in groups for r in g.get("rules") or []):
         return text
     doc["groups"] = [g | {"rules": inline_group(g.get("rules") or [])} for g in groups]
     return yaml.safe_dump(doc, sort_keys=False, width=1 << 16)
