@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from txwatch import contract
+from txwatch.exporter.segments import LABEL_NAME, VALUE, VALUE_RULE
 
 if TYPE_CHECKING:  # pandas is imported when a file is read: `--help` stays quick
     import pandas as pd
@@ -27,7 +28,9 @@ INCIDENTS_FORMAT = ("incidents file: JSON, either {\"incidents\": [...]} (what `
           "ISO-8601 or 'YYYY-MM-DD HH:MM', UTC unless they carry a zone; end is the last "
           "minute of the incident (inclusive); statuses are the ones the incident is about, "
           f"of {', '.join(contract.STATUSES)}, or \"all\" for the whole flow (outages, "
-          "volume drops)")
+          "volume drops); optional \"segments\": [\"acquirer=acq-07\"], the segments it "
+          "hits, each dimension=value[,dimension=value] as the exporter names a segment "
+          "(absent: the whole flow)")
 
 
 class IncidentsError(ValueError):
@@ -41,6 +44,9 @@ class Incident:
     end: pd.Timestamp
     kind: str
     statuses: tuple[str, ...]
+    # The segments it hits, as the exporter spells one ("acquirer=acq-07"); () is the whole
+    # flow, which is what every label file written before segments means.
+    segments: tuple[str, ...] = ()
 
 
 def load_incidents(path: Path) -> list[Incident]:
@@ -90,7 +96,24 @@ def _incident(item: Any, where: str) -> Incident:
     start, end = _utc(item["start"], f"{where}: start"), _utc(item["end"], f"{where}: end")
     if end < start:
         raise IncidentsError(f"{where}: end {item['end']} is before start {item['start']}")
-    return Incident(start, end, str(name), tuple(statuses))
+    return Incident(start, end, str(name), tuple(statuses), _segments(item, where))
+
+
+def _segments(item: dict[str, Any], where: str) -> tuple[str, ...]:
+    """The optional ``segments``: each ``dimension=value`` pairs joined by commas, checked
+    with the exporter's rules so a typo is refused here, not silently never matched."""
+    found = item.get("segments", [])
+    if not isinstance(found, list) or not all(isinstance(s, str) for s in found):
+        raise IncidentsError(f"{where}: segments must be a list of segments such as "
+                             f"\"acquirer=acq-07\", got {json.dumps(found)}")
+    for segment in found:
+        for pair in segment.split(","):
+            name, equals, value = pair.partition("=")
+            if not (equals and LABEL_NAME.fullmatch(name) and VALUE.fullmatch(value)):
+                raise IncidentsError(
+                    f"{where}: segment {segment!r} is not dimension=value[,dimension=value] "
+                    f"with a label name and a value of {VALUE_RULE}")
+    return tuple(found)
 
 
 def _utc(text: Any, where: str) -> pd.Timestamp:

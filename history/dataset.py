@@ -1,7 +1,8 @@
 """Reading transaction CSVs (the data set's two formats) into per-minute tables.
 
 The data set is sorted by status, not by time, so everything here sorts. A file is
-recognised by its header: ``timestamp,status,count`` or ``timestamp,auth_code,count``.
+recognised by its header: ``timestamp,status,count`` or ``timestamp,auth_code,count``, with
+any dimension columns besides (``timestamp,acquirer,status,count``: see ``segments.py``).
 
 Nothing of a user's history is dropped silently: issuers answer dozens of auth codes (05,
 14, 54, 57, 91, 96 ...), and a burst of one the contract does not list is exactly what a
@@ -15,12 +16,15 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES  # read_csv's own default NA strings
 
 from txwatch.contract import KIND_BY_LABEL
+from txwatch.history import segments
+from txwatch.history.segments import SEGMENT
 
 
 class HistoryError(ValueError):
@@ -30,11 +34,20 @@ class HistoryError(ValueError):
 
 @dataclass
 class Dataset:
-    """Minute-indexed wide tables (one column per label value), sorted by time."""
+    """Minute-indexed wide tables (one column per label value), sorted by time.
+
+    ``transactions`` and ``auth_codes`` are the whole flow (every segment summed); with
+    dimension columns, ``segment_transactions`` / ``segment_auth_codes`` hold each segment's
+    own tables (same index and columns), keyed as the exporter spells a segment
+    (``acquirer=acq-1``; ``""`` for rows without a value), and sum to the whole flow.
+    """
 
     transactions: pd.DataFrame
     auth_codes: pd.DataFrame
     pushed: pd.Series  # True for minutes that had at least one row (a push happened)
+    dimensions: tuple[str, ...] = ()
+    segment_transactions: dict[str, pd.DataFrame] = field(default_factory=dict)
+    segment_auth_codes: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def start(self) -> pd.Timestamp:
@@ -46,15 +59,29 @@ class Dataset:
 
 
 def read_frame(source: str | Path) -> tuple[str, pd.DataFrame]:
-    """Read one CSV (``-`` is stdin); return its label column and long-format frame."""
-    if str(source) == "-":
-        frame = pd.read_csv(io.StringIO(sys.stdin.read()), dtype={"auth_code": str})
-    else:
-        frame = pd.read_csv(source, dtype={"auth_code": str})
-    label = next((c for c in frame.columns if c in KIND_BY_LABEL), None)
-    if label is None or "timestamp" not in frame.columns:
+    """Read one CSV (``-`` is stdin); return its label column and long-format frame, whose
+    dimension columns (if any) hold strings, ``""`` where a cell is empty."""
+    text = io.StringIO(sys.stdin.read()) if str(source) == "-" else source
+    columns = [str(c) for c in pd.read_csv(text, nrows=0).columns]
+    if isinstance(text, io.StringIO):
+        text.seek(0)
+    label = next((c for c in columns if c in KIND_BY_LABEL), None)
+    if label is None or "timestamp" not in columns:
         raise HistoryError(f"{source}: header must be timestamp,status,count or "
-                         f"timestamp,auth_code,count; got {','.join(frame.columns)}")
+                         f"timestamp,auth_code,count; got {','.join(columns)}")
+    dims = segments.dimension_columns(columns, label)
+    try:
+        segments.check_names(dims, str(source))
+        # Dimension cells are read verbatim ("NA" is an acquirer, not a missing value);
+        # the other columns exactly as before.
+        frame = pd.read_csv(text, dtype={"auth_code": str, **dict.fromkeys(dims, str)},
+                            keep_default_na=False,
+                            na_values={c: STR_NA_VALUES for c in columns if c not in dims})
+        if dims:
+            frame[list(dims)] = frame[list(dims)].fillna("")
+            segments.check_values(frame, dims, str(source))
+    except segments.SegmentColumnError as error:
+        raise HistoryError(str(error)) from None
     if "count" not in frame.columns:
         frame["count"] = 1
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="mixed")
@@ -101,10 +128,14 @@ def load_dataset(files: list[str | Path], statuses: tuple[str, ...],
     """Load transactions (required) and auth codes (optional) on one minute index: every
     configured status and every auth code of the files (see the module docstring)."""
     frames: dict[str, pd.DataFrame] = {}
+    dims: list[str] = []
     for source in files:
         label, frame = read_frame(source)
         if label == "status":
             check_statuses(frame["status"].unique(), statuses, str(source))
+        found = segments.dimension_columns(frame.columns, label)
+        dims += [d for d in found if d not in dims]
+        frame = frame.assign(**{SEGMENT: segments.segment_column(frame, found)})
         frames[label] = pd.concat([frames[label], frame]) if label in frames else frame
     if "status" not in frames:
         raise HistoryError("need a transactions file (timestamp,status,count)")
@@ -116,4 +147,6 @@ def load_dataset(files: list[str | Path], statuses: tuple[str, ...],
              else pd.DataFrame(0, index=tx.index, columns=list(auth_codes)))
     pushed = pd.Series(tx.index.isin(frames["status"]["timestamp"].dt.floor("min")),
                        index=tx.index)
-    return Dataset(tx, codes, pushed)
+    return Dataset(tx, codes, pushed, tuple(dims), segments.per_segment(frames["status"], tx),
+                   segments.per_segment(frames["auth_code"], codes)
+                   if "auth_code" in frames else {})

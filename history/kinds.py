@@ -29,6 +29,9 @@ class IncidentKind:
     # the denied share rises by the difference; the code may be absent from the normal mix.
     code: str | None = None
     code_share: float = 0.0
+    # Points added to the normal share (rather than a target): "+10 points of denials"
+    # means the same in a segment that declines 3% and in one that declines 12%.
+    rise: Mapping[str, float] = field(default_factory=dict)
 
 
 # Moderate rises and creeps start from the normal failed share of the profiles that use
@@ -67,4 +70,10 @@ KINDS: dict[str, IncidentKind] = {k.name: k for k in (
     # Slides and creeps: volume to 25% over 45 minutes, failed 0.08% -> 2% over an hour.
     IncidentKind("volume_slide", 45, ("all", "approved"), volume=0.25, ramp=True),
     IncidentKind("failed_creep", 60, ("failed",), {"failed": 0.02}, ramp=True),
+    # Segments (the ``segments`` profile): an acquirer whose every transaction fails, and a
+    # brand's or acquirer's denials 10 points above its own normal.
+    IncidentKind("acquirer_failing", 10, ("failed",),
+                 {"failed": 1.0, "denied": 0.0, "reversed": 0.0, "backend_reversed": 0.0,
+                  "refunded": 0.0}),
+    IncidentKind("denied_rise_segment", 20, ("denied",), rise={"denied": 0.10}),
 )}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from txwatch.history.kinds import KINDS, IncidentKind
 
-__all__ = ["BASE_SHARE", "KINDS", "PROFILES", "IncidentKind", "Profile"]
+__all__ = ["BASE_SHARE", "KINDS", "PROFILES", "IncidentKind", "Profile", "SegmentPlan"]
 
 BASE_SHARE: Mapping[str, float] = {"denied": 0.055, "failed": 0.001, "reversed": 0.008,
                                    "backend_reversed": 0.0005, "refunded": 0.008}
@@ -31,6 +31,32 @@ DEMO_SCHEDULE: tuple[tuple[str, int], ...] = (
     ("reversed_spike", 21), ("outage", 8), ("backend_reversed_spike", 4),
     ("failed_ramp", 14), ("approved_drop", 19), ("auth_code_spike", 1),
 )
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """A flow split into segments (acquirers, brands...): sizes, normals and the incidents.
+
+    Sizes follow a power law (segment k of n gets a share proportional to k^-skew), so a few
+    segments carry most of the traffic and a long tail carries a percent or less each: the
+    case where an incident in one small segment barely moves the whole flow. Each segment's
+    normal shares are the profile's, times a log-normal factor per segment and status
+    (``spread``): segments decline, fail and refund at levels of their own. A schedule
+    entry is (incident kind, hour, the segments it hits by number, 1 = the largest; None:
+    every segment at once, as when an issuer or the gateway itself fails).
+    """
+
+    dimension: str = "acquirer"
+    prefix: str = "acq"
+    count: int = 50
+    skew: float = 0.9
+    spread: float = 0.35
+    schedule: tuple[tuple[str, int, tuple[int, ...] | None], ...] = ()
+
+    def names(self) -> list[str]:
+        """The segments' values, largest first: acq-01, acq-02, ..."""
+        width = max(2, len(str(self.count)))
+        return [f"{self.prefix}-{k:0{width}d}" for k in range(1, self.count + 1)]
 
 
 @dataclass(frozen=True)
@@ -60,6 +86,7 @@ class Profile:
     cycle_power: float = 1.0  # > 1: the daily bell is narrower, nights near the trough
     # code -> share of the denials; None keeps the 51 / 59 split of ``denied_51``
     decline_mix: Mapping[str, float] | None = None
+    segments: SegmentPlan | None = None  # None: one flow (segmented.py otherwise)
 
     @property
     def plain_clock(self) -> bool:
@@ -137,4 +164,13 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             decline_mix={"51": 0.5, "05": 0.3, "14": 0.1, "59": 0.1}, per_day=1, days=8,
             schedule=(("failed_spike", 14), ("partial_outage", 10), ("full_outage", 2),
                       ("denied_spike", 17))),
+    # 50 acquirers: acq-01..03 carry 35%, acq-04 5.4%, acq-25 1.0%, acq-50 0.55%.
+    Profile("segments", "50 acquirers of skewed sizes, each its own normal; one failing "
+            "fully (5% of traffic), denials +10 points in one of 1%, spikes in several and in "
+            "all", peak=3000.0, trough=600.0, wobble=0.05, per_day=2, days=14,
+            segments=SegmentPlan(schedule=(
+                ("acquirer_failing", 14, (4,)), ("denied_rise_segment", 17, (25,)),
+                ("failed_spike", 10, (2, 9, 17)), ("failed_spike", 3, None),
+                ("acquirer_failing", 2, (4,)), ("denied_rise_segment", 11, (25,)),
+                ("denied_spike", 20, None), ("partial_outage", 15, (1,))))),
 )}

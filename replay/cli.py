@@ -32,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     push = sub.add_parser("push", help="send CSV history to the exporter, in time order")
     push.add_argument("files", nargs="+",
-                      help="CSV files (timestamp,status|auth_code,count); - = stdin")
+                      help="CSV files (timestamp,[dimension,...]status|auth_code,count); - = stdin")
     push.add_argument("--url", action="append", metavar="URL",
                       help=f"exporter base URL (default http://{ports.local(ports.EXPORTER)}); "
                            "repeat it for several replicas: each batch goes to the replica "

@@ -19,6 +19,7 @@ import requests
 
 from txwatch.contract import KIND_BY_LABEL
 from txwatch.history.dataset import read_frame
+from txwatch.history.segments import dimension_columns
 
 
 @dataclass
@@ -55,15 +56,21 @@ class Summary:
 
 
 def batches(files: list[str | Path]) -> list[list[Batch]]:
-    """Batches grouped per data minute, in time order (the data set is sorted by status)."""
+    """Batches grouped per data minute, in time order (the data set is sorted by status);
+    a file's dimension columns, if any, are columns of its batches."""
     per_minute: dict[pd.Timestamp, list[Batch]] = {}
     for source in files:
         label, frame = read_frame(source)
+        # Segment columns travel as CSV columns (an empty cell: the default segment), so an
+        # exporter run with --segment.dimensions counts each segment apart; one without the
+        # flag refuses the header (400, naming the columns it knows).
+        dims = list(dimension_columns(frame.columns, label))
         frame = frame.assign(minute=frame["timestamp"].dt.floor("min"))
         for minute, rows in frame.groupby("minute", sort=True):
-            lines = [f"timestamp,{label},count"] + [
-                f"{t:%Y-%m-%d %H:%M:%S},{v},{c}" for t, v, c in
-                zip(rows["timestamp"], rows[label], rows["count"], strict=True)]
+            lines = [",".join(["timestamp", *dims, label, "count"])] + [
+                ",".join([f"{t:%Y-%m-%d %H:%M:%S}", *d, str(v), str(c)]) for t, *d, v, c in
+                zip(rows["timestamp"], *(rows[n] for n in dims), rows[label], rows["count"],
+                    strict=True)]
             per_minute.setdefault(minute, []).append(Batch(
                 minute, label, "\n".join(lines) + "\n", len(rows), int(rows["count"].sum())))
     return [per_minute[m] for m in sorted(per_minute)]
