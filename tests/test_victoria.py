@@ -90,15 +90,20 @@ def engines(tmp_path: Path) -> Iterator[Engines]:
     timing = {"scrape_interval": "1s", "evaluation_interval": "1s",
               "route_timing": dict(FAST_ROUTE_TIMING), "rules": rules}
     vm = VictoriaStack(LocalStack(tmp_path / "vm", Ports.free(), **timing))
-    prom = LocalStack(tmp_path / "prom", Ports.free(), **timing,
-                      prometheus_flags=["--rules.alert.resend-delay=2s"])
+    prom: LocalStack | None = None
     try:
         vm.start()
+        # Free ports chosen once the VictoriaMetrics stack holds its own: its replicas and
+        # engines bind ports at start, which a set chosen before could collide with (seen
+        # once in CI: Alertmanager's port already in use).
+        prom = LocalStack(tmp_path / "prom", Ports.free(), **timing,
+                          prometheus_flags=["--rules.alert.resend-delay=2s"])
         prom.exporters = vm.targets
         prom.start()
         yield Engines(vm, prom)
     finally:
-        prom.stop()
+        if prom is not None:
+            prom.stop()
         vm.stop()
 
 
