@@ -34,7 +34,7 @@ from txwatch.backtest.bounds import steps_to_ask
 from txwatch.backtest.cadence import schedule
 from txwatch.backtest.own_terms import own_terms
 from txwatch.backtest.ruleset import levels, load_rules, needed_by, referenced, rule_key
-from txwatch.backtest.shared_counts import seasonal_counts_shared, share_counts
+from txwatch.backtest.shared_counts import seasonal_counts_shared, share_counts, written
 from txwatch.backtest.shared_terms import share_terms
 from txwatch.backtest.stepwise import Stepwise, merged_by_labels
 from txwatch.engines import remote_write
@@ -106,12 +106,7 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
             evaluated = [r for r in alert_rules if r["alert"] not in always]
             exprs = [str(r["expr"]) for r in evaluated]
             shared, exprs = share_counts(exprs) if share else ([], exprs)
-            counted = pool.map(lambda c: (c, prom.query_range(c.expr, 0.0, steps, STEP)),
-                               shared)
-            counts = [Series(c.name, {k: v for k, v in labels.items() if k != "__name__"},
-                             values) for c, results in counted for labels, values in results]
-            remote_write.write(prom.url, counts, 0.0, STEP)
-            for series in counts:
+            for series in written(prom, pool, shared, steps, STEP):
                 by_name.setdefault(series.name, []).append(series)
             if share:
                 answers, exprs = _stepwise(prom, pool, evaluated, exprs, steps, by_name)

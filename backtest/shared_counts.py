@@ -94,6 +94,16 @@ def subquery_spans(expr: str) -> list[tuple[int, int]]:
 SEASONAL = "txwatch_backtest_seasonal_count_"
 
 
+def written(prom: ThrowawayPrometheus, pool: Executor, counts: list[SharedCount], steps: int,
+            step: float) -> list[Series]:
+    """Each count evaluated over the whole history and written back as its series."""
+    found = pool.map(lambda c: (c, prom.query_range(c.expr, 0.0, steps, step)), counts)
+    series = [Series(c.name, {k: v for k, v in labels.items() if k != "__name__"}, values)
+              for c, results in found for labels, values in results]
+    remote_write.write(prom.url, series, 0.0, step)
+    return series
+
+
 def seasonal_counts_shared(prom: ThrowawayPrometheus, pool: Executor,
                            ordered: list[list[RecordingRule]], steps: int, step: float
                            ) -> list[list[RecordingRule]]:
@@ -108,9 +118,6 @@ def seasonal_counts_shared(prom: ThrowawayPrometheus, pool: Executor,
     if not seasonal:
         return ordered
     shared, exprs = share_counts([r.expr for r in seasonal], SEASONAL)
-    found = pool.map(lambda c: (c, prom.query_range(c.expr, 0.0, steps, step)), shared)
-    remote_write.write(prom.url, [
-        Series(c.name, {k: v for k, v in labels.items() if k != "__name__"}, values)
-        for c, results in found for labels, values in results], 0.0, step)
+    written(prom, pool, shared, steps, step)
     rewritten = {id(r): replace(r, expr=e) for r, e in zip(seasonal, exprs, strict=True)}
     return [[rewritten.get(id(r), r) for r in lv] for lv in ordered]
