@@ -34,7 +34,8 @@ GROUP_BY = ("alertname",)  # the route's group_by in alertmanager/alertmanager.y
 # alerts (traffic that collapses, then stops) and the status pages (a spike seen in 5
 # minutes and the same rise seen over a quarter hour are one incident)
 JOINT_GROUPS = (("PaymentTrafficLow", "PaymentTrafficStopped"),
-                ("PaymentRatioHighFast", "PaymentRatioAboveNormal", "PaymentAuthCodeAboveNormal"))
+                ("PaymentRatioHighFast", "PaymentRatioAboveNormal", "PaymentAuthCodeAboveNormal",
+                 "PaymentSegmentAboveNormal"))
 
 
 def group_of(episode: Episode) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+import pandas as pd
 
 from txwatch import contract
 from txwatch.engines.series import Series
@@ -33,11 +34,11 @@ def scrape_series(data: Dataset, scrapes_per_minute: int = 1,
     frames = {contract.TRANSACTIONS.name: data.transactions,
               contract.AUTH_CODE_COUNTS.name: data.auth_codes}
     for kind in contract.KINDS:
-        frame = frames[kind.name]
-        for column in frame.columns:
-            cumulative = frame[column].to_numpy(dtype="float64").cumsum()
-            yield Series(kind.counter, {**base, kind.label: str(column)},
-                         np.repeat(cumulative, scrapes_per_minute))
+        for labels, frame in _segment_frames(data, kind, frames[kind.name]):
+            for column in frame.columns:
+                cumulative = frame[column].to_numpy(dtype="float64").cumsum()
+                yield Series(kind.counter, {**base, **labels, kind.label: str(column)},
+                             np.repeat(cumulative, scrapes_per_minute))
     pushed = data.pushed.to_numpy()
     minutes = np.arange(len(pushed), dtype="float64") * 60.0 + push_time_origin
     last = np.maximum.accumulate(np.where(pushed, minutes, -np.inf))
@@ -55,3 +56,18 @@ def scrape_series(data: Dataset, scrapes_per_minute: int = 1,
                      np.repeat(rows, scrapes_per_minute))
     yield Series(f"{contract.RECORDS_REJECTED}_total",
                  {**base, "reason": contract.Reason.INVALID_RECORD.value}, np.zeros(samples))
+
+
+def _segment_frames(data: Dataset, kind: contract.Kind, whole: pd.DataFrame,
+                    ) -> Iterator[tuple[dict[str, str], pd.DataFrame]]:
+    """(segment labels, its table) as an exporter run with the history's dimensions exposes
+    them: one series set per segment, the default segment (records without dimensions) with
+    no dimension label; a history without segments is the whole flow, unlabelled."""
+    tables = (data.segment_transactions if kind is contract.TRANSACTIONS
+              else data.segment_auth_codes)
+    if not tables:
+        yield {}, whole
+        return
+    for segment, frame in tables.items():
+        labels = dict(pair.split("=", 1) for pair in segment.split(",")) if segment else {}
+        yield labels, frame

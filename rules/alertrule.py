@@ -26,6 +26,10 @@ TESTS = {
     "PaymentAuthCodeAboveNormal": (
         "Page: any decline code, listed in the table or not, well above its own learned share of\n"
         "all transactions in any window (the same test as PaymentRatioAboveNormal)."),
+    "PaymentSegmentAboveNormal": (
+        "Page: one segment's status (an acquirer's, a brand's) well above the segment's own\n"
+        "normal in any window, and materially so; stricter than the flow's test, since every\n"
+        "segment is tested. Segments hit together arrive in one page."),
     "PaymentAuthCodeShareHigh": (
         "Warning: a decline code's share of all transactions above its limit."),
     "PaymentAuthCodeMixShift": (

@@ -20,6 +20,7 @@ from .messages import ratio_text
 from .mix import mix_definers, mix_expr, mix_text
 from .normals import limit
 from .rise import rise_alerts, rise_definers
+from .segments import alerts_group as segment_alerts
 from .settings import GUARD, Confidence, Settings
 from .volume import volume_alerts, volume_definers
 from .wilson import number
@@ -172,6 +173,7 @@ def groups(settings: Settings) -> list[Group]:
         "The quantities the alerts test are recorded first, so every alert reads those of its "
         "own\nevaluation (rules/inputs.py explains), then the alerts, each a short test over "
         "them.")),
+            segment_alerts(settings),
             Group("txwatch.alerts.health", health_alerts(settings))]
 
 

@@ -111,12 +111,15 @@ def input_rules(texts: list[str], definers: dict[str, Definer]) -> list[Rule]:
         found[m["name"]] = define(kinds[m["family"]], m["level"], m["arg"])
         todo += NAME.finditer(found[m["name"]])
 
-    def order(record: str) -> tuple[int, int, int, float, str]:
+    def order(record: str) -> tuple[int, int, bool, bool, float, str]:
         m = NAME.fullmatch(record)
         assert m is not None
         kind = kinds[m["family"]]
-        return (QUANTITIES.index(m["quantity"]), KINDS.index(kind), m["level"] != "job",
-                _seconds(m["arg"]), m["arg"])
+        # a quantity summed from another of its own kind (a segment's total from its
+        # statuses' counts) is recorded after it: a group reads what it recorded before
+        derived = any(r["quantity"] == m["quantity"] for r in NAME.finditer(found[record]))
+        return (QUANTITIES.index(m["quantity"]), KINDS.index(kind), derived,
+                m["level"] != "job", _seconds(m["arg"]), m["arg"])
 
     rules, seen = [], set()
     for record in sorted(found, key=order):

@@ -12,6 +12,8 @@ that becomes "normal" over a week is still caught at the cap.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from txwatch.contract import APPROVED_AUTH_CODE, AUTH_CODE_COUNTS, TRANSACTIONS, Kind
 
 from .names import name
@@ -32,7 +34,24 @@ def limit(kind: Kind, which: str, prefix: str = "ratio") -> str:
     return name(kind, kind.label, f"{prefix}_limit_{which}")
 
 
-def _pooled(kind: Kind, window: str, step: str, operation: str, min_samples: int,
+@dataclass(frozen=True)
+class Level:
+    """Where shares are learned: per label value of a job (``status`` within ``job``), or per
+    status of a segment (``segment_status`` within ``segment``, :mod:`.segments`). ``item``
+    and ``whole`` are the levels of the recorded series, ``label`` what the items differ by,
+    ``whole_by`` the labels that name one whole."""
+
+    item: str
+    whole: str
+    label: str
+    whole_by: str = "job"
+
+    @staticmethod
+    def of(kind: Kind) -> Level:
+        return Level(kind.label, "job", kind.label)
+
+
+def _pooled(kind: Kind, at: Level, window: str, step: str, operation: str, min_samples: int,
             min_events: int, own: str | None = None) -> str:
     """Events of each label value / all events over ``window``, from the recorded
     ``operation`` increases sampled every ``step``; only with ``min_samples`` of them and
@@ -43,73 +62,77 @@ def _pooled(kind: Kind, window: str, step: str, operation: str, min_samples: int
     ``own``: the label values' increases to sum instead (the clipped ones)."""
     def total(level: str) -> str:
         return f"sum_over_time({name(kind, level, operation)}[{window}:{step}])"
-    mine = f"sum_over_time({own}[{window}:{step}])" if own else total(kind.label)
+    mine = f"sum_over_time({own}[{window}:{step}])" if own else total(at.item)
     return block(f"""
         (
             {mine}
-          / ignoring ({kind.label}) group_left ()
-            ({total("job")} >= {min_events})
+          / ignoring ({at.label}) group_left ()
+            ({total(at.whole)} >= {min_events})
         )
-          and on (job)
-        count_over_time({name(kind, "job", operation)}[{window}:{step}])
+          and on ({at.whole_by})
+        count_over_time({name(kind, at.whole, operation)}[{window}:{step}])
           >= {min_samples}
         """).rstrip("\n")
 
 
-def median(kind: Kind) -> str:
-    return name(kind, kind.label, "ratio_median")
+def median(kind: Kind, at: Level | None = None) -> str:
+    return name(kind, (at or Level.of(kind)).item, "ratio_median")
 
 
-def clipped(kind: Kind) -> str:
-    return name(kind, kind.label, "increase1h_clipped")
+def clipped(kind: Kind, at: Level | None = None) -> str:
+    return name(kind, (at or Level.of(kind)).item, "increase1h_clipped")
 
 
-def median_rule(kind: Kind, s: Settings) -> Rule:
+def median_rule(kind: Kind, s: Settings, at: Level | None = None) -> Rule:
     """Each label value's median hourly share over the learning range: what an ordinary
     hour looks like, which an incident (a few hours of the week) does not move."""
-    return Rule(record=median(kind), expr=block(f"""
+    at = at or Level.of(kind)
+    return Rule(record=median(kind, at), expr=block(f"""
         quantile_over_time(0.5, (
-            {name(kind, kind.label, "increase1h")}
-          / ignoring ({kind.label}) group_left ()
-            ({name(kind, "job", "increase1h")} > 0)
+            {name(kind, at.item, "increase1h")}
+          / ignoring ({at.label}) group_left ()
+            ({name(kind, at.whole, "increase1h")} > 0)
         )[{s.normal_range}:1h])
         """))
 
 
-def cap(kind: Kind) -> str:
-    return name(kind, kind.label, "increase1h_cap")
+def cap(kind: Kind, at: Level | None = None) -> str:
+    return name(kind, (at or Level.of(kind)).item, "increase1h_cap")
 
 
-def clipped_rules(kind: Kind, s: Settings) -> list[Rule]:
+def clipped_rules(kind: Kind, s: Settings, at: Level | None = None) -> list[Rule]:
     """Each hour's count, but never more than the Poisson upper bound (at ``normal_clip``)
     of what the median share implies for that hour's volume (the cap): an incident's hour
     counts as an unusually busy ordinary hour, not as its 225 failures. A status rare
     enough that its median is 0 counts at most z^2 (~10) events an hour. Before a median
     exists, the whole count. Read only on the hour (a backtest evaluates them hourly)."""
-    k = name(kind, kind.label, "increase1h")
-    usual = f"({median(kind)} * on (job) group_left () {name(kind, 'job', 'increase1h')})"
+    at = at or Level.of(kind)
+    k = name(kind, at.item, "increase1h")
+    usual = (f"({median(kind, at)} * on ({at.whole_by}) group_left () "
+             f"{name(kind, at.whole, 'increase1h')})")
     z = s.normal_clip.z
-    on = f"on (job, {kind.label})"
+    on = f"on ({at.whole_by}, {at.label})"
     return [
-        Rule(record=cap(kind), expr=(
+        Rule(record=cap(kind, at), expr=(
             f"{usual}\n  + {number(z * z / 2)}\n  + {number(z)} * sqrt(\n"
             f"      {usual}\n    + {number(z * z / 4)}\n    )\n")),
-        Rule(record=clipped(kind), expr=(
-            f"{k} < {on} {cap(kind)}\nor {on}\n{cap(kind)} and {on} {k}\nor\n{k}\n"))]
+        Rule(record=clipped(kind, at), expr=(
+            f"{k} < {on} {cap(kind, at)}\nor {on}\n{cap(kind, at)} and {on} {k}\nor\n{k}\n"))]
 
 
-def _normal_rule(kind: Kind, s: Settings) -> Rule:
+def normal_rule(kind: Kind, s: Settings, at: Level | None = None) -> Rule:
     """The pooled share over the learning range (a week of hourly increases, each clipped
     at what its median share allows: 168 points), or while less than ``normal_min_hours``
     exist, over the last hours at 5-minute steps (from a quarter of an hour of history
     on). Pooled, not the median itself: a rare status (one failure every few hours) has a
     median of 0, which would page on noise; clipped, so a long incident does not raise
     the normal (and the limits) for a week."""
-    week = _pooled(kind, s.normal_range, "1h", "increase1h", s.normal_min_hours,
-                   s.normal_min_events, own=clipped(kind))
-    young = _pooled(kind, f"{s.normal_min_hours}h", "5m", "increase5m", 3,
+    at = at or Level.of(kind)
+    week = _pooled(kind, at, s.normal_range, "1h", "increase1h", s.normal_min_hours,
+                   s.normal_min_events, own=clipped(kind, at))
+    young = _pooled(kind, at, f"{s.normal_min_hours}h", "5m", "increase5m", 3,
                     s.normal_min_events)
-    return Rule(record=normal(kind), expr=f"{week}\nor\n{young}\n")
+    return Rule(record=name(kind, at.item, "ratio_normal"), expr=f"{week}\nor\n{young}\n")
 
 
 def normal_or_default(kind: Kind, prefix: str = "ratio") -> str:
@@ -186,7 +209,7 @@ def group(s: Settings, extra: tuple[Rule, ...] = ()) -> Group:
     """The normals and limits of the shares, then ``extra`` (the code mix's, :mod:`.mix`)."""
     tx, ac = TRANSACTIONS, AUTH_CODE_COUNTS
     rules = [median_rule(tx, s), median_rule(ac, s), *clipped_rules(tx, s), *clipped_rules(ac, s),
-             _normal_rule(tx, s), _normal_rule(ac, s),
+             normal_rule(tx, s), normal_rule(ac, s),
              limit_rule(tx, "fast", "critical"), limit_rule(tx, "slow", "warning"),
              watched_rule(s), limit_rule(ac, "fast", "warning"), *extra]
     return Group("txwatch.normals", rules, comment=(

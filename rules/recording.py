@@ -14,6 +14,7 @@ from .mix import mix_rules
 from .names import name
 from .normals import group as normals_group
 from .seasonal import group as seasonal_group
+from .segments import normals_group as segments_group
 from .settings import Settings
 from .wilson import Bound, explain, wilson_lower
 from .yamltext import Group, Rule, block
@@ -86,4 +87,5 @@ def groups(settings: Settings) -> list[Group]:
             "evaluation-interval lag.")),
         normals_group(settings, mix_rules(settings)),
         seasonal_group(settings),
+        segments_group(settings),
     ]

@@ -155,6 +155,22 @@ class Settings:
     # an unusually busy ordinary hour (normals that do not learn incidents)
     normal_clip: Confidence = Confidence(3.09)
 
+    # ---- Segments (rules/segments.py): each segment's statuses against its own normal ----
+    segment_dimensions: tuple[str, ...] = contract.SEGMENT_DIMENSIONS
+    segment_windows: tuple[str, ...] = ("5m", "15m", "30m")
+    # Every segment is tested where the flow is tested once: the segment page's one-sided
+    # tail is the flow's rise page's divided by this many segments (the exporter's default
+    # bound per dimension), so all segments together page on noise no more often than the
+    # flow alone (Bonferroni; a derivation, not a fit: see segment_rise)
+    segments_judged: int = contract.MAX_SEGMENT_VALUES
+
+    @property
+    def segment_rise(self) -> Confidence:
+        """The Poisson confidence of the segment page: the rise page's tail shared by
+        ``segments_judged`` segments (4.42 and 100 segments: 5.33)."""
+        tail = (1 - self.rise.level) / self.segments_judged
+        return Confidence(round(NormalDist().inv_cdf(1 - tail), 2))
+
     @property
     def job_selector(self) -> str:
         """The matcher every selector of an exported series carries, e.g. ``job="txwatch"``."""

@@ -103,7 +103,8 @@ def test_every_alert_has_severity_status_and_annotations():
         labels = rule.get("labels", {})
         from_table = "group_left (severity" in rule["expr"]
         assert from_table or labels.get("severity") in SEVERITIES, rule["alert"]
-        per_status = "sum by (job, status)" in rule["expr"]  # the status of each series
+        # the status of each series: summed by it inline, or a segment's recorded per status
+        per_status = any(f in rule["expr"] for f in ("sum by (job, status)", "segment_status:"))
         assert from_table or per_status or "status" in labels, rule["alert"]
         assert rule["alert"][0].isupper() and "_" not in rule["alert"]
         for key in ("summary", "description", "runbook_url"):

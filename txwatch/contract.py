@@ -27,12 +27,14 @@ MAX_AUTH_CODES = 100
 # the distinct values of each dimension keeps a faulty feed from flooding Prometheus.
 SEGMENT_VALUE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 MAX_SEGMENT_VALUES = 100
+# The dimensions the shipped rules judge segments of (rules render others on demand)
+SEGMENT_DIMENSIONS = ("acquirer", "brand", "method")
 # Names a dimension may not take: labels Prometheus attaches (job, instance) or reads in the
 # exposition (le, quantile), the counters' own labels, labels the shipped rules and alerts
 # set, and the fields of a record. Names starting with "__" are Prometheus' own.
 RESERVED_LABELS = frozenset({
     "job", "instance", "le", "quantile", "status", "auth_code", "severity", "alertname",
-    "alertstate", "reference", "timestamp", "count"})
+    "alertstate", "reference", "timestamp", "count", "dimension", "segment"})
 
 
 @dataclass(frozen=True)

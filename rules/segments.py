@@ -1,0 +1,187 @@
+"""Segments: every acquirer, card brand or payment method judged against its own normal.
+
+An exporter run with ``--segment.dimensions=acquirer,method`` labels its counters per
+segment. When one acquirer carrying 5% of the traffic fails completely, the whole flow's
+failed share moves by 5 points at most, late and diluted, and its page cannot say where to
+look; when a brand carrying 1% gets 10 more points of denials, the flow moves by 0.1 point.
+Here each segment's statuses get the test the flow's get (:mod:`.rise`): a Poisson score
+of the count against what the segment's own learned normal share implies, over several
+windows, paging when it is significant and material (the table's ``rise_*`` rows).
+
+Every dimension is brought to two labels, ``dimension`` (``acquirer``) and ``segment``
+(``acq-04``), so one set of rules, one board variable and one message serve every
+dimension a deployment names (``Settings.segment_dimensions``; others are rendered with
+``python -m txwatch.rules --segment-dimensions``). A segment is judged once its own normal
+is learned (3 hours and ``normal_min_events`` events); before that, and for a segment too
+small to ever show the evidence, the flow's own alerts cover it.
+
+Many segments at once (an issuer, the gateway) is one incident: the segment page shares the
+status pages' notification group (``group_by: [job]``, alertmanager/alertmanager.yml), so
+the flow's page and every segment's arrive as one page that lists them.
+"""
+
+from __future__ import annotations
+
+from txwatch.contract import TRANSACTIONS, Kind
+
+from .alertrule import alert_rule
+from .inputs import Definer, input_rules, recorded
+from .messages import COUNT, PERCENT, data_minute
+from .names import name
+from .normals import Level, clipped_rules, median_rule, normal_rule, row
+from .settings import Settings
+from .wilson import number
+from .yamltext import Group, Rule, block
+
+SEGMENT_ALERT = "PaymentSegmentAboveNormal"
+WHOLE = "job, dimension, segment"  # the labels that name one segment
+AT = Level("segment_status", "segment", TRANSACTIONS.label, WHOLE)
+PAYMENTS = "txwatch.alerts.segments"
+TENTHS = 'printf "%.1f"'
+
+
+def by_segment(kind: Kind, s: Settings, function: str, window: str, per_value: bool) -> str:
+    """``function`` (increase) of the counter over ``window`` per segment of every
+    dimension, each brought to the ``dimension`` and ``segment`` labels (the default
+    segment, which carries no dimension label, is left out: the flow's rules judge it);
+    ``per_value``: per status too."""
+    keep = WHOLE + (f", {kind.label}" if per_value else "")
+    parts = [block(f"""
+        sum by ({keep}) (
+          label_replace(label_replace(
+            {function}({kind.counter}{{{s.job_selector}, {d}!=""}}[{window}]),
+          "dimension", "{d}", "", ""), "segment", "$1", "{d}", "(.+)")
+        )""").rstrip("\n") for d in s.segment_dimensions]
+    return "\nor\n".join(parts) + "\n"
+
+
+def normals_group(s: Settings) -> Group:
+    """Each segment's hourly and 5-minute counts and the normal shares learned from them,
+    the way the flow's are (:mod:`.normals`: a week of hours, each clipped at what the
+    segment's median share allows, so an incident is not learned)."""
+    tx = TRANSACTIONS
+    rules = []
+    for window in ("5m", "1h"):
+        rules += [
+            Rule(record=name(tx, AT.item, f"increase{window}"),
+                 expr=by_segment(tx, s, "increase", window, per_value=True)),
+            Rule(record=name(tx, AT.whole, f"increase{window}"),
+                 expr=f"sum without ({tx.label}) ({name(tx, AT.item, f'increase{window}')})")]
+    rules += [median_rule(tx, s, AT), *clipped_rules(tx, s, AT), normal_rule(tx, s, AT)]
+    return Group("txwatch.segments", rules, comment=(
+        "Each segment's counts and its own learned normal shares (rules/segments.py): the\n"
+        "dimensions a deployment names become the labels dimension and segment."))
+
+
+def segment_normal(kind: Kind) -> str:
+    return name(kind, AT.item, "ratio_normal")
+
+
+def segment_definers(s: Settings) -> dict[str, Definer]:
+    """What each quantity of a segment computes: counts from the counters, shares and
+    scores from them and the segment's learned normal."""
+    def count(kind: Kind, at: str, window: str) -> str:
+        if at == AT.item:
+            return by_segment(kind, s, "increase", window, per_value=True)
+        return f"sum without ({kind.label}) ({k(kind, window)})"
+
+    def k(kind: Kind, window: str) -> str:
+        return recorded(kind, "count", window, AT.item)
+
+    def n(kind: Kind, window: str) -> str:
+        return recorded(kind, "count", window, AT.whole)
+
+    def share(kind: Kind, at: str, window: str) -> str:
+        return (f"{k(kind, window)}\n  / ignoring ({kind.label}) group_left ()\n"
+                f"({n(kind, window)} > 0)\n")
+
+    def normal_z(kind: Kind, at: str, window: str) -> str:
+        mine = k(kind, window)
+        ratio = f"{recorded(kind, 'share', window, AT.item)} ^ -1 * {segment_normal(kind)}"
+        return block(f"""
+            3 * sqrt({mine}) * (
+                1 - 1 / (9 * {mine})
+              - (({ratio}) ^ (1 / 3))
+            )
+            """)
+
+    def excess(kind: Kind, at: str, window: str) -> str:
+        return (f"{k(kind, window)}\n  - {segment_normal(kind)}\n"
+                f"  * ignoring ({kind.label}) group_left () {n(kind, window)}\n")
+
+    def rise_z(kind: Kind, at: str, window: str) -> str:
+        on = f"on ({kind.label}) group_left ()"
+        factor, least = row(kind, "rise_factor"), row(kind, "rise_min_excess")
+        return block(f"""
+            {recorded(kind, "normal_z", window, AT.item)}
+              and
+            {recorded(kind, "share", window, AT.item)}
+              > {segment_normal(kind)} * {on} {factor}
+              and
+            {recorded(kind, "excess", window, AT.item)} >= {on} {least}
+            """)
+
+    return {"count": count, "share": share, "normal_z": normal_z, "excess": excess,
+            "rise_z": rise_z}
+
+
+def segment_expr(s: Settings) -> str:
+    """Any window of a segment's status risen significantly and materially."""
+    z = number(s.segment_rise.z)
+    tests = "\n  or ".join(f"{recorded(TRANSACTIONS, 'rise_z', w, AT.item)} > {z}"
+                           for w in s.segment_windows)
+    return f"(\n    {tests}\n)\n"
+
+
+def _asked(promql: str, shown: str) -> str:
+    """A template running ``promql`` for the alert's own segment and status and showing its
+    first value. In ``promql``, ``{own}`` stands for the matchers of a segment's recorded
+    series, ``{raw}`` for those of the counter (the dimension's own label: what the message
+    reads is the counter itself, on any engine, whatever it records)."""
+    filled = promql.replace("%", "%%").replace(
+        "{own}", 'dimension="%[1]s", segment="%[2]s", status="%[3]s"').replace(
+        "{raw}", '%[1]s="%[2]s"').replace("{status}", "%[3]s")
+    source = f"printf `{filled}` $labels.dimension $labels.segment $labels.status"
+    return f"{{{{ with {source} | query }}}}{{{{ . | first | value | {shown} }}}}{{{{ end }}}}"
+
+
+def segment_text(s: Settings) -> tuple[str, str]:
+    """(summary, description): the segment, its count and share in each window against
+    what its own normal implies."""
+    tx = TRANSACTIONS
+    usual = f"max({segment_normal(tx)}{{{{own}}}})"
+    normal = _asked(usual, PERCENT)
+
+    def facts(window: str) -> str:
+        mine = f"{s.job_selector}, {{raw}}"
+        n = f"round(sum(increase({tx.counter}{{{mine}}}[{window}])))"
+        k = f'round(sum(increase({tx.counter}{{{mine}, status="{{status}}"}}[{window}])))'
+        return (f"{_asked(k, COUNT)} of {_asked(n, COUNT)} "
+                f"({_asked(f'{k} / ({n} > 0)', PERCENT)}) over {window}, "
+                f"{_asked(f'{n} * {usual}', TENTHS)} expected")
+    where = "{{ $labels.dimension }} {{ $labels.segment }}"
+    first = s.segment_windows[0]
+    summary = (f"{{{{ $labels.status }}}} at {where} well above its own normal: "
+               f"{facts(first)} (normal {normal})")
+    each = "; ".join(facts(w) for w in s.segment_windows)
+    description = (
+        f"{{{{ $labels.status }}}} transactions at {where} against this segment's own normal "
+        f"share {normal}: {each}. In at least one of these windows the count is "
+        f"{{{{ $value | printf \"%.1f\" }}}} standard deviations above what the normal "
+        f"implies (Poisson test at {s.segment_rise.text} confidence, more than "
+        f"{number(s.segment_rise.z)}: stricter than the flow's, since every segment is "
+        "tested), and the rise is material (the table's rise_factor and rise_min_excess). "
+        "Other segments hit at the same time are listed in the same page; the flow's own "
+        f"page joins it when the whole flow moves.{data_minute(s)}")
+    return summary, description
+
+
+def alerts_group(s: Settings) -> Group:
+    """The segment page, led by the quantities it reads (recorded in its own group, as the
+    flow's are: :mod:`.inputs`)."""
+    page = alert_rule(s, SEGMENT_ALERT, segment_expr(s), *segment_text(s), for_="0s",
+                      for_note="each window's Poisson test is the guard",
+                      keep=s.keep_fast_firing_for, labels={"severity": "critical"})
+    texts = [page.expr, *page.annotations.values()]
+    return Group(PAYMENTS, [*input_rules(texts, segment_definers(s)), page], comment=(
+        "Each segment's statuses against the segment's own normal (rules/segments.py)."))
