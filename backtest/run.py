@@ -95,9 +95,12 @@ class Result:
             if found["delay"] is None:
                 lines.append(f"  missed: {label}")
             else:
+                named = found.get("named_delay", -1)  # -1: the incident names no segment
+                where = ("" if named == -1 else ", no page names its segments"
+                         if named is None else f", a page names its segment after {named} min")
                 lines.append(f"  caught: {label}: delay {found['delay']} min, "
                              f"{_count(found['pages'], 'page')}, "
-                             f"{_count(found['warnings'], 'chat message')}")
+                             f"{_count(found['warnings'], 'chat message')}{where}")
         lines += [f"  false: {f}" for f in s.false_alerts]
         return lines
 

@@ -161,9 +161,25 @@ def incident_label(incident: Incident) -> str:
     return f"{incident.kind} {incident.start:%Y-%m-%d %H:%M}"
 
 
+def segment_of(episode: Episode) -> str | None:
+    """``dimension=segment`` of a segment alert's episode, as incidents name segments."""
+    dimension, segment = episode.labels.get("dimension"), episode.labels.get("segment")
+    return f"{dimension}={segment}" if dimension and segment else None
+
+
+def _names(episode: Episode, incident: Incident) -> bool:
+    """A segment alert about one of the segments the incident hits."""
+    where = segment_of(episode)
+    return where is not None and any(where in s.split(",") for s in incident.segments)
+
+
 def _about(episode: Episode, incident: Incident) -> bool:
+    """About one of the incident's statuses, and (a segment's alert) one of its segments
+    when the incident names segments."""
     status = episode.labels.get("status", "")
-    return status == "all" or status in incident.statuses
+    if not (status == "all" or status in incident.statuses):
+        return False
+    return segment_of(episode) is None or not incident.segments or _names(episode, incident)
 
 
 def score(episodes: list[Episode], incidents: list[Incident], origin: pd.Timestamp,
@@ -190,6 +206,10 @@ def score(episodes: list[Episode], incidents: list[Incident], origin: pd.Timesta
             "delay": delay, "pages": pages, "warnings": len(sent) - pages,
             "page_delay": min((max(0, e.start - start) for e in during if e.paging),
                               default=None)}
+        if incident.segments:  # the first page that names one of its segments
+            result.per_incident[incident_label(incident)]["named_delay"] = min(
+                (max(0, e.start - start) for e in during if e.paging and _names(e, incident)),
+                default=None)
         if delay is not None:
             result.caught += 1
             result.paged += pages > 0

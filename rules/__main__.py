@@ -14,6 +14,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from txwatch.exporter.segments import DIMENSIONS_FLAG, check_dimensions
+
 from . import RENDERED, Settings
 from .settings import DEFAULT
 
@@ -39,6 +41,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-slow-firing-for", default=DEFAULT.keep_slow_firing_for,
                    metavar="DURATION", help="the same for the slow share warning, whose hour "
                    "still holds an ended incident (default: %(default)s)")
+    p.add_argument("--segment-dimensions", default=",".join(DEFAULT.segment_dimensions),
+                   metavar="NAMES", help="comma-separated dimensions the exporter is started "
+                   "with (--segment.dimensions) whose segments are each judged against their "
+                   "own normal; empty: none (default: %(default)s)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="directory to write the files to")
     return p
@@ -53,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
                           ("--keep-slow-firing-for", args.keep_slow_firing_for)):
         if not re.fullmatch(r"(\d+[smhd])+", value):
             parser().error(f"{option}: not a duration like 10m: {value!r}")
+    try:
+        dimensions = check_dimensions(d for d in args.segment_dimensions.split(",") if d)
+    except ValueError as error:
+        parser().error(str(error).replace(DIMENSIONS_FLAG, "--segment-dimensions"))
     settings = Settings(job=args.job, runbook_base=args.runbook_base.rstrip("#"),
+                        segment_dimensions=dimensions,
                         keep_firing_for=args.keep_firing_for,
                         keep_fast_firing_for=args.keep_fast_firing_for,
                         keep_slow_firing_for=args.keep_slow_firing_for)
@@ -61,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         ["--job", settings.job, "--runbook-base", settings.runbook_base,
          "--keep-firing-for", settings.keep_firing_for,
          "--keep-fast-firing-for", settings.keep_fast_firing_for,
-         "--keep-slow-firing-for", settings.keep_slow_firing_for, "--out", "DIR"])
+         "--keep-slow-firing-for", settings.keep_slow_firing_for,
+         "--segment-dimensions", ",".join(settings.segment_dimensions), "--out", "DIR"])
     args.out.mkdir(parents=True, exist_ok=True)
     for file_name, render in RENDERED.items():
         path = args.out / file_name

@@ -173,7 +173,7 @@ def groups(settings: Settings) -> list[Group]:
         "The quantities the alerts test are recorded first, so every alert reads those of its "
         "own\nevaluation (rules/inputs.py explains), then the alerts, each a short test over "
         "them.")),
-            segment_alerts(settings),
+            *([segment_alerts(settings)] if settings.segment_dimensions else []),
             Group("txwatch.alerts.health", health_alerts(settings))]
 
 

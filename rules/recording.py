@@ -87,5 +87,4 @@ def groups(settings: Settings) -> list[Group]:
             "evaluation-interval lag.")),
         normals_group(settings, mix_rules(settings)),
         seasonal_group(settings),
-        segments_group(settings),
-    ]
+    ] + ([segments_group(settings)] if settings.segment_dimensions else [])

@@ -148,3 +148,32 @@ def test_one_incident_is_one_alert_group_in_a_real_alertmanager(tmp_path):
         episode = Episode(alertname, {"status": status, "severity": "critical"}, 0, 1)
         modelled.setdefault(group_of(episode), []).append(alertname)
     assert sorted(modelled.values()) == [names for _, names in groups]
+
+
+@pytest.mark.slow
+def test_segments_hit_together_are_one_page_in_a_real_alertmanager(tmp_path):
+    """An issuer failing every acquirer at once: each segment's page and the flow's own page
+    arrive as one group (one page listing the segments), which is what the backtest counts;
+    a segment page about another status joins the same page too (one incident, one page)."""
+    from txwatch.backtest.notify import group_of
+    from txwatch.backtest.scoring import Episode
+
+    stack = LocalStack(tmp_path, Ports.free())
+    stack.workdir.mkdir(parents=True, exist_ok=True)
+    config = tmp_path / "am.yml"
+    import yaml
+
+    config.write_text(yaml.safe_dump(stack.alertmanager_config()))
+    sent = [{"alertname": "PaymentSegmentAboveNormal", "status": "failed",
+             "dimension": "acquirer", "segment": f"acq-{k:02d}"} for k in (1, 7, 31)]
+    sent.append({"alertname": "PaymentRatioHighFast", "status": "failed"})
+    with running_alertmanager(config, tmp_path) as am:
+        for labels in sent:
+            _post(am, {"job": "txwatch", "severity": "critical", **labels})
+        _wait(lambda: sum(len(names) for _, names in _groups(am)) == len(sent))
+        groups = _groups(am)
+    assert len(groups) == 1, groups
+    assert sorted(groups[0][1]) == sorted(a["alertname"] for a in sent)
+    modelled = {group_of(Episode(a["alertname"], {**a, "severity": "critical"}, 0, 1))
+                for a in sent}
+    assert len(modelled) == 1
