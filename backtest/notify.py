@@ -35,7 +35,7 @@ GROUP_BY = ("alertname",)  # the route's group_by in alertmanager/alertmanager.y
 # minutes and the same rise seen over a quarter hour are one incident)
 JOINT_GROUPS = (("PaymentTrafficLow", "PaymentTrafficStopped"),
                 ("PaymentRatioHighFast", "PaymentRatioAboveNormal", "PaymentAuthCodeAboveNormal",
-                 "PaymentSegmentAboveNormal"))
+                 "PaymentSegmentAboveNormal", "PaymentSegmentTrafficLow"))
 
 
 def group_of(episode: Episode) -> tuple[str, ...]:

@@ -30,6 +30,9 @@ TESTS = {
         "Page: one segment's status (an acquirer's, a brand's) well above the segment's own\n"
         "normal in any window, and materially so; stricter than the flow's test, since every\n"
         "segment is tested. Segments hit together arrive in one page."),
+    "PaymentSegmentTrafficLow": (
+        "Page: one segment's transactions significantly and materially below what its share\n"
+        "of the flow in the hour before implies (its acquirer or route lost traffic)."),
     "PaymentAuthCodeShareHigh": (
         "Warning: a decline code's share of all transactions above its limit."),
     "PaymentAuthCodeMixShift": (

@@ -24,32 +24,35 @@ from __future__ import annotations
 
 from txwatch.contract import TRANSACTIONS, Kind
 
-from .alertrule import alert_rule
+from .alertrule import ALL, TABLE, alert_rule
 from .inputs import Definer, input_rules, recorded
 from .messages import COUNT, PERCENT, data_minute
 from .names import name
 from .normals import Level, clipped_rules, median_rule, normal_rule, row
 from .settings import Settings
-from .wilson import number
-from .yamltext import Group, Rule, block
+from .wilson import number, poisson_upper
+from .yamltext import Group, Rule, block, indent
 
 SEGMENT_ALERT = "PaymentSegmentAboveNormal"
+VOLUME_ALERT = "PaymentSegmentTrafficLow"
 WHOLE = "job, dimension, segment"  # the labels that name one segment
 AT = Level("segment_status", "segment", TRANSACTIONS.label, WHOLE)
 PAYMENTS = "txwatch.alerts.segments"
 TENTHS = 'printf "%.1f"'
 
 
-def by_segment(kind: Kind, s: Settings, function: str, window: str, per_value: bool) -> str:
-    """``function`` (increase) of the counter over ``window`` per segment of every
-    dimension, each brought to the ``dimension`` and ``segment`` labels (the default
-    segment, which carries no dimension label, is left out: the flow's rules judge it);
-    ``per_value``: per status too."""
+def by_segment(kind: Kind, s: Settings, function: str, window: str, per_value: bool,
+               offset: str = "") -> str:
+    """``function`` (increase) of the counter over ``window`` (``offset`` back) per segment
+    of every dimension, each brought to the ``dimension`` and ``segment`` labels (the
+    default segment, which carries no dimension label, is left out: the flow's rules judge
+    it); ``per_value``: per status too."""
     keep = WHOLE + (f", {kind.label}" if per_value else "")
+    shift = f" offset {offset}" if offset else ""
     parts = [block(f"""
         sum by ({keep}) (
           label_replace(label_replace(
-            {function}({kind.counter}{{{s.job_selector}, {d}!=""}}[{window}]),
+            {function}({kind.counter}{{{s.job_selector}, {d}!=""}}[{window}]{shift}),
           "dimension", "{d}", "", ""), "segment", "$1", "{d}", "(.+)")
         )""").rstrip("\n") for d in s.segment_dimensions]
     return "\nor\n".join(parts) + "\n"
@@ -121,8 +124,26 @@ def segment_definers(s: Settings) -> dict[str, Definer]:
             {recorded(kind, "excess", window, AT.item)} >= {on} {least}
             """)
 
+    def recent_expected(kind: Kind, at: str, window: str) -> str:
+        def flow(span: str, shift: str = "") -> str:
+            return f"sum by (job) (increase({kind.counter}{{{s.job_selector}}}[{span}]{shift}))"
+        ref = s.segment_reference
+        before = indent(by_segment(kind, s, "increase", ref, False, window), "  ")
+        return (f"{flow(window)}\n  * on (job) group_right ()\n(\n{before}\n)\n"
+                f"  / on (job) group_left ()\n{flow(ref, f' offset {window}')}\n")
+
+    def low_recent(kind: Kind, at: str, window: str) -> str:
+        now, usual = n(kind, window), recorded(kind, "recent_expected", window, AT.whole)
+        return block(f"""
+            {now} <= {usual} * scalar({TABLE}volume_drop_factor)
+              and
+            {poisson_upper(now, s.segment_volume.z)} < {usual} * {s.volume_allowance:g}
+              and
+            {usual} >= scalar({TABLE}busy_min)
+            """)
+
     return {"count": count, "share": share, "normal_z": normal_z, "excess": excess,
-            "rise_z": rise_z}
+            "rise_z": rise_z, "recent_expected": recent_expected, "low_recent": low_recent}
 
 
 def segment_expr(s: Settings) -> str:
@@ -176,12 +197,46 @@ def segment_text(s: Settings) -> tuple[str, str]:
     return summary, description
 
 
+def volume_text(s: Settings) -> tuple[str, str]:
+    """(summary, description): the segment's transactions against what its share of the
+    flow in the hour before implies (from the counters: the same numbers on any engine)."""
+    tx, window, ref = TRANSACTIONS, s.segment_volume_windows[0], s.segment_reference
+    def mine(span: str, shift: str = "") -> str:
+        return f"sum(increase({tx.counter}{{{s.job_selector}, {{raw}}}}[{span}]{shift}))"
+
+    def flow(span: str, shift: str = "") -> str:
+        return f"sum(increase({tx.counter}{{{s.job_selector}}}[{span}]{shift}))"
+    now, back = mine(window), f" offset {window}"
+    expected = f"{flow(window)} * {mine(ref, back)} / ({flow(ref, back)} > 0)"
+    facts = (f"{_asked(f'round({now})', COUNT)} transactions in the last {window}, where its "
+             f"share of the flow in the {ref} before implied about "
+             f"{_asked(expected, COUNT)}")
+    where = "{{ $labels.dimension }} {{ $labels.segment }}"
+    summary = f"Traffic at {where} collapsed: {facts}"
+    description = (
+        f"{where} carries far fewer transactions than its share of the flow: {facts}. Its "
+        f"count is significantly low (Poisson bound at {s.segment_volume.text}, stricter than "
+        "the flow's, since every segment is tested) and below the table's volume_drop_factor "
+        "times that. Judged against its share of the flow, not its own past level, so the "
+        "flow's own cycle, a weekend or a holiday moves every segment alike and pages none; "
+        "a drop of the whole flow is PaymentTrafficLow's. Look at the segment's connection "
+        f"(an acquirer's endpoint, a brand's routing).{data_minute(s)}")
+    return summary, description
+
+
 def alerts_group(s: Settings) -> Group:
-    """The segment page, led by the quantities it reads (recorded in its own group, as the
-    flow's are: :mod:`.inputs`)."""
+    """The segment pages, led by the quantities they read (recorded in their own group, as
+    the flow's are: :mod:`.inputs`)."""
     page = alert_rule(s, SEGMENT_ALERT, segment_expr(s), *segment_text(s), for_="0s",
                       for_note="each window's Poisson test is the guard",
                       keep=s.keep_fast_firing_for, labels={"severity": "critical"})
-    texts = [page.expr, *page.annotations.values()]
-    return Group(PAYMENTS, [*input_rules(texts, segment_definers(s)), page], comment=(
-        "Each segment's statuses against the segment's own normal (rules/segments.py)."))
+    low = "\nor ".join(recorded(TRANSACTIONS, "low_recent", w, AT.whole)
+                       for w in s.segment_volume_windows)
+    volume = alert_rule(s, VOLUME_ALERT, low + "\n", *volume_text(s), for_="0s",
+                        for_note="each window's Poisson bound is the guard",
+                        keep=s.keep_firing_for, labels=ALL)
+    texts = [r.expr for r in (page, volume)]
+    texts += [a for r in (page, volume) for a in r.annotations.values()]
+    return Group(PAYMENTS, [*input_rules(texts, segment_definers(s)), page, volume],
+                 comment=("Each segment's statuses against the segment's own normal, and its "
+                          "volume against its share\nof the flow (rules/segments.py)."))

@@ -163,12 +163,25 @@ class Settings:
     # bound per dimension), so all segments together page on noise no more often than the
     # flow alone (Bonferroni; a derivation, not a fit: see segment_rise)
     segments_judged: int = contract.MAX_SEGMENT_VALUES
+    # A segment's volume is judged by its share of the flow's: what the hours before imply
+    # (the flow's own cycle, a weekend, a holiday move every segment alike); hours enough
+    # that a segment silent for a while is still expected to carry its share
+    segment_reference: str = "3h"
+    segment_volume_windows: tuple[str, ...] = ("5m", "15m", "30m")
 
     @property
     def segment_rise(self) -> Confidence:
-        """The Poisson confidence of the segment page: the rise page's tail shared by
-        ``segments_judged`` segments (4.42 and 100 segments: 5.33)."""
-        tail = (1 - self.rise.level) / self.segments_judged
+        """The Poisson confidence of the segment share page: the flow's rise page's tail
+        shared by ``segments_judged`` segments (4.42 and 100 segments: 5.33)."""
+        return self._shared(self.rise)
+
+    @property
+    def segment_volume(self) -> Confidence:
+        """... and of the segment volume page: the flow's volume page's (4.0: 5.0)."""
+        return self._shared(self.volume)
+
+    def _shared(self, flow: Confidence) -> Confidence:
+        tail = (1 - flow.level) / self.segments_judged
         return Confidence(round(NormalDist().inv_cdf(1 - tail), 2))
 
     @property
