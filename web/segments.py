@@ -69,6 +69,7 @@ def excess(counts: str, normal: str, whole_by: str) -> str:
 
 
 def ranking(pos: tuple[int, int, int, int]) -> Panel:
+    """Rows are the top excesses (query A); the share and the normal join them by label."""
     k = every_segment(WINDOW)
     rows = f"topk({TOP}, (\n{excess(k, NORMAL_SHARE, WHOLE)}\n) {JUDGED})"
     share = f"{k}\n/ ignoring (status) group_left ()\n(sum without (status) ({k}) > 0)"
@@ -94,6 +95,7 @@ def firing(pos: tuple[int, int, int, int]) -> Panel:
 
 
 def has_normal(series: str, keep: str) -> str:
+    """``series`` of the segments with a learned normal (``and``) or without (``unless``)."""
     return f"{series} {keep} on ({WHOLE}) {NORMAL_SHARE}"
 
 
