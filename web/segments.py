@@ -81,7 +81,9 @@ def ranking(pos: tuple[int, int, int, int]) -> Panel:
         "statuses the segment page tests. A row opens the segment below.", pos, (
             Query(rows, f"excess {WINDOW}", "A"),
             Query(f"{share} {JUDGED}", f"share {WINDOW}", "B", "percentunit"),
-            Query(f"{NORMAL_SHARE} {JUDGED}", "normal", "C", "percentunit")),
+            # without its metric name, as the other columns are: Grafana merges the three
+            # queries' rows on the labels they share
+            Query(f"max without () ({NORMAL_SHARE}) {JUDGED}", "normal", "C", "percentunit")),
         kind="table", columns=("dimension", "segment", "status"), drill=DRILL)
 
 
