@@ -1,9 +1,10 @@
 """Grafana boards built from code with the Grafana Foundation SDK.
 
-The panels and their PromQL are defined once in :mod:`txwatch.web.panels`, which the
-stack's local board also draws; this module only turns them into Grafana JSON (plus what
-only Grafana has: alert annotations, the status variable). ``python scripts/generate.py``
-writes grafana/dashboards/*.json; the tests fail when the JSON is stale.
+The panels and their PromQL are defined once in :mod:`txwatch.web.panels` and
+:mod:`txwatch.web.segments`, which the stack's local board also draws; this module only
+turns them into Grafana JSON (plus what only Grafana has: alert annotations, the status
+variable, table transformations). ``python scripts/generate.py`` writes
+grafana/dashboards/*.json; the tests fail when the JSON is stale.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
 
 from txwatch.web import panels
-from txwatch.web.panels import Board, Line, Panel, Query
+from txwatch.web.segments import segments as segments_board
+from txwatch.web.spec import Board, Line, Panel, Query, Variable
 
 DATASOURCE_UID = "txwatch-prometheus"
 DS = dm.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
@@ -70,9 +72,50 @@ def series_panel(spec: Panel) -> timeseries.Panel:
 
 
 def table_panel(spec: Panel) -> table.Panel:
+    if spec.columns:
+        return columns_table(spec)
     return (table.Panel().title(spec.title).datasource(DS).description(spec.description)
             .grid_pos(grid(spec.pos))
             .with_target(query(spec.queries[0]).instant().format(pm.PromQueryFormat.TABLE)))
+
+
+def value_field(spec: Panel, q: Query) -> str:
+    """The name Grafana gives a table query's value: "Value" alone, "Value #A" among several."""
+    return f"Value #{q.ref}" if len(spec.queries) > 1 else "Value"
+
+
+def columns_table(spec: Panel) -> table.Panel:
+    """A table whose rows are the first query's series, largest first, the labels of
+    ``spec.columns`` then each query's value: the queries merged on their labels, rows the
+    first query lacks left out, each row linking to the drill-down when ``spec.drill``."""
+    first = value_field(spec, spec.queries[0])
+    shown = [*spec.columns, *(value_field(spec, q) for q in spec.queries)]
+    steps = [dm.DataTransformerConfig(id_val="merge", options={})] if len(spec.queries) > 1 \
+        else []
+    steps += [
+        dm.DataTransformerConfig(id_val="filterByValue", options={
+            "type": "include", "match": "any", "filters": [
+                {"fieldName": first, "config": {"id": "isNotNull", "options": {}}}]}),
+        dm.DataTransformerConfig(id_val="organize", options={
+            "excludeByName": {"Time": True, "job": True, "__name__": True},
+            "indexByName": {name: i for i, name in enumerate(shown)},
+            "renameByName": {value_field(spec, q): q.legend for q in spec.queries}})]
+    panel = (table.Panel().title(spec.title).datasource(DS).description(spec.description)
+             .grid_pos(grid(spec.pos)).transformations(steps).unit(spec.unit)
+             .sort_by([cb.TableSortByFieldState().display_name(spec.queries[0].legend)
+                       .desc(True)]))
+    for q in spec.queries:
+        panel = panel.with_target(query(q).instant().format(pm.PromQueryFormat.TABLE))
+        if q.unit:
+            panel = panel.override_by_name(q.legend, [dm.DynamicConfigValue(
+                id_val="unit", value=q.unit)])
+    if spec.drill:
+        chosen = "&".join(f"var-{label}=${{__data.fields.{label}}}" for label in spec.drill)
+        link = {"title": f"Open {spec.drill[-1]} ${{__data.fields.{spec.drill[-1]}}}",
+                "url": f"/d/{segments_board().uid}?{chosen}&${{__url_time_range}}"}
+        panel = panel.override_by_name(spec.drill[-1], [dm.DynamicConfigValue(
+            id_val="links", value=[link])])
+    return panel
 
 
 def alert_annotations() -> dashboard.AnnotationQuery:
@@ -102,9 +145,30 @@ def drilldown() -> dashboard.Dashboard:
     return build(spec, dashboard.Dashboard(spec.title).with_variable(variable))
 
 
+def variable(spec: Variable) -> dashboard.QueryVariable:
+    """A query variable over ``label_values``, refreshed with the time range (segments
+    come and go)."""
+    found = (dashboard.QueryVariable(spec.name).label(spec.name).datasource(DS)
+             .query(spec.grafana_query()).refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+             .sort(dm.VariableSort.ALPHABETICAL_ASC))
+    if spec.default:
+        found = found.current(dm.VariableOption(selected=True, text=spec.default,
+                                                value=spec.default))
+    return found
+
+
+def segments() -> dashboard.Dashboard:
+    spec = segments_board()
+    board = dashboard.Dashboard(spec.title)
+    for v in spec.variables:
+        board = board.with_variable(variable(v))
+    return build(spec, board)
+
+
 def render(board: dashboard.Dashboard) -> str:
     return json.dumps(board.build(), cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
 
 
 BOARDS: dict[str, Any] = {"grafana/dashboards/overview.json": overview,
-                          "grafana/dashboards/status.json": drilldown}
+                          "grafana/dashboards/status.json": drilldown,
+                          "grafana/dashboards/segments.json": segments}

@@ -125,9 +125,34 @@ def test_the_page_styles_with_the_boards_palette(tmp_path: Path):
 def test_the_page_and_script_hold_no_copy_of_the_palette():
     """The colours are defined once (txwatch.web.palette); the browser gets them served."""
     colours = {c.lower() for c in [*CSS.values(), *PALETTE]}
-    for name in ("board.js", "board.css", "board.html"):
-        text = (static_dir() / name).read_text().lower()
-        assert not {c for c in colours if c in text}, name
+    pages = [p for p in static_dir().iterdir()
+             if p.suffix in (".js", ".css", ".html") and not p.name.startswith("uPlot")]
+    assert {"board.js", "charts.js", "segments.js", "segments.html"} <= {p.name for p in pages}
+    for page in pages:
+        text = page.read_text().lower()
+        assert not {c for c in colours if c in text}, page.name
+
+
+def test_segments_page_and_its_board_are_served(tmp_path: Path):
+    async def check(client: TestClient) -> None:
+        page = await client.get("/segments")
+        html = await page.text()
+        assert page.status == 200 and page.content_type == "text/html"
+        for src in ("/static/charts.js", "/static/segments.js", "/palette.css"):
+            assert src in html
+            assert (await client.get(src)).status == 200, src
+        board: dict[str, Any] = await (await client.get("/api/board/segments")).json()
+        assert [v["name"] for v in board["variables"]] == ["dimension", "segment"]
+        assert board["variables"][1]["promql"] == (
+            'group by (segment) (segment:payment_transactions:increase1h{dimension="$dimension"})')
+        grafana = json.loads((REPO / "grafana/dashboards/segments.json").read_text())
+        assert [(p["title"], [q["expr"] for q in p["queries"]]) for p in board["panels"]] == [
+            (p["title"], [t["expr"] for t in p["targets"]]) for p in grafana["panels"]]
+        assert (await client.get("/api/board/overview")).status == 200
+        missing = await client.get("/api/board/nothing")
+        assert missing.status == 404 and (await missing.json())["error"] == "not_found"
+
+    run(tmp_path / "alerts.jsonl", check)
 
 
 def test_prometheus_pass_through_errors_are_json(tmp_path: Path):

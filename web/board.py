@@ -1,10 +1,14 @@
-"""The local board: the overview board's panels in a plain page, served by the sink.
+"""The local board: the Grafana boards' panels in plain pages, served by the sink.
 
-For an on-call without Grafana. The page (``static/board.html``) reads the panel list of
-:mod:`txwatch.web.panels` from ``GET /api/board``, draws every chart with uPlot (vendored
-from its npm package, MIT, served from here: the stack works offline) from Prometheus'
-``/api/v1/query_range``, lists what is firing with the overview's own "Firing alerts"
-query, and shows the sink's notifications as a chat channel would. Prometheus is reached
+For an on-call without Grafana. The overview page (``static/board.html``) reads the panel
+list of :mod:`txwatch.web.panels` from ``GET /api/board``, draws every chart with uPlot
+(vendored from its npm package, MIT, served from here: the stack works offline) from
+Prometheus' ``/api/v1/query_range``, lists what is firing with the overview's own "Firing
+alerts" query, and shows the sink's notifications as a chat channel would. The segments
+page (``/segments``, ``static/segments.html``) reads the segments board of
+:mod:`txwatch.web.segments` from ``GET /api/board/segments``: its ranking tables, and one
+segment's panels once a row (or ``?dimension=...&segment=...``) picks it. Code both pages
+draw with is ``static/charts.js``. Prometheus is reached
 through ``/prometheus/api/v1/...`` on the sink (read-only: query, query_range, alerts), so
 the page needs one address and no cross-origin requests. Its colours are those of
 :mod:`txwatch.web.palette`: the charts' in ``GET /api/board``, the page's own in
@@ -13,6 +17,7 @@ the page needs one address and no cross-origin requests. Its colours are those o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
@@ -21,10 +26,13 @@ from aiohttp import web
 
 from txwatch.web.palette import stylesheet
 from txwatch.web.panels import overview
+from txwatch.web.segments import segments
+from txwatch.web.spec import Board
 
 PROMETHEUS_KEY = web.AppKey("prometheus", str)
 CLIENT_KEY = web.AppKey("client", aiohttp.ClientSession)
 PROXIED = ("query", "query_range", "alerts")
+BOARDS = {"overview": overview, "segments": segments}  # what GET /api/board/{name} serves
 TYPES = {".html": "text/html", ".js": "application/javascript", ".css": "text/css",
          ".txt": "text/plain"}
 
@@ -37,9 +45,17 @@ def _error(status: int, reason: str, message: str) -> web.Response:
     return web.json_response({"error": reason, "message": message}, status=status)
 
 
-async def page(_request: web.Request) -> web.Response:
-    return web.FileResponse(static_dir() / "board.html",
+def _page(name: str) -> web.FileResponse:
+    return web.FileResponse(static_dir() / name,
                             headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+async def page(_request: web.Request) -> web.FileResponse:
+    return _page("board.html")
+
+
+async def segments_page(_request: web.Request) -> web.FileResponse:
+    return _page("segments.html")
 
 
 async def static(request: web.Request) -> web.StreamResponse:
@@ -51,8 +67,12 @@ async def static(request: web.Request) -> web.StreamResponse:
                             headers={"Content-Type": TYPES[shipped[name].suffix]})
 
 
-async def board(_request: web.Request) -> web.Response:
-    return web.json_response(overview().as_json())
+async def board(request: web.Request) -> web.Response:
+    name = request.match_info.get("name", "overview")
+    make: Callable[[], Board] | None = BOARDS.get(name)
+    if make is None:
+        return _error(404, "not_found", f"no board {name!r}; boards: {', '.join(BOARDS)}")
+    return web.json_response(make().as_json())
 
 
 async def palette(_request: web.Request) -> web.Response:
@@ -85,13 +105,15 @@ async def _client(app: web.Application):  # type: ignore[no-untyped-def]
 
 
 def add_board(app: web.Application, prometheus_url: str | None) -> None:
-    """Mount the page, its files, the panel list, the colours and the Prometheus
-    pass-through."""
+    """Mount the pages, their files, the boards' panel lists, the colours and the
+    Prometheus pass-through."""
     if prometheus_url:
         app[PROMETHEUS_KEY] = prometheus_url.rstrip("/")
     app.cleanup_ctx.append(_client)
     app.router.add_get("/", page)
+    app.router.add_get("/segments", segments_page)
     app.router.add_get("/static/{name}", static)
     app.router.add_get("/api/board", board)
+    app.router.add_get("/api/board/{name}", board)
     app.router.add_get("/palette.css", palette)
     app.router.add_get("/prometheus/api/v1/{endpoint}", prometheus)

@@ -2,56 +2,32 @@
 
 ``scripts/dashboards.py`` turns these into Grafana JSON (grafana/dashboards/*.json) and the
 sink's local board (:mod:`txwatch.web.board`) draws the same panels from Prometheus'
-HTTP API, so an on-call without Grafana looks at the same queries as one with it. Threshold
-lines are the threshold-table series of rules/thresholds.yml, so boards and alerts read the
-same numbers; the confidence level a description names comes from the rules' own definition
-(``txwatch.rules.settings``), the colours from :mod:`txwatch.web.palette`. Positions are
-Grafana grid cells (h, w, x, y; 24 columns).
+HTTP API, so an on-call without Grafana looks at the same queries as one with it (what a
+panel is made of: :mod:`txwatch.web.spec`; the segments board: :mod:`txwatch.web.segments`).
+Threshold lines are the threshold-table series of rules/thresholds.yml, so boards and
+alerts read the same numbers; the confidence level a description names comes from the
+rules' own definition (``txwatch.rules.settings``), the colours from
+:mod:`txwatch.web.palette`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
-from txwatch.contract import (
-    APPROVED_AUTH_CODE,
-    AUTH_CODE_COUNTS,
-    LAST_MINUTE_TIMESTAMP,
-    STATUSES,
-    TRANSACTIONS,
-)
+from txwatch.contract import APPROVED_AUTH_CODE, AUTH_CODE_COUNTS, STATUSES, TRANSACTIONS
 from txwatch.rules import DEFAULT as RULES  # the confidence level of each recorded bound
 from txwatch.rules import limited_statuses
 from txwatch.rules.inline import counts
 from txwatch.rules.normals import limit
-from txwatch.web.palette import COLOURS, CSS, PALETTE  # the boards' colours, defined once
+from txwatch.web.palette import COLOURS  # the boards' colours, defined once
+from txwatch.web.spec import DATA_CLOCK, Board, Line, Panel, Query
 
-# The data time of each moment: the newest complete data minute the exporter holds, which
-# the alert messages print as "Newest data minute". The local board's time axis is this.
-DATA_CLOCK = f"max({LAST_MINUTE_TIMESTAMP})"
+__all__ = ["DATA_CLOCK", "FAST", "LIMIT", "NORMAL", "SLOW", "WARM_UP", "Board", "Line",
+           "Panel", "Query", "alerts_table", "drilldown", "normals", "overview",
+           "scraped_since", "share_panel"]
+
 # The code panels show this many decline codes, the largest shares at each point in time:
 # any code the deployment sends (the exporter takes codes the contract does not list, the
 # alerts watch them against the table's default rows), not a list fixed here.
 TOP_CODES = 8
-
-
-@dataclass(frozen=True)
-class Query:
-    expr: str
-    legend: str  # Grafana legend format: {{label}} is replaced by the series' label
-    ref: str
-
-
-@dataclass(frozen=True)
-class Line:
-    """How a series is drawn on both boards: a Grafana colour name (the board's palette
-    when None), a canvas dash pattern (on, off, ...; solid when empty) and a width."""
-
-    colour: str | None = None
-    dash: tuple[int, ...] = ()
-    width: float = 1.0
-
 
 # The fast limit (critical pages) long dashes, the slow limit (warnings) dots; the normal
 # solid blue, the table's warm-up normal (used until one is learned) light blue, dashed.
@@ -60,33 +36,6 @@ SLOW = Line("dark-orange", (2, 4), 2.0)
 NORMAL = Line("blue")
 WARM_UP = Line("light-blue", (6, 3), 1.5)
 LIMIT = Line(dash=(10, 10))
-
-
-@dataclass(frozen=True)
-class Panel:
-    title: str
-    description: str
-    pos: tuple[int, int, int, int]  # h, w, x, y
-    queries: tuple[Query, ...]
-    unit: str = "short"  # or "percentunit", "s"
-    kind: str = "timeseries"  # or "table": one instant query, a row per series
-    stacked: bool = False
-    lines: tuple[tuple[str, Line], ...] = ()  # series name -> how it is drawn
-    ref_lines: tuple[tuple[str, Line], ...] = ()  # query ref -> how its every series is drawn
-
-
-@dataclass(frozen=True)
-class Board:
-    title: str
-    uid: str
-    panels: tuple[Panel, ...] = field(default_factory=tuple)
-
-    def as_json(self) -> dict[str, Any]:
-        """What the local board's page reads (``GET /api/board``)."""
-        found = asdict(self)
-        for panel, spec in zip(found["panels"], self.panels, strict=True):  # named colours
-            panel["colours"] = [[n, line.colour] for n, line in spec.lines if line.colour]
-        return {**found, "css": CSS, "palette": list(PALETTE), "clock": DATA_CLOCK}
 
 
 def normals(s: str, refs: str) -> tuple[Query, Query]:
@@ -163,9 +112,10 @@ def alerts_table(pos: tuple[int, int, int, int], selector: str = "") -> Panel:
     extra = f",{selector}" if selector else ""
     return Panel("Firing alerts", "Alerts firing now (the ALERTS series of Prometheus), "
                  "without the Watchdog, which always fires (it proves the path to the "
-                 "receivers, not an incident).", pos,
-                 (Query(f'sum by (alertname, severity, status) (ALERTS{{alertstate="firing", '
-                        f'alertname!="Watchdog"{extra}}})', "{{alertname}}", "A"),),
+                 "receivers, not an incident); a segment's page names its segment.", pos,
+                 (Query('sum by (alertname, severity, status, dimension, segment) (ALERTS{'
+                        f'alertstate="firing", alertname!="Watchdog"{extra}}})',
+                        "{{alertname}}", "A"),),
                  kind="table")
 
 
