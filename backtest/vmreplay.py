@@ -45,6 +45,7 @@ STORAGE_FLAGS = [
     "-retentionPeriod=100y",  # history may be years old; default 1 month drops it
     "-search.disableCache",  # backfilled data: never answer from a stale cache
     "-search.maxPointsPerTimeseries=100000",  # 60 days of minutes in one query
+    "-search.maxQueryLen=65536",  # the segment page written back inline (victoriametrics.yml)
     "-loggerLevel=ERROR",
 ]
 IGNORED_LABELS = {"alertstate", "monitor"}
