@@ -51,7 +51,9 @@ class ThrowawayPrometheus:
             [self.binary, f"--config.file={config}", f"--storage.tsdb.path={self.tsdb}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn",
              f"--query.lookback-delta={self.lookback}", "--storage.tsdb.retention.time=50y",
-             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=batch_go_env())
+             # a batch evaluation, not a dashboard: weeks of minutes of every segment in one
+             # range query take longer than the default 2 minutes on a busy machine
+             "--query.timeout=30m", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=batch_go_env())
         try:
             wait_ready(f"{self.url}/-/ready", self.proc, "prometheus")
         except RuntimeError:
@@ -76,7 +78,7 @@ class ThrowawayPrometheus:
         out: dict[tuple[tuple[str, str], ...], np.ndarray] = {}
         for first in range(0, steps, MAX_POINTS):
             count = min(MAX_POINTS, steps - first)
-            r = requests.post(f"{self.url}/api/v1/query_range", timeout=300, data={
+            r = requests.post(f"{self.url}/api/v1/query_range", timeout=1800, data={
                 "query": expr, "start": start + first * step,
                 "end": start + (first + count - 1) * step, "step": step})
             doc = r.json()

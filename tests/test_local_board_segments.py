@@ -77,7 +77,9 @@ def test_segments_page_ranks_covers_and_opens_one_segment(sink: str,
         FAILING, "failed")
     cells = [c.text for c in first.find_elements(By.TAG_NAME, "td")]
     assert cells[:3] == ["acquirer", FAILING, "failed"]
-    assert float(cells[3]) > 200 and cells[4] == "100.00%", cells  # excess, share 15m
+    # excess over 15m: ~15 failures a minute where its normal implies ~0.06 (how many
+    # failing minutes the window holds depends on when the page is drawn), share 15m
+    assert float(cells[3]) > 100 and cells[4] == "100.00%", cells
     assert {r.get_attribute("data-status") for r in ranked} <= set(judged_statuses())
     assert SMALL not in {r.get_attribute("data-segment") for r in ranked}
     firing = wait.until(lambda d: rows(d, FIRING))
