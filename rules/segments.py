@@ -29,6 +29,7 @@ from .inputs import Definer, input_rules, recorded
 from .messages import COUNT, PERCENT, data_minute
 from .names import name
 from .normals import Level, clipped_rules, median_rule, normal_rule, row
+from .seasonal import hours
 from .settings import Settings
 from .wilson import number, poisson_upper
 from .yamltext import Group, Rule, block, indent
@@ -127,10 +128,11 @@ def segment_definers(s: Settings) -> dict[str, Definer]:
     def recent_expected(kind: Kind, at: str, window: str) -> str:
         def flow(span: str, shift: str = "") -> str:
             return f"sum by (job) (increase({kind.counter}{{{s.job_selector}}}[{span}]{shift}))"
-        ref = s.segment_reference
+        ref = s.volume_scale_range
         before = indent(by_segment(kind, s, "increase", ref, False, window), "  ")
         return (f"{flow(window)}\n  * on (job) group_right ()\n(\n{before}\n)\n"
-                f"  / on (job) group_left ()\n{flow(ref, f' offset {window}')}\n")
+                f"  / on (job) group_left ()\n{flow(ref, f' offset {window}')}\n"
+                f"  and on (job) {hours()} offset {window}\n")
 
     def low_recent(kind: Kind, at: str, window: str) -> str:
         now, usual = n(kind, window), recorded(kind, "recent_expected", window, AT.whole)
@@ -200,7 +202,7 @@ def segment_text(s: Settings) -> tuple[str, str]:
 def volume_text(s: Settings) -> tuple[str, str]:
     """(summary, description): the segment's transactions against what its share of the
     flow in the hour before implies (from the counters: the same numbers on any engine)."""
-    tx, window, ref = TRANSACTIONS, s.segment_volume_windows[0], s.segment_reference
+    tx, window, ref = TRANSACTIONS, s.segment_volume_windows[0], s.volume_scale_range
     def mine(span: str, shift: str = "") -> str:
         return f"sum(increase({tx.counter}{{{s.job_selector}, {{raw}}}}[{span}]{shift}))"
 

@@ -163,10 +163,10 @@ class Settings:
     # bound per dimension), so all segments together page on noise no more often than the
     # flow alone (Bonferroni; a derivation, not a fit: see segment_rise)
     segments_judged: int = contract.MAX_SEGMENT_VALUES
-    # A segment's volume is judged by its share of the flow's: what the hours before imply
-    # (the flow's own cycle, a weekend, a holiday move every segment alike); hours enough
-    # that a segment silent for a while is still expected to carry its share
-    segment_reference: str = "3h"
+    # A segment's volume is judged by its share of the flow over the hours before (the
+    # seasonal scale's volume_scale_range, once they are all there): the flow's own cycle,
+    # a weekend, a holiday move every segment alike, and a segment silent for a while is
+    # still expected to carry its share
     segment_volume_windows: tuple[str, ...] = ("5m", "15m", "30m")
 
     @property

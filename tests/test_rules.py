@@ -58,6 +58,7 @@ def test_a_case_file_keeps_the_asserted_alerts_and_every_group(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_suites_fail_when_a_threshold_changes(tmp_path):
     """The suites pin behaviour: raising the failed fast threshold must break them."""
     copy = tmp_path / "rules"

@@ -233,6 +233,7 @@ def test_tune_refuses_bad_input_and_writes_nothing(tmp_path, capsys):
 # ---- end to end -----------------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_tune_brings_a_constantly_paging_table_within_the_budget(tmp_path):
     paths = write(tmp_path / "d", days=2, seed=21)
     table = Table.load(SHIPPED)

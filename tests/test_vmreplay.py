@@ -47,6 +47,7 @@ def test_the_alerts_vmalert_replay_cannot_hold_are_named(tmp_path: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_vmalert_replay_agrees_with_the_txwatch_engine_on_generated_days(tmp_path: Path):
     for binary in ("victoria-metrics", "vmalert"):
         need(binary)  # scripts/setup installs Debian's victoria-metrics
