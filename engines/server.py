@@ -53,7 +53,8 @@ class ThrowawayPrometheus:
              f"--query.lookback-delta={self.lookback}", "--storage.tsdb.retention.time=50y",
              # a batch evaluation, not a dashboard: weeks of minutes of every segment in one
              # range query take longer than the default 2 minutes on a busy machine
-             "--query.timeout=30m", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=batch_go_env())
+             "--query.timeout=30m", *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=batch_go_env())
         try:
             wait_ready(f"{self.url}/-/ready", self.proc, "prometheus")
         except RuntimeError:
