@@ -225,7 +225,7 @@ def main() -> int:
     p.add_argument("--no-real", action="store_true", help="skip the real data set")
     p.add_argument("--chart-only", action="store_true",
                    help="only redraw results/peer.png from results/peer.json")
-    # segments: nothing judges a segment yet (issue 29); its aggregate alone says little
+    # segments: the peer's bands watch the aggregate only (bench/segments.py: txwatch's)
     p.add_argument("profiles", nargs="*",
                    default=[n for n in PROFILES if n not in ("demo", "segments")])
     args = p.parse_args()

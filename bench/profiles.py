@@ -126,7 +126,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--seeds", type=int, nargs="*", default=[],
                    help="further seeds to run every profile with (results/profiles-seeds.json)")
-    # segments: nothing judges a segment yet (issue 29); its aggregate alone says little
+    # segments: per segment, with the page that names it, in bench/segments.py
     p.add_argument("profiles", nargs="*",
                    default=[n for n in PROFILES if n not in ("demo", "segments")])
     args = p.parse_args()
