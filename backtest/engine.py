@@ -33,7 +33,14 @@ from txwatch.backtest.alertstage import STEP, alert_stage, reads_own_alerts
 from txwatch.backtest.bounds import steps_to_ask
 from txwatch.backtest.cadence import schedule
 from txwatch.backtest.own_terms import own_terms
-from txwatch.backtest.ruleset import levels, load_rules, needed_by, referenced, rule_key
+from txwatch.backtest.ruleset import (
+    levels,
+    load_rules,
+    needed_by,
+    reads_nothing,
+    referenced,
+    rule_key,
+)
 from txwatch.backtest.shared_counts import seasonal_counts_shared, share_counts, written
 from txwatch.backtest.shared_terms import share_terms
 from txwatch.backtest.stepwise import Stepwise, merged_by_labels
@@ -100,10 +107,14 @@ def evaluate_history(raw: list[Series], steps: int, rule_files: list[Path],
             by_name: dict[str, list[Series]] = {}
             for series in raw + [s for found in recorded.values() for s in found]:
                 by_name.setdefault(series.name, []).append(series)
-            for rule in alert_rules:  # constant alerts (e.g. Watchdog) always fire
+            # constant alerts (e.g. Watchdog) always fire; an alert whose every selector
+            # finds nothing in this history (the segment alerts of an unsegmented one) never
+            never = []
+            for rule in alert_rules:
                 if not referenced(str(rule["expr"]), set(by_name)):
-                    always.append(rule["alert"])
-            evaluated = [r for r in alert_rules if r["alert"] not in always]
+                    found = always if reads_nothing(str(rule["expr"])) else never
+                    found.append(rule["alert"])
+            evaluated = [r for r in alert_rules if r["alert"] not in always + never]
             exprs = [str(r["expr"]) for r in evaluated]
             shared, exprs = share_counts(exprs) if share else ([], exprs)
             for series in written(prom, pool, shared, steps, STEP):

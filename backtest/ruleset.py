@@ -145,6 +145,11 @@ def referenced(expr: str, names: set[str]) -> set[str]:
     return {name for name in names if any(matches(t, name) for t in tests)}
 
 
+def reads_nothing(expr: str) -> bool:
+    """An expression without a selector (``vector(1)``): a constant."""
+    return not _analyse(expr)[0]
+
+
 def needed_by(rules: list[RecordingRule], names: set[str]) -> list[RecordingRule]:
     """The recording rules the given series depend on, transitively (board-only rules are
     skipped: they cannot change an alert)."""

@@ -105,7 +105,10 @@ def clipped_rules(kind: Kind, s: Settings, at: Level | None = None) -> list[Rule
     of what the median share implies for that hour's volume (the cap): an incident's hour
     counts as an unusually busy ordinary hour, not as its 225 failures. A status rare
     enough that its median is 0 counts at most z^2 (~10) events an hour. Before a median
-    exists, the whole count. Read only on the hour (a backtest evaluates them hourly)."""
+    exists, the whole count. Read only on the hour (a backtest evaluates them hourly).
+    Every ``or`` matches ``on`` the same labels: MetricsQL keeps only those on the first
+    branch, and vmalert's external label would make a plain ``or``'s last branch a second
+    series of the same labels (the rule then failed on VictoriaMetrics)."""
     at = at or Level.of(kind)
     k = name(kind, at.item, "increase1h")
     usual = (f"({median(kind, at)} * on ({at.whole_by}) group_left () "
@@ -117,7 +120,7 @@ def clipped_rules(kind: Kind, s: Settings, at: Level | None = None) -> list[Rule
             f"{usual}\n  + {number(z * z / 2)}\n  + {number(z)} * sqrt(\n"
             f"      {usual}\n    + {number(z * z / 4)}\n    )\n")),
         Rule(record=clipped(kind, at), expr=(
-            f"{k} < {on} {cap(kind, at)}\nor {on}\n{cap(kind, at)} and {on} {k}\nor\n{k}\n"))]
+            f"{k} < {on} {cap(kind, at)}\nor {on}\n{cap(kind, at)} and {on} {k}\nor {on}\n{k}\n"))]
 
 
 def normal_rule(kind: Kind, s: Settings, at: Level | None = None) -> Rule:
