@@ -113,6 +113,13 @@ def _normal_score(kind: Kind, s: Settings, window: str, usual: str, matcher: str
     label = kind.label
     k = counts(kind, s, window, f"job, {label}", matcher)
     ratio = f"({_share(kind, s, window, matcher)}) ^ -1 * on ({label}) group_left () {usual}"
+    return poisson_score(k, ratio)
+
+
+def poisson_score(k: str, ratio: str) -> str:
+    """How many standard deviations a count ``k`` sits above a Poisson mean lambda, given
+    ``ratio`` = lambda / k (Wilson-Hilferty form, :func:`_normal_score`); the flow's and
+    each segment's (:mod:`.segments`) scores are this one expression."""
     return block(f"""
         3 * sqrt({k}) * (
             1 - 1 / (9 * {k})

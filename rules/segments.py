@@ -25,6 +25,7 @@ from __future__ import annotations
 from txwatch.contract import TRANSACTIONS, Kind
 
 from .alertrule import ALL, TABLE, alert_rule
+from .inline import poisson_score
 from .inputs import Definer, input_rules, recorded
 from .messages import COUNT, PERCENT, data_minute
 from .names import name
@@ -100,14 +101,8 @@ def segment_definers(s: Settings) -> dict[str, Definer]:
                 f"({n(kind, window)} > 0)\n")
 
     def normal_z(kind: Kind, at: str, window: str) -> str:
-        mine = k(kind, window)
         ratio = f"{recorded(kind, 'share', window, AT.item)} ^ -1 * {segment_normal(kind)}"
-        return block(f"""
-            3 * sqrt({mine}) * (
-                1 - 1 / (9 * {mine})
-              - (({ratio}) ^ (1 / 3))
-            )
-            """)
+        return poisson_score(k(kind, window), ratio)
 
     def excess(kind: Kind, at: str, window: str) -> str:
         return (f"{k(kind, window)}\n  - {segment_normal(kind)}\n"
